@@ -1,0 +1,69 @@
+"""The scanner's subcommands: argument definitions only; handlers live in ``scanner.commands``."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def _lazy(name: str) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        from scanner import commands
+
+        handler = getattr(commands, name)
+        result: int = handler(args)
+        return result
+
+    return run
+
+
+def _home(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--home", help="the scanner's data folder (default: $TICKETGATE_HOME)")
+
+
+def register(commands: Any, key_commands: Any) -> None:
+    """Add the scanner's subcommands to the ``ticketgate`` parser."""
+    p = key_commands.add_parser("import", help="import an event key file onto this gate laptop")
+    _home(p)
+    p.add_argument("file")
+    p.set_defaults(run=_lazy("keys_import"))
+
+    p = key_commands.add_parser("list", help="list held keys: event, version, fingerprint")
+    _home(p)
+    p.set_defaults(run=_lazy("keys_list"))
+
+    p = commands.add_parser("verify", help="verify codes offline; exit 0 only if all are admitted")
+    _home(p)
+    p.add_argument("codes", nargs="+", metavar="CODE")
+    p.add_argument("--event", help="the gate's event (default: the single event whose key is held)")
+    p.add_argument("--gate", help="gate name recorded with each scan")
+    p.add_argument("--exit", dest="exit_mode", action="store_true", help="record exits instead of entries")
+    p.set_defaults(run=_lazy("verify"))
+
+    p = commands.add_parser("decode", help="print the QR text(s) found in each image")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.set_defaults(run=_lazy("decode"))
+
+    p = commands.add_parser("scan", help="the gate app (terminal UI)")
+    _home(p)
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--camera", help="camera index or device path (e.g. 0 or /dev/video0)")
+    src.add_argument("--source", help="a video file or a folder of images instead of a camera")
+    p.add_argument("--event", help="the gate's event")
+    p.add_argument("--gate", help="gate name")
+    p.add_argument("--no-sound", action="store_true")
+    p.set_defaults(run=_lazy("scan"))
+
+    p = commands.add_parser("pair", help="pair this gate laptop with the backend")
+    _home(p)
+    p.add_argument("token")
+    p.add_argument("--server", required=True, help="backend URL")
+    p.set_defaults(run=_lazy("pair"))
+
+    p = commands.add_parser("sync", help="one sync round with the backend now")
+    _home(p)
+    p.set_defaults(run=_lazy("sync"))
+
+    p = commands.add_parser("demo", help="see a gate at work: throwaway key, ticket images, the gate app")
+    p.add_argument("--home", help="keep the demo's data here (default: a temporary folder)")
+    p.set_defaults(run=_lazy("demo"))

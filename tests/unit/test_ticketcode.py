@@ -1,0 +1,129 @@
+"""The ticket-code format: issue, parse, verify, key files."""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+from hashlib import sha256
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ticketcode import (
+    EventKey,
+    KeyFileError,
+    MalformedCode,
+    derive_event_key,
+    dump_key_file,
+    find_signing_key,
+    issue_code,
+    load_key_file,
+    parse_code,
+    serial_width,
+)
+
+MASTER = b"m" * 32
+
+
+def test_tag_is_the_documented_hmac_of_event_dash_serial() -> None:
+    key = EventKey(event="VL9IHU", version=1, key=bytes(range(32)))
+    expected = hmac.new(bytes(range(32)), b"VL9IHU-001", sha256).hexdigest()[:8]
+    assert issue_code(key, 1) == f"VL9IHU-001-{expected}"
+
+
+def test_serial_is_padded_to_at_least_three_digits_and_more_for_large_events() -> None:
+    assert serial_width(100) == 3
+    assert serial_width(1000) == 4
+    key = derive_event_key(MASTER, "BIGFEST")
+    assert issue_code(key, 7, width=serial_width(20_000)).split("-")[1] == "00007"
+
+
+def test_parse_is_case_insensitive_and_ignores_surrounding_space() -> None:
+    key = derive_event_key(MASTER, "VL9IHU")
+    code = issue_code(key, 42)
+    parsed = parse_code(f" \t{code.swapcase()}\r\n")
+    assert str(parsed) == code
+    assert find_signing_key(parsed, [key]) == key
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["", "   ", "VL9IHU-001", "VL9IHU-001-xyz12345", "V-001-f3a2b1c0", "VL9IHU-000-f3a2b1c0",
+     "https://example.com/t/VL9IHU-001-f3a2b1c0", "VL9IHU 001 f3a2b1c0", "x" * 10_000,
+     b"\xff\xfe\x00garbage", "VL9IHU-001-f3a2b1c0-extra"],
+)
+def test_anything_but_a_code_is_malformed(raw: str | bytes) -> None:
+    with pytest.raises(MalformedCode):
+        parse_code(raw)
+
+
+def test_tampered_serial_or_tag_or_other_event_key_does_not_verify() -> None:
+    key = derive_event_key(MASTER, "VL9IHU")
+    other = derive_event_key(MASTER, "OTHER1")
+    event, serial, tag = issue_code(key, 10).split("-")
+    assert find_signing_key(parse_code(f"{event}-011-{tag}"), [key]) is None
+    flipped = tag[:-1] + ("0" if tag[-1] != "0" else "1")
+    assert find_signing_key(parse_code(f"{event}-{serial}-{flipped}"), [key]) is None
+    forged = issue_code(EventKey(event="VL9IHU", version=1, key=other.key), 10)
+    assert find_signing_key(parse_code(forged), [key]) is None
+
+
+def test_every_held_key_version_is_tried() -> None:
+    v1 = derive_event_key(MASTER, "VL9IHU", 1)
+    v2 = derive_event_key(MASTER, "VL9IHU", 2)
+    assert v1.key != v2.key
+    assert find_signing_key(parse_code(issue_code(v1, 5)), [v2, v1]) == v1
+
+
+def test_keys_differ_per_event_and_are_deterministic() -> None:
+    assert derive_event_key(MASTER, "AAAA").key == derive_event_key(MASTER, "AAAA").key
+    assert derive_event_key(MASTER, "AAAA").key != derive_event_key(MASTER, "BBBB").key
+
+
+def test_key_file_round_trips_in_the_documented_shape() -> None:
+    key = derive_event_key(MASTER, "VL9IHU", 3)
+    data = json.loads(dump_key_file(key))
+    assert data == {"event": "VL9IHU", "version": 3, "algorithm": "HMAC-SHA256",
+                    "tag_hex_digits": 8, "key": base64.b64encode(key.key).decode()}
+    assert load_key_file(dump_key_file(key)) == key
+    assert "key=" not in repr(key) and base64.b64encode(key.key).decode() not in repr(key)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("not json", "JSON"),
+        ("[]", "object"),
+        ('{"event": "VL9IHU"}', "lacks"),
+        ('{"event": "VL9IHU", "version": 1, "algorithm": "HMAC-MD5", "key": "%s"}'
+         % base64.b64encode(b"k" * 32).decode(), "algorithm"),
+        ('{"event": "VL9IHU", "version": 1, "algorithm": "HMAC-SHA256", "key": "%s"}'
+         % base64.b64encode(b"short").decode(), "bytes"),
+        ('{"event": "VL9IHU", "version": 1, "algorithm": "HMAC-SHA256", "key": "!!!"}', "base64"),
+        ('{"event": "lower", "version": 1, "algorithm": "HMAC-SHA256", "key": "%s"}'
+         % base64.b64encode(b"k" * 32).decode(), "event code"),
+        ('{"event": "VL9IHU", "version": 0, "algorithm": "HMAC-SHA256", "key": "%s"}'
+         % base64.b64encode(b"k" * 32).decode(), "version"),
+    ],
+)
+def test_bad_key_files_say_what_is_wrong(text: str, needle: str) -> None:
+    with pytest.raises(KeyFileError, match=needle):
+        load_key_file(text)
+
+
+@given(st.one_of(st.text(max_size=300), st.binary(max_size=300)))
+def test_parse_never_raises_anything_but_malformed(raw: str | bytes) -> None:
+    try:
+        parse_code(raw)
+    except MalformedCode:
+        pass
+
+
+@given(st.integers(min_value=1, max_value=999_999), st.text(alphabet="0123456789abcdef", min_size=8, max_size=8))
+def test_only_the_right_tag_verifies(serial: int, tag: str) -> None:
+    key = derive_event_key(MASTER, "PROP01")
+    good = issue_code(key, serial)
+    candidate = f"{good.rsplit('-', 1)[0]}-{tag}"
+    assert (find_signing_key(parse_code(candidate), [key]) is not None) == (candidate == good)

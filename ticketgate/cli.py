@@ -1,0 +1,55 @@
+"""The ``ticketgate`` argument tree; each program registers its own subcommands and runs them lazily.
+
+Nothing heavy is imported here: ``ticketgate verify`` must not pay for the web framework, and the
+scanner's commands must work on a laptop where the database driver is never touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from backend import cli as backend_cli
+from backend.errors import BackendError
+from scanner import cli as scanner_cli
+from scanner.errors import ScannerError
+from ticketcode.errors import TicketCodeError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ticketgate",
+        description="Sell tickets without overselling; check them at a gate with no internet.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    keys = commands.add_parser("keys", help="move event keys by hand (export on the backend, import on a gate)")
+    key_commands = keys.add_subparsers(dest="keys_command", metavar="KEYS_COMMAND", required=True)
+    backend_cli.register(commands, key_commands)
+    scanner_cli.register(commands, key_commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; errors become one clear line on stderr and a non-zero exit, never a traceback."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose or os.environ.get("TICKETGATE_DEBUG") else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        result: int = args.run(args)
+    except (BackendError, ScannerError, TicketCodeError) as exc:
+        print(f"ticketgate: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
