@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import sys
 from typing import Any
 
 
-def _lazy(name: str) -> Any:
-    def run(args: argparse.Namespace) -> int:
-        from scanner import commands
+def _lazy(module: str, name: str) -> Any:
+    """A handler that imports ``module`` only when its command runs."""
 
-        handler = getattr(commands, name)
+    def run(args: argparse.Namespace) -> int:
+        handler = getattr(importlib.import_module(module), name)
         result: int = handler(args)
         return result
+
+    return run
+
+
+def _not_yet(what: str) -> Any:
+    def run(args: argparse.Namespace) -> int:
+        print(f"ticketgate: {what} is not available in this release yet", file=sys.stderr)
+        return 2
 
     return run
 
@@ -26,23 +36,25 @@ def register(commands: Any, key_commands: Any) -> None:
     p = key_commands.add_parser("import", help="import an event key file onto this gate laptop")
     _home(p)
     p.add_argument("file")
-    p.set_defaults(run=_lazy("keys_import"))
+    p.set_defaults(run=_lazy("scanner.commands", "keys_import"))
 
     p = key_commands.add_parser("list", help="list held keys: event, version, fingerprint")
     _home(p)
-    p.set_defaults(run=_lazy("keys_list"))
+    p.set_defaults(run=_lazy("scanner.commands", "keys_list"))
 
     p = commands.add_parser("verify", help="verify codes offline; exit 0 only if all are admitted")
     _home(p)
     p.add_argument("codes", nargs="+", metavar="CODE")
     p.add_argument("--event", help="the gate's event (default: the single event whose key is held)")
     p.add_argument("--gate", help="gate name recorded with each scan")
-    p.add_argument("--exit", dest="exit_mode", action="store_true", help="record exits instead of entries")
-    p.set_defaults(run=_lazy("verify"))
+    p.add_argument(
+        "--exit", dest="exit_mode", action="store_true", help="record exits instead of entries"
+    )
+    p.set_defaults(run=_lazy("scanner.commands", "verify"))
 
     p = commands.add_parser("decode", help="print the QR text(s) found in each image")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.set_defaults(run=_lazy("decode"))
+    p.set_defaults(run=_lazy("scanner.decode", "decode_command"))
 
     p = commands.add_parser("scan", help="the gate app (terminal UI)")
     _home(p)
@@ -52,18 +64,22 @@ def register(commands: Any, key_commands: Any) -> None:
     p.add_argument("--event", help="the gate's event")
     p.add_argument("--gate", help="gate name")
     p.add_argument("--no-sound", action="store_true")
-    p.set_defaults(run=_lazy("scan"))
+    p.set_defaults(run=_lazy("scanner.tui.launch", "scan"))
 
-    p = commands.add_parser("pair", help="pair this gate laptop with the backend")
+    p = commands.add_parser(
+        "pair", help="pair this gate laptop with the backend (not yet available)"
+    )
     _home(p)
     p.add_argument("token")
     p.add_argument("--server", required=True, help="backend URL")
-    p.set_defaults(run=_lazy("pair"))
+    p.set_defaults(run=_not_yet("pairing with the backend (pair)"))
 
-    p = commands.add_parser("sync", help="one sync round with the backend now")
+    p = commands.add_parser("sync", help="one sync round with the backend now (not yet available)")
     _home(p)
-    p.set_defaults(run=_lazy("sync"))
+    p.set_defaults(run=_not_yet("sync with the backend (sync)"))
 
-    p = commands.add_parser("demo", help="see a gate at work: throwaway key, ticket images, the gate app")
+    p = commands.add_parser(
+        "demo", help="see a gate at work: throwaway key, ticket images, the gate app"
+    )
     p.add_argument("--home", help="keep the demo's data here (default: a temporary folder)")
-    p.set_defaults(run=_lazy("demo"))
+    p.set_defaults(run=_lazy("scanner.demo", "demo"))

@@ -61,7 +61,11 @@ class EventKey:
 
 
 def derive_event_key(
-    master_secret: bytes, event: str, version: int = 1, *, tag_hex_digits: int = DEFAULT_TAG_HEX_DIGITS
+    master_secret: bytes,
+    event: str,
+    version: int = 1,
+    *,
+    tag_hex_digits: int = DEFAULT_TAG_HEX_DIGITS,
 ) -> EventKey:
     """Derive the key of ``event`` at ``version`` from the master secret (HKDF-SHA256).
 
@@ -83,16 +87,19 @@ def derive_event_key(
 
 def dump_key_file(key: EventKey) -> str:
     """The key file's JSON text (see DESIGN.md, "Ticket codes")."""
-    return json.dumps(
-        {
-            "event": key.event,
-            "version": key.version,
-            "algorithm": key.algorithm,
-            "tag_hex_digits": key.tag_hex_digits,
-            "key": base64.b64encode(key.key).decode("ascii"),
-        },
-        indent=2,
-    ) + "\n"
+    return (
+        json.dumps(
+            {
+                "event": key.event,
+                "version": key.version,
+                "algorithm": key.algorithm,
+                "tag_hex_digits": key.tag_hex_digits,
+                "key": base64.b64encode(key.key).decode("ascii"),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 def load_key_file(text: str | bytes) -> EventKey:

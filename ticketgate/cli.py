@@ -26,7 +26,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    keys = commands.add_parser("keys", help="move event keys by hand (export on the backend, import on a gate)")
+    keys = commands.add_parser(
+        "keys", help="move event keys by hand (export on the backend, import on a gate)"
+    )
     key_commands = keys.add_subparsers(dest="keys_command", metavar="KEYS_COMMAND", required=True)
     backend_cli.register(commands, key_commands)
     scanner_cli.register(commands, key_commands)

@@ -50,9 +50,19 @@ def test_parse_is_case_insensitive_and_ignores_surrounding_space() -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["", "   ", "VL9IHU-001", "VL9IHU-001-xyz12345", "V-001-f3a2b1c0", "VL9IHU-000-f3a2b1c0",
-     "https://example.com/t/VL9IHU-001-f3a2b1c0", "VL9IHU 001 f3a2b1c0", "x" * 10_000,
-     b"\xff\xfe\x00garbage", "VL9IHU-001-f3a2b1c0-extra"],
+    [
+        "",
+        "   ",
+        "VL9IHU-001",
+        "VL9IHU-001-xyz12345",
+        "V-001-f3a2b1c0",
+        "VL9IHU-000-f3a2b1c0",
+        "https://example.com/t/VL9IHU-001-f3a2b1c0",
+        "VL9IHU 001 f3a2b1c0",
+        "x" * 10_000,
+        b"\xff\xfe\x00garbage",
+        "VL9IHU-001-f3a2b1c0-extra",
+    ],
 )
 def test_anything_but_a_code_is_malformed(raw: str | bytes) -> None:
     with pytest.raises(MalformedCode):
@@ -85,8 +95,13 @@ def test_keys_differ_per_event_and_are_deterministic() -> None:
 def test_key_file_round_trips_in_the_documented_shape() -> None:
     key = derive_event_key(MASTER, "VL9IHU", 3)
     data = json.loads(dump_key_file(key))
-    assert data == {"event": "VL9IHU", "version": 3, "algorithm": "HMAC-SHA256",
-                    "tag_hex_digits": 8, "key": base64.b64encode(key.key).decode()}
+    assert data == {
+        "event": "VL9IHU",
+        "version": 3,
+        "algorithm": "HMAC-SHA256",
+        "tag_hex_digits": 8,
+        "key": base64.b64encode(key.key).decode(),
+    }
     assert load_key_file(dump_key_file(key)) == key
     assert "key=" not in repr(key) and base64.b64encode(key.key).decode() not in repr(key)
 
@@ -97,15 +112,27 @@ def test_key_file_round_trips_in_the_documented_shape() -> None:
         ("not json", "JSON"),
         ("[]", "object"),
         ('{"event": "VL9IHU"}', "lacks"),
-        ('{"event": "VL9IHU", "version": 1, "algorithm": "HMAC-MD5", "key": "%s"}'
-         % base64.b64encode(b"k" * 32).decode(), "algorithm"),
-        ('{"event": "VL9IHU", "version": 1, "algorithm": "HMAC-SHA256", "key": "%s"}'
-         % base64.b64encode(b"short").decode(), "bytes"),
+        (
+            '{"event": "VL9IHU", "version": 1, "algorithm": "HMAC-MD5", "key": "%s"}'
+            % base64.b64encode(b"k" * 32).decode(),
+            "algorithm",
+        ),
+        (
+            '{"event": "VL9IHU", "version": 1, "algorithm": "HMAC-SHA256", "key": "%s"}'
+            % base64.b64encode(b"short").decode(),
+            "bytes",
+        ),
         ('{"event": "VL9IHU", "version": 1, "algorithm": "HMAC-SHA256", "key": "!!!"}', "base64"),
-        ('{"event": "lower", "version": 1, "algorithm": "HMAC-SHA256", "key": "%s"}'
-         % base64.b64encode(b"k" * 32).decode(), "event code"),
-        ('{"event": "VL9IHU", "version": 0, "algorithm": "HMAC-SHA256", "key": "%s"}'
-         % base64.b64encode(b"k" * 32).decode(), "version"),
+        (
+            '{"event": "lower", "version": 1, "algorithm": "HMAC-SHA256", "key": "%s"}'
+            % base64.b64encode(b"k" * 32).decode(),
+            "event code",
+        ),
+        (
+            '{"event": "VL9IHU", "version": 0, "algorithm": "HMAC-SHA256", "key": "%s"}'
+            % base64.b64encode(b"k" * 32).decode(),
+            "version",
+        ),
     ],
 )
 def test_bad_key_files_say_what_is_wrong(text: str, needle: str) -> None:
@@ -121,7 +148,10 @@ def test_parse_never_raises_anything_but_malformed(raw: str | bytes) -> None:
         pass
 
 
-@given(st.integers(min_value=1, max_value=999_999), st.text(alphabet="0123456789abcdef", min_size=8, max_size=8))
+@given(
+    st.integers(min_value=1, max_value=999_999),
+    st.text(alphabet="0123456789abcdef", min_size=8, max_size=8),
+)
 def test_only_the_right_tag_verifies(serial: int, tag: str) -> None:
     key = derive_event_key(MASTER, "PROP01")
     good = issue_code(key, serial)
