@@ -1,0 +1,241 @@
+"""The QR decoder: camera frames and image files to raw payload bytes, and ``ticketgate decode``.
+
+The pipeline was chosen by measurement (``bench/decode_bench.py``): zxing-cpp on the grayscale frame
+first (it finds most codes in well under a millisecond), then pyzbar, then a few preprocessed views,
+each tried only while nothing was found. Payloads come back as raw bytes, exactly as encoded in the
+symbol: a ticket code is ASCII, anything else is data for the gate to classify, never an error here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import unicodedata
+from collections.abc import Callable, Iterator
+from ctypes import c_char_p, c_void_p, cast, string_at
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import zxingcpp
+from pyzbar import pyzbar as _pyzbar
+from pyzbar import wrapper as _zbar
+
+from scanner.errors import ImageUnreadable
+
+log = logging.getLogger(__name__)
+
+# zbar's ZBAR_CFG_BINARY (zbar >= 0.23): return the symbol's bytes instead of zbar's own guess at a
+# text encoding, which turns Shift-JIS payloads into the wrong UTF-8 (measured on the qr-bench).
+_ZBAR_CFG_BINARY = 4
+_QR_ONLY = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+_MIN_SIDE = 21  # a version-1 QR code is 21 modules wide: nothing smaller can hold one
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """One decoded QR code: its raw bytes and the text a person should see for it."""
+
+    data: bytes
+    text: str
+    decoder: str  # which pass found it: for the benchmark and debugging
+
+
+def decode_frame(frame: np.ndarray) -> list[bytes]:
+    """Raw payload bytes of every QR code found in ``frame`` (BGR, BGRA or gray); never raises."""
+    return [symbol.data for symbol in read_symbols(frame)]
+
+
+def decode_image(path: str | Path) -> list[bytes]:
+    """Raw payload bytes of every QR code in the image file; raises ImageUnreadable if it is not one."""
+    return [symbol.data for symbol in read_symbols(load_gray(path))]
+
+
+def load_gray(path: str | Path) -> np.ndarray:
+    """The image file as 8-bit grayscale; raises ImageUnreadable with a clear message."""
+    file = Path(path)
+    if not file.is_file():
+        raise ImageUnreadable(f"{file}: no such file")
+    # imdecode from bytes, not imread: imread cannot open some non-ASCII paths and prints warnings
+    raw = np.fromfile(str(file), dtype=np.uint8)
+    image = cv2.imdecode(raw, cv2.IMREAD_GRAYSCALE) if raw.size else None
+    if image is None:
+        raise ImageUnreadable(f"{file}: not an image OpenCV can read")
+    return image
+
+
+def read_symbols(frame: np.ndarray) -> list[Symbol]:
+    """Every QR code in ``frame``, cheapest pass first; an unusable array gives an empty list."""
+    try:
+        gray = _as_gray(frame)
+        if gray is None:
+            return []
+        for name, attempt in _passes(gray):
+            found = attempt()
+            if found:
+                return [Symbol(data, text, name) for data, text in _unique(found)]
+    except Exception:
+        # A decoder library failing on one odd frame must not stop the camera loop; say what happened.
+        log.exception("decoding a frame of shape %s failed", getattr(frame, "shape", None))
+    return []
+
+
+def _passes(gray: np.ndarray) -> Iterator[tuple[str, Callable[[], list[tuple[bytes, str]]]]]:
+    yield "zxing", lambda: _zxing(gray)
+    yield "zbar", lambda: _zbar_scan(gray)
+    padded = _pad(gray)
+    yield "zxing-otsu", lambda: _zxing(_otsu(padded))
+    yield "zbar-half", lambda: _zbar_scan(_pad(_half(gray)))
+    yield "zxing-global", lambda: _zxing(_pad(_double(gray)), binarizer=zxingcpp.Binarizer.GlobalHistogram)
+
+
+def _as_gray(frame: object) -> np.ndarray | None:
+    """An 8-bit, C-contiguous, single-channel view of ``frame``, or None when it cannot hold a code."""
+    if not isinstance(frame, np.ndarray) or frame.size == 0:
+        return None
+    image = frame
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.ndim not in (2, 3) or min(image.shape[:2]) < _MIN_SIDE:
+        return None
+    if image.dtype != np.uint8:
+        if image.dtype == np.bool_:
+            image = image.astype(np.uint8) * 255
+        else:
+            values = np.nan_to_num(image.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+            low, high = float(values.min()), float(values.max())
+            scaled = (values - low) * (255.0 / (high - low)) if high > low else np.zeros_like(values)
+            image = scaled.astype(np.uint8)
+    if image.ndim == 3:
+        channels = image.shape[2]
+        if channels == 3:
+            image = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_BGR2GRAY)
+        elif channels == 4:
+            image = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_BGRA2GRAY)
+        else:
+            return None
+    return np.ascontiguousarray(image)
+
+
+def _zxing(
+    gray: np.ndarray, *, binarizer: zxingcpp.Binarizer = zxingcpp.Binarizer.LocalAverage
+) -> list[tuple[bytes, str]]:
+    results = zxingcpp.read_barcodes(
+        gray,
+        formats=_QR_ONLY,
+        text_mode=zxingcpp.TextMode.Plain,
+        binarizer=binarizer,
+    )
+    found = []
+    for result in results:
+        data = bytes(result.bytes)
+        binary = result.content_type == zxingcpp.ContentType.Binary
+        found.append((data, _escape_bytes(data) if binary else result.text))
+    return found
+
+
+def _zbar_scan(gray: np.ndarray) -> list[tuple[bytes, str]]:
+    """zbar on a grayscale image, QR codes only, returning raw bytes (pyzbar.decode cannot)."""
+    height, width = gray.shape
+    pixels = gray.tobytes()
+    found = []
+    with _pyzbar._image_scanner() as scanner:
+        _zbar.zbar_image_scanner_set_config(scanner, _zbar.ZBarSymbol.NONE, _zbar.ZBarConfig.CFG_ENABLE, 0)
+        _zbar.zbar_image_scanner_set_config(scanner, _zbar.ZBarSymbol.QRCODE, _zbar.ZBarConfig.CFG_ENABLE, 1)
+        _zbar.zbar_image_scanner_set_config(scanner, _zbar.ZBarSymbol.QRCODE, _ZBAR_CFG_BINARY, 1)
+        with _pyzbar._image() as image:
+            _zbar.zbar_image_set_format(image, _pyzbar._FOURCC["L800"])
+            _zbar.zbar_image_set_size(image, width, height)
+            _zbar.zbar_image_set_data(image, cast(c_char_p(pixels), c_void_p), len(pixels), None)
+            if _zbar.zbar_scan_image(scanner, image) > 0:
+                symbol = _zbar.zbar_image_first_symbol(image)
+                while symbol:
+                    data = string_at(
+                        _zbar.zbar_symbol_get_data(symbol), _zbar.zbar_symbol_get_data_length(symbol)
+                    )
+                    found.append((data, _guess_text(data)))
+                    symbol = _zbar.zbar_symbol_next(symbol)
+    return found
+
+
+def _pad(gray: np.ndarray) -> np.ndarray:
+    # Codes cropped to their edge (no quiet zone) are found once a white margin is added.
+    margin = max(8, min(gray.shape) // 16)
+    return cv2.copyMakeBorder(gray, margin, margin, margin, margin, cv2.BORDER_CONSTANT, value=255)
+
+
+def _otsu(gray: np.ndarray) -> np.ndarray:
+    return cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[1]
+
+
+def _half(gray: np.ndarray) -> np.ndarray:
+    return cv2.resize(gray, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+
+
+def _double(gray: np.ndarray) -> np.ndarray:
+    if max(gray.shape) > 1000:
+        return gray
+    return cv2.resize(gray, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+
+
+def _unique(found: list[tuple[bytes, str]]) -> list[tuple[bytes, str]]:
+    seen: set[bytes] = set()
+    unique = []
+    for data, text in found:
+        if data not in seen:
+            seen.add(data)
+            unique.append((data, text))
+    return unique
+
+
+def _guess_text(data: bytes) -> str:
+    """Text for bytes without a declared encoding: UTF-8, else Shift-JIS (common in QR), else bytes."""
+    for encoding in ("utf-8", "shift_jis"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return _escape_bytes(data)
+
+
+def _escape_bytes(data: bytes) -> str:
+    return "".join(chr(b) if 0x20 <= b < 0x7F and b != 0x5C else f"\\x{b:02x}" for b in data)
+
+
+def one_line(text: str) -> str:
+    """``text`` on one line: line breaks and other control characters as backslash escapes."""
+    named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+    out = []
+    for char in text:
+        if char in named:
+            out.append(named[char])
+        elif unicodedata.category(char) == "Cc":
+            out.append(f"\\x{ord(char):02x}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def decode_command(args: argparse.Namespace) -> int:
+    """``ticketgate decode IMAGE...``: one line per QR code found; ``IMAGE: `` first when several.
+
+    Exit 0 when every image held a code, 1 when some held none, 2 when some could not be read.
+    """
+    images: list[str] = list(args.images)
+    prefix = len(images) > 1
+    status = 0
+    for image in images:
+        try:
+            symbols = read_symbols(load_gray(image))
+        except ImageUnreadable as exc:
+            print(f"ticketgate: error: {exc}", file=sys.stderr)
+            status = 2
+            continue
+        if not symbols:
+            status = max(status, 1)
+        for symbol in symbols:
+            line = one_line(symbol.text)
+            print(f"{image}: {line}" if prefix else line)
+    return status

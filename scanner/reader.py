@@ -1,0 +1,245 @@
+"""The camera loop: open a frame source, decode the latest frame, debounce, report scans and camera status.
+
+``run_reader`` blocks (the TUI runs it in a thread worker) and never raises. For a camera (or a file
+played in real time) a grabber thread keeps only the newest frame: frames that arrive while one is
+being decoded are dropped, not queued, so a verdict is never behind the camera. A file played as fast
+as it decodes (``realtime=False``, for tests) is read frame by frame and timed by its own clock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from scanner.capture import FrameSource
+from scanner.debounce import Debouncer
+from scanner.decode import decode_frame
+from scanner.errors import CaptureError
+
+log = logging.getLogger(__name__)
+
+STARTING = "starting"
+LIVE = "live"
+RETRYING = "retrying"
+NO_CAMERA = "no camera"
+ENDED = "ended"
+ERROR = "error"
+
+_POLL_SECONDS = 0.05  # how often a waiting loop looks at should_stop()
+
+
+@dataclass(frozen=True)
+class CameraStatus:
+    """What the camera is doing, for the status line: one of the states above and a human message."""
+
+    state: str
+    message: str
+
+
+class _Stopped(Exception):
+    """should_stop() said so while waiting."""
+
+
+def run_reader(
+    open_frames: Callable[[], FrameSource],
+    *,
+    on_payload: Callable[[bytes], None],
+    on_status: Callable[[CameraStatus], None],
+    should_stop: Callable[[], bool],
+    retry_seconds: float = 2.0,
+    retry_forever: bool = True,
+    debouncer: Debouncer | None = None,
+    decode: Callable[[np.ndarray], list[bytes]] = decode_frame,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Read frames until ``should_stop()``, a file ends, or (``retry_forever=False``) the source fails.
+
+    ``on_payload`` gets each NEW scan (raw bytes) once; ``on_status`` gets every change of camera
+    state. A camera that is missing, busy or unplugged is reported and reopened every
+    ``retry_seconds``. Nothing escapes: unexpected failures are logged and reported as "error".
+    """
+    debounce = debouncer if debouncer is not None else Debouncer()
+
+    def status(state: str, message: str) -> None:
+        try:
+            on_status(CameraStatus(state, message))
+        except Exception:
+            log.exception("the status callback failed on %s: %s", state, message)
+
+    def scans(payloads: list[bytes], now: float) -> None:
+        for payload in debounce.feed(payloads, now):
+            try:
+                on_payload(payload)
+            except Exception as exc:
+                log.exception("the scan callback failed on %r", payload)
+                status(ERROR, f"handling a scan failed: {exc}")
+
+    def pause(seconds: float) -> None:
+        deadline = clock() + seconds
+        while clock() < deadline:
+            if should_stop():
+                raise _Stopped
+            time.sleep(min(_POLL_SECONDS, max(0.0, deadline - clock())))
+
+    try:
+        while not should_stop():
+            status(STARTING, "opening the camera")
+            try:
+                source = open_frames()
+            except CaptureError as exc:
+                status(NO_CAMERA, _with_retry(str(exc), retry_seconds, retry_forever))
+                if not retry_forever:
+                    return
+                pause(retry_seconds)
+                continue
+            try:
+                ended = _pump(
+                    source, scans=scans, status=status, should_stop=should_stop, decode=decode, clock=clock
+                )
+            except CaptureError as exc:
+                status(RETRYING, _with_retry(str(exc), retry_seconds, retry_forever))
+                if not retry_forever:
+                    return
+                pause(retry_seconds)
+                continue
+            if ended:
+                status(ENDED, f"{source.name} ended")
+            return
+    except _Stopped:
+        return
+    except Exception as exc:
+        log.exception("the camera loop failed")
+        status(ERROR, f"the camera loop stopped: {exc}")
+
+
+def _with_retry(message: str, retry_seconds: float, retry_forever: bool) -> str:
+    return f"{message}; retrying in {retry_seconds:g} s" if retry_forever else message
+
+
+def _pump(
+    source: FrameSource,
+    *,
+    scans: Callable[[list[bytes], float], None],
+    status: Callable[[str, str], None],
+    should_stop: Callable[[], bool],
+    decode: Callable[[np.ndarray], list[bytes]],
+    clock: Callable[[], float],
+) -> bool:
+    """Decode frames of an open source; True when it ended, False when stopped; CaptureError on failure."""
+    if getattr(source, "realtime", True):
+        return _pump_latest(
+            source, scans=scans, status=status, should_stop=should_stop, decode=decode, clock=clock
+        )
+    try:
+        first = True
+        while not should_stop():
+            frame = source.read()
+            if frame is None:
+                return True
+            if first:
+                status(LIVE, f"{source.name}: reading")
+                first = False
+            media_time = getattr(source, "media_time", None)
+            scans(decode(frame), media_time if media_time is not None else clock())
+        return False
+    finally:
+        _close(source)
+
+
+class _LatestFrame:
+    """A one-frame mailbox: the grabber overwrites, the decoder takes; what was not taken is dropped."""
+
+    def __init__(self) -> None:
+        self.changed = threading.Condition()
+        self.frame: np.ndarray | None = None
+        self.ended = False
+        self.error: CaptureError | None = None
+        self.stop = False
+        self.dropped = 0
+
+
+def _grab(source: FrameSource, box: _LatestFrame) -> None:
+    try:
+        while True:
+            with box.changed:
+                if box.stop:
+                    return
+            try:
+                frame = source.read()
+            except CaptureError as exc:
+                failure: CaptureError | None = exc
+                frame = None
+            except Exception as exc:
+                log.exception("reading from %s failed", source.name)
+                failure = CaptureError(f"{source.name} failed: {exc}")
+                frame = None
+            else:
+                failure = None
+            with box.changed:
+                if failure is not None:
+                    box.error = failure
+                elif frame is None:
+                    box.ended = True
+                else:
+                    if box.frame is not None:
+                        box.dropped += 1
+                    box.frame = frame
+                box.changed.notify_all()
+                if failure is not None or frame is None:
+                    return
+    finally:
+        # The grabber closes the source itself: releasing a capture while another thread is inside
+        # its read() is not safe in OpenCV.
+        _close(source)
+
+
+def _pump_latest(
+    source: FrameSource,
+    *,
+    scans: Callable[[list[bytes], float], None],
+    status: Callable[[str, str], None],
+    should_stop: Callable[[], bool],
+    decode: Callable[[np.ndarray], list[bytes]],
+    clock: Callable[[], float],
+) -> bool:
+    box = _LatestFrame()
+    grabber = threading.Thread(target=_grab, args=(source, box), name=f"grab {source.name}", daemon=True)
+    grabber.start()
+    first = True
+    try:
+        while True:
+            with box.changed:
+                while box.frame is None and not box.ended and box.error is None:
+                    if should_stop():
+                        return False
+                    box.changed.wait(_POLL_SECONDS)
+                frame, box.frame = box.frame, None
+                if frame is None:
+                    if box.error is not None:
+                        raise box.error
+                    return True
+            if should_stop():
+                return False
+            if first:
+                status(LIVE, f"{source.name}: live")
+                first = False
+            scans(decode(frame), clock())
+    finally:
+        with box.changed:
+            box.stop = True
+            box.changed.notify_all()
+        grabber.join(timeout=2.0)
+        if box.dropped:
+            log.debug("%s: %d frames dropped while decoding", source.name, box.dropped)
+
+
+def _close(source: FrameSource) -> None:
+    try:
+        source.close()
+    except Exception:
+        log.exception("closing %s failed", source.name)
