@@ -52,6 +52,15 @@ def register(commands: Any, key_commands: Any) -> None:
     )
     p.set_defaults(run=_lazy("scanner.commands", "verify"))
 
+    p = commands.add_parser("tickets", help="known tickets and revocations on this gate laptop")
+    ticket_commands = p.add_subparsers(dest="tickets_command", metavar="TICKETS_COMMAND", required=True)
+    p = ticket_commands.add_parser(
+        "import", help="import known tickets / revocations from a JSON or CSV file"
+    )
+    _home(p)
+    p.add_argument("file")
+    p.set_defaults(run=_lazy("scanner.commands", "tickets_import"))
+
     p = commands.add_parser("decode", help="print the QR text(s) found in each image")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.set_defaults(run=_lazy("scanner.decode", "decode_command"))

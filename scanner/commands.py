@@ -1,0 +1,70 @@
+"""Handlers of the scanner's offline commands: keys import, keys list, verify, tickets import."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from scanner.gate import open_gate
+from scanner.keystore import KeyStore
+from scanner.paths import data_home, keys_dir, store_path
+from scanner.store import Store
+from scanner.verdicts import Direction, ScanResult
+
+
+def keys_import(args: argparse.Namespace) -> int:
+    """``ticketgate keys import FILE``: validate the key file and keep it (mode 0600)."""
+    home = data_home(args.home)
+    store = KeyStore(keys_dir(home))
+    key = store.import_file(Path(args.file))
+    versions = [k.version for k in store.keys_for(key.event)]
+    also = f"; versions held: {', '.join(f'v{v}' for v in versions)}" if len(versions) > 1 else ""
+    print(f"imported {key.event} v{key.version} (fingerprint {key.fingerprint}){also}")
+    return 0
+
+
+def keys_list(args: argparse.Namespace) -> int:
+    """``ticketgate keys list``: events, versions and fingerprints; never key bytes."""
+    home = data_home(args.home)
+    store = KeyStore(keys_dir(home))
+    keys = store.all()
+    if not keys:
+        print(f"no keys held in {store.directory}")
+    else:
+        print(f"{'EVENT':<12}  {'VERSION':>7}  {'TAG':>3}  FINGERPRINT")
+        for key in keys:
+            print(f"{key.event:<12}  {'v' + str(key.version):>7}  {key.tag_hex_digits:>3}  {key.fingerprint}")
+    for problem in store.problems():
+        print(f"warning: unusable key file {problem}", file=sys.stderr)
+    return 0
+
+
+def verify(args: argparse.Namespace) -> int:
+    """``ticketgate verify CODE...``: one line per code; 0 only if every code was admitted, else 1."""
+    home = data_home(args.home)
+    direction = Direction.OUT if args.exit_mode else Direction.IN
+    all_admitted = True
+    with open_gate(home, event=args.event, gate_name=args.gate) as gate:
+        for raw in args.codes:
+            result = gate.check(raw, direction=direction, source="cli")
+            print(format_result(result), flush=True)
+            all_admitted = all_admitted and result.admitted
+    return 0 if all_admitted else 1
+
+
+def format_result(result: ScanResult) -> str:
+    """``VERDICT  EVENT-SERIAL  reason`` (``-`` when the scan was not a well-formed code)."""
+    ticket = "-"
+    if result.event is not None and result.code is not None:
+        ticket = result.code.rsplit("-", 1)[0]
+    return f"{result.verdict.value:<12}  {ticket:<16}  {result.reason}"
+
+
+def tickets_import(args: argparse.Namespace) -> int:
+    """``ticketgate tickets import FILE``: known tickets and revocations from JSON or CSV."""
+    home = data_home(args.home)
+    with Store.open(store_path(home)) as store:
+        count = store.import_tickets(Path(args.file))
+    print(f"imported {count} ticket(s) into {store_path(home)}")
+    return 0

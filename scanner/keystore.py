@@ -1,0 +1,159 @@
+"""The gate's key store: one key file per event and key version in the keys folder, mode 0600."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tempfile
+import threading
+from pathlib import Path
+
+from scanner.errors import KeyStoreError
+from ticketcode import EventKey, KeyFileError, dump_key_file, load_key_file
+
+log = logging.getLogger(__name__)
+
+_KEY_FILE_RE = re.compile(r"([A-Z0-9]{4,12})\.v([0-9]+)\.json")
+# A key file is a few hundred bytes; refuse to read a stray large file into memory.
+_MAX_KEY_FILE_BYTES = 64 * 1024
+
+
+class KeyStore:
+    """Event keys held on this laptop. Older versions are kept so tickets signed with them still verify.
+
+    Safe to share between threads; re-reads the folder when its modification time changes, so a key
+    added by another process (an import, a sync) is seen by a running gate.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self._lock = threading.Lock()
+        self._cache: tuple[int, list[EventKey]] | None = None
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def import_file(self, path: Path) -> EventKey:
+        """Validate the key file at ``path`` and keep it; return the key. Refuses a conflicting key."""
+        path = Path(path)
+        try:
+            with path.open("rb") as fh:
+                data = fh.read(_MAX_KEY_FILE_BYTES + 1)
+        except FileNotFoundError:
+            raise KeyStoreError(f"{path}: no such file") from None
+        except IsADirectoryError:
+            raise KeyStoreError(f"{path}: is a folder, not a key file") from None
+        except OSError as exc:
+            raise KeyStoreError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        if len(data) > _MAX_KEY_FILE_BYTES:
+            raise KeyStoreError(f"{path}: too large to be a key file")
+        try:
+            key = load_key_file(data)
+        except KeyFileError as exc:
+            raise KeyStoreError(f"{path}: {exc}") from None
+        self.add(key)
+        return key
+
+    def add(self, key: EventKey) -> Path:
+        """Keep ``key``; adding the same key again is a no-op. A different key under the same event
+        and version is refused: silently replacing it would make every ticket it signed INVALID."""
+        target = self.directory / f"{key.event}.v{key.version}.json"
+        with self._lock:
+            held = self._read_one(target) if target.exists() else None
+            if held is not None:
+                if held.key == key.key and held.tag_hex_digits == key.tag_hex_digits:
+                    return target
+                raise KeyStoreError(
+                    f"a different key for {key.event} v{key.version} is already held "
+                    f"(fingerprint {held.fingerprint}, new {key.fingerprint}); refusing to replace it"
+                )
+            self._write(target, dump_key_file(key))
+            self._cache = None
+        log.debug("key stored: %s v%d fingerprint %s", key.event, key.version, key.fingerprint)
+        return target
+
+    def _write(self, target: Path, text: str) -> None:
+        try:
+            if not self.directory.exists():
+                self.directory.mkdir(mode=0o700, parents=True)
+            # Written under a temporary name with mode 0600 from the start, then renamed: the key is
+            # never readable by others, and a crash never leaves half a key file behind.
+            fd, tmp = tempfile.mkstemp(prefix=".import-", suffix=".tmp", dir=self.directory)
+            try:
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.chmod(tmp, 0o600)
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            dir_fd = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            raise KeyStoreError(f"cannot write to {self.directory}: {exc.strerror or exc}") from None
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def all(self) -> list[EventKey]:
+        """Every usable key held, sorted by event then version. Unreadable files are logged and skipped."""
+        try:
+            stamp = self.directory.stat().st_mtime_ns
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise KeyStoreError(f"cannot read {self.directory}: {exc.strerror or exc}") from None
+        with self._lock:
+            if self._cache is not None and self._cache[0] == stamp:
+                return list(self._cache[1])
+            keys = []
+            for path in sorted(self.directory.iterdir()):
+                if _KEY_FILE_RE.fullmatch(path.name) is None:
+                    continue
+                key = self._read_one(path)
+                if key is not None:
+                    keys.append(key)
+            keys.sort(key=lambda k: (k.event, k.version))
+            self._cache = (stamp, keys)
+            return list(keys)
+
+    def keys_for(self, event: str) -> list[EventKey]:
+        """All held versions of ``event``'s key, oldest first."""
+        return [k for k in self.all() if k.event == event]
+
+    def events(self) -> list[str]:
+        """Events with at least one key held, sorted."""
+        return sorted({k.event for k in self.all()})
+
+    def problems(self) -> list[str]:
+        """One line per file in the key folder that looks like a key file but cannot be used."""
+        found: list[str] = []
+        if not self.directory.is_dir():
+            return found
+        for path in sorted(self.directory.iterdir()):
+            if _KEY_FILE_RE.fullmatch(path.name) is None:
+                continue
+            try:
+                self._load(path)
+            except (OSError, KeyFileError, KeyStoreError) as exc:
+                found.append(f"{path.name}: {exc}")
+        return found
+
+    def _read_one(self, path: Path) -> EventKey | None:
+        try:
+            return self._load(path)
+        except (OSError, KeyFileError, KeyStoreError) as exc:
+            log.warning("ignoring unusable key file %s: %s", path, exc)
+            return None
+
+    @staticmethod
+    def _load(path: Path) -> EventKey:
+        key = load_key_file(path.read_bytes())
+        match = _KEY_FILE_RE.fullmatch(path.name)
+        if match and (match.group(1), int(match.group(2))) != (key.event, key.version):
+            raise KeyStoreError(f"file name says {match.group(1)} v{match.group(2)}, content {key!r}")
+        return key
