@@ -2,6 +2,13 @@
 
 BackendError               root; ``code`` is a machine code, ``str(err)`` a human message
  +-- ConfigError           a required setting is missing or malformed (names the variable)
+ +-- InvalidInput          a request or command argument is out of range or malformed
+ +-- EventNotFound         no event has this code
+ +-- EventExists           an event with this code already exists
+ +-- SoldOut               the event has not enough stock left for this quantity
+ +-- OrderNotFound         no order has this id
+ +-- Busy                  the database is contended (lock timeout, deadlock): retry shortly
+ +-- DatabaseUnavailable   the database cannot be reached or dropped the connection: retry later
 """
 
 from __future__ import annotations
@@ -15,3 +22,31 @@ class BackendError(Exception):
 
 class ConfigError(BackendError):
     code = "config_error"
+
+
+class InvalidInput(BackendError):
+    code = "invalid_input"
+
+
+class EventNotFound(BackendError):
+    code = "event_not_found"
+
+
+class EventExists(BackendError):
+    code = "event_exists"
+
+
+class SoldOut(BackendError):
+    code = "sold_out"
+
+
+class OrderNotFound(BackendError):
+    code = "order_not_found"
+
+
+class Busy(BackendError):
+    code = "busy"
+
+
+class DatabaseUnavailable(BackendError):
+    code = "database_unavailable"

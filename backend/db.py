@@ -1,0 +1,116 @@
+"""The database edge: connection pools, migrations, and turning driver failures into backend errors."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from backend.errors import Busy, DatabaseUnavailable
+from backend.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Any constant works; it only has to be the same for every process migrating the same database.
+_MIGRATION_LOCK_ID = 7_301_442_001
+_MIGRATION_NAME_RE = re.compile(r"(\d{3})_[a-z0-9_]+\.sql")
+# A statement waiting longer than this for a row lock gives up and the caller gets Busy (HTTP 503),
+# rather than piling up requests behind a stuck transaction.
+DEFAULT_LOCK_TIMEOUT_MS = 5000
+
+
+def make_pool(
+    url: str,
+    *,
+    min_size: int = 2,
+    max_size: int = 20,
+    timeout: float = 10.0,
+    lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
+) -> AsyncConnectionPool:
+    """A pool for ``url``, not yet open: the caller opens it (ASGI lifespan, ``async with``)."""
+    return AsyncConnectionPool(
+        url,
+        min_size=min_size,
+        max_size=max_size,
+        timeout=timeout,
+        open=False,
+        # Set at connection start-up, so it costs no round trip per transaction.
+        kwargs={"options": f"-c lock_timeout={int(lock_timeout_ms)}"},
+        name="ticketgate",
+    )
+
+
+@asynccontextmanager
+async def database_errors() -> AsyncIterator[None]:
+    """Translate driver failures inside the block into Busy / DatabaseUnavailable (both retryable)."""
+    try:
+        yield
+    except (pg_errors.LockNotAvailable, pg_errors.TransactionRollback) as exc:
+        raise Busy(f"the database is busy ({type(exc).__name__}); retry in a moment") from exc
+    except PoolTimeout as exc:
+        raise DatabaseUnavailable(f"no database connection became free in time: {exc}") from exc
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(f"the database is unavailable: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def migration_files() -> list[tuple[str, str]]:
+    """The numbered migrations shipped with the package, in order, as (version, SQL text)."""
+    folder = resources.files("backend") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        match = _MIGRATION_NAME_RE.fullmatch(entry.name)
+        if match:
+            found.append((entry.name.removesuffix(".sql"), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+async def migrate(url: str) -> list[str]:
+    """Apply the migrations ``url`` lacks, each in its own transaction; return the ones applied.
+
+    Safe to run twice and from several processes at once: an advisory lock serialises them and the
+    ``schema_migrations`` table records what is done.
+    """
+    applied: list[str] = []
+    async with database_errors(), await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        await conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK_ID,))
+        try:
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            cur = await conn.execute("SELECT version FROM schema_migrations")
+            done = {row[0] for row in await cur.fetchall()}
+            for version, text in migration_files():
+                if version in done:
+                    continue
+                async with conn.transaction():
+                    # The file is our own shipped SQL, run as one multi-statement script.
+                    await conn.execute(text.encode("utf-8"))
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version) VALUES (%s)", (version,)
+                    )
+                log.info("applied migration %s", version)
+                applied.append(version)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK_ID,))
+    return applied
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """The configured database URL, or, when there is none, an embedded PostgreSQL's (started now)."""
+    if settings.database_url:
+        return settings.database_url
+    from backend.embedded import start_embedded_postgres
+
+    return start_embedded_postgres(settings.data_dir)

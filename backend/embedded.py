@@ -1,0 +1,44 @@
+"""An embedded PostgreSQL in the backend's data folder, for a newcomer who has no database installed."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from backend.errors import ConfigError, DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
+# Handles are kept for the life of the process: pgserver stops the server when the last one goes.
+_servers: dict[Path, Any] = {}
+
+
+def start_embedded_postgres(data_dir: Path) -> str:
+    """Start (or reuse) a PostgreSQL server whose files live in ``data_dir/pgdata``; return its URL."""
+    pgdata = (Path(data_dir) / "pgdata").resolve()
+    if pgdata in _servers:
+        url: str = _servers[pgdata].get_uri()
+        return url
+    try:
+        import pgserver
+    except ImportError as exc:
+        raise ConfigError(
+            "TICKETGATE_DATABASE_URL is not set and the embedded PostgreSQL (package pgserver) "
+            f"is not installed: {exc}"
+        ) from exc
+    try:
+        pgdata.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the data folder {pgdata.parent}: {exc}") from exc
+    log.info("no TICKETGATE_DATABASE_URL: starting an embedded PostgreSQL in %s", pgdata)
+    try:
+        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+    except Exception as exc:  # pgserver raises assorted subprocess and OS errors; say which and where
+        raise DatabaseUnavailable(
+            f"could not start the embedded PostgreSQL in {pgdata} ({type(exc).__name__}: {exc}); "
+            "set TICKETGATE_DATABASE_URL to use an existing server"
+        ) from exc
+    _servers[pgdata] = server
+    url = server.get_uri()
+    return url

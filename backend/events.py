@@ -1,0 +1,156 @@
+"""Events and their stock: create an event, read its stock."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from psycopg import errors as pg_errors
+from psycopg.rows import class_row
+from psycopg_pool import AsyncConnectionPool
+
+from backend.db import database_errors
+from backend.errors import EventExists, EventNotFound, InvalidInput
+from backend.stock import shard_count, split_capacity
+
+EVENT_CODE_RE = re.compile(r"[A-Z0-9]{4,12}")
+CURRENCY_RE = re.compile(r"[A-Z]{3}")
+# Serials are printed with at most 9 digits (ticketcode), and serials are never reused, so leave room.
+MAX_CAPACITY = 10_000_000
+MAX_PRICE_CENTS = 100_000_000_00
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    code: str
+    name: str
+    capacity: int
+    price_cents: int
+    currency: str
+    key_version: int
+    stock_shards: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class EventStock:
+    """An event's stock summed over its shards: capacity = available + held + sold."""
+
+    code: str
+    name: str
+    capacity: int
+    available: int
+    held: int
+    sold: int
+    price_cents: int
+    currency: str
+
+
+def normalise_event_code(code: str) -> str:
+    """The canonical (upper-case) event code; InvalidInput unless it is 4 to 12 of A-Z and 0-9."""
+    if not isinstance(code, str):
+        raise InvalidInput("the event code must be text")
+    canonical = code.strip().upper()
+    if not EVENT_CODE_RE.fullmatch(canonical):
+        raise InvalidInput(f"event code {code!r} must be 4 to 12 characters of A-Z and 0-9")
+    return canonical
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+async def create_event(
+    pool: AsyncConnectionPool,
+    *,
+    code: str,
+    name: str,
+    capacity: int,
+    price_cents: int = 0,
+    currency: str = "EUR",
+    actor: str = "admin",
+) -> Event:
+    """Create an event with all its capacity available; EventExists if the code is taken.
+
+    ``actor`` is recorded in the audit log (e.g. ``admin`` for the HTTP API, ``cli`` for the command).
+    """
+    code = normalise_event_code(code)
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 200:
+        raise InvalidInput("the event name must be 1 to 200 characters")
+    if not _is_int(capacity) or not 1 <= capacity <= MAX_CAPACITY:
+        raise InvalidInput(f"capacity must be a whole number from 1 to {MAX_CAPACITY}")
+    if not _is_int(price_cents) or not 0 <= price_cents <= MAX_PRICE_CENTS:
+        raise InvalidInput(f"price_cents must be a whole number from 0 to {MAX_PRICE_CENTS}")
+    currency = currency.strip().upper() if isinstance(currency, str) else ""
+    if not CURRENCY_RE.fullmatch(currency):
+        raise InvalidInput("currency must be a three-letter code such as EUR")
+    shards = shard_count(capacity)
+    async with database_errors(), pool.connection() as conn, conn.transaction():
+        try:
+            cur = conn.cursor(row_factory=class_row(Event))
+            await cur.execute(
+                "INSERT INTO events (code, name, capacity, price_cents, currency, stock_shards)"
+                " VALUES (%s, %s, %s, %s, %s, %s)"
+                " RETURNING id, code, name, capacity, price_cents, currency, key_version,"
+                " stock_shards, created_at",
+                (code, name.strip(), capacity, price_cents, currency, shards),
+            )
+        except pg_errors.UniqueViolation:
+            raise EventExists(f"an event with code {code} already exists") from None
+        event = await cur.fetchone()
+        assert event is not None
+        await conn.execute(
+            "INSERT INTO event_stock (event_id, shard, available)"
+            " SELECT %s, shard - 1, available"
+            " FROM unnest(%s::integer[]) WITH ORDINALITY AS s(available, shard)",
+            (event.id, split_capacity(capacity, shards)),
+        )
+        await conn.execute(
+            "INSERT INTO audit_log (event_id, to_status, actor, detail)"
+            " VALUES (%s, 'created', %s, jsonb_build_object('capacity', %s::integer))",
+            (event.id, actor, capacity),
+        )
+    return event
+
+
+async def get_event_stock(pool: AsyncConnectionPool, code: str) -> EventStock:
+    """The event's stock right now (one consistent snapshot over all its shards)."""
+    try:
+        code = normalise_event_code(code)
+    except InvalidInput:
+        raise EventNotFound(f"no event has the code {code!r}") from None
+    async with database_errors(), pool.connection() as conn:
+        cur = conn.cursor(row_factory=class_row(EventStock))
+        await cur.execute(
+            "SELECT e.code, e.name, e.capacity,"
+            " sum(s.available)::integer AS available, sum(s.held)::integer AS held,"
+            " sum(s.sold)::integer AS sold, e.price_cents, e.currency"
+            " FROM events e JOIN event_stock s ON s.event_id = e.id"
+            " WHERE e.code = %s GROUP BY e.id",
+            (code,),
+        )
+        stock = await cur.fetchone()
+    if stock is None:
+        raise EventNotFound(f"no event has the code {code}")
+    return stock
+
+
+async def get_event(pool: AsyncConnectionPool, code: str) -> Event:
+    """The event with this code; EventNotFound otherwise."""
+    try:
+        code = normalise_event_code(code)
+    except InvalidInput:
+        raise EventNotFound(f"no event has the code {code!r}") from None
+    async with database_errors(), pool.connection() as conn:
+        cur = conn.cursor(row_factory=class_row(Event))
+        await cur.execute(
+            "SELECT id, code, name, capacity, price_cents, currency, key_version, stock_shards,"
+            " created_at FROM events WHERE code = %s",
+            (code,),
+        )
+        event = await cur.fetchone()
+    if event is None:
+        raise EventNotFound(f"no event has the code {code}")
+    return event

@@ -1,0 +1,299 @@
+"""Orders: checkout (hold stock for a pending order), read an order, list the ones to refund."""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+from psycopg.rows import class_row, dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from backend.db import database_errors
+from backend.errors import EventNotFound, InvalidInput, OrderNotFound, SoldOut
+from backend.events import normalise_event_code
+from backend.lifecycle import OrderStatus
+from backend.stock import allocate
+
+MAX_EMAIL_CHARS = 254
+MAX_IDEMPOTENCY_KEY_CHARS = 200
+_EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+")
+
+
+@dataclass(frozen=True)
+class Order:
+    """An order as buyers and operators see it; ``tickets`` are the codes, once paid."""
+
+    id: UUID
+    event_code: str
+    status: OrderStatus
+    quantity: int
+    amount_cents: int
+    currency: str
+    email: str
+    created_at: datetime
+    expires_at: datetime
+    paid_at: datetime | None
+    webhook_attempts: int
+    tickets: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Rows arrive with a plain status string and a list of codes; normalise them once here.
+        object.__setattr__(self, "status", OrderStatus(self.status))
+        object.__setattr__(self, "tickets", tuple(self.tickets or ()))
+
+
+class _IdempotencyRace(Exception):
+    """Another request with the same Idempotency-Key committed first: use its order."""
+
+
+ORDER_COLUMNS = (
+    "o.id, e.code AS event_code, o.status, o.quantity, o.amount_cents, o.currency, o.email,"
+    " o.created_at, o.expires_at, o.paid_at, o.webhook_attempts"
+)
+
+# Checkout in one round trip: take the quantity from one shard (chosen by the caller at random) if
+# that shard has it, insert the order and its audit row, or find the order already made under the same
+# Idempotency-Key. All in one statement, so the stock row is locked only for the statement and commit.
+_RESERVE_ONE_SHARD = """
+WITH ev AS (
+    SELECT id, code, price_cents, currency, stock_shards FROM events WHERE code = %(code)s
+), existing AS (
+    SELECT o.* FROM orders o, ev
+     WHERE %(key)s::text IS NOT NULL AND o.event_id = ev.id AND o.idempotency_key = %(key)s
+), taken AS (
+    UPDATE event_stock s
+       SET available = s.available - %(quantity)s, held = s.held + %(quantity)s
+      FROM ev
+     WHERE s.event_id = ev.id AND s.shard = mod(%(pick)s, ev.stock_shards)
+       AND s.available >= %(quantity)s AND NOT EXISTS (SELECT 1 FROM existing)
+    RETURNING s.shard
+), placed AS (
+    INSERT INTO orders (event_id, status, quantity, amount_cents, currency, email, idempotency_key,
+                        expires_at, alloc_shards, alloc_quantities)
+    SELECT ev.id, 'pending', %(quantity)s, ev.price_cents * %(quantity)s, ev.currency, %(email)s,
+           %(key)s, now() + make_interval(secs => %(hold)s), ARRAY[taken.shard], ARRAY[%(quantity)s]
+      FROM ev, taken
+    ON CONFLICT ON CONSTRAINT orders_idempotency_key DO NOTHING
+    RETURNING *
+), audited AS (
+    INSERT INTO audit_log (order_id, event_id, from_status, to_status, actor, detail)
+    SELECT p.id, p.event_id, NULL, 'pending', 'checkout',
+           jsonb_build_object('quantity', p.quantity, 'shards', p.alloc_shards)
+      FROM placed p
+)
+SELECT ev.id AS event_id, ev.code AS event_code, (SELECT count(*) FROM taken) AS taken,
+       (SELECT count(*) FROM existing) AS existed,
+       o.id, o.status, o.quantity, o.amount_cents, o.currency, o.email, o.created_at, o.expires_at,
+       o.paid_at, o.webhook_attempts, o.idempotency_key
+  FROM ev LEFT JOIN (SELECT * FROM placed UNION ALL SELECT * FROM existing) o ON true
+"""
+
+# The slow path, when the chosen shard is short: lock all the event's shards in shard order (the
+# order every multi-shard writer uses, so no deadlock) and allocate from their current counts.
+_LOCK_SHARDS = """
+SELECT shard, available FROM event_stock WHERE event_id = %s ORDER BY shard FOR UPDATE
+"""
+
+_RESERVE_ALLOCATED = """
+WITH taken AS (
+    UPDATE event_stock s
+       SET available = s.available - a.quantity, held = s.held + a.quantity
+      FROM unnest(%(shards)s::smallint[], %(quantities)s::integer[]) AS a(shard, quantity)
+     WHERE s.event_id = %(event_id)s AND s.shard = a.shard
+    RETURNING s.shard
+), placed AS (
+    INSERT INTO orders (event_id, status, quantity, amount_cents, currency, email, idempotency_key,
+                        expires_at, alloc_shards, alloc_quantities)
+    SELECT e.id, 'pending', %(quantity)s, e.price_cents * %(quantity)s, e.currency, %(email)s,
+           %(key)s, now() + make_interval(secs => %(hold)s), %(shards)s, %(quantities)s
+      FROM events e WHERE e.id = %(event_id)s
+    ON CONFLICT ON CONSTRAINT orders_idempotency_key DO NOTHING
+    RETURNING *
+), audited AS (
+    INSERT INTO audit_log (order_id, event_id, from_status, to_status, actor, detail)
+    SELECT p.id, p.event_id, NULL, 'pending', 'checkout',
+           jsonb_build_object('quantity', p.quantity, 'shards', p.alloc_shards)
+      FROM placed p
+)
+SELECT (SELECT count(*) FROM taken) AS taken,
+       p.id, p.status, p.quantity, p.amount_cents, p.currency, p.email, p.created_at, p.expires_at,
+       p.paid_at, p.webhook_attempts, p.idempotency_key
+  FROM (SELECT 1) one LEFT JOIN placed p ON true
+"""
+
+
+def validate_order_request(
+    *, quantity: object, email: object, idempotency_key: object, max_per_order: int
+) -> tuple[int, str, str | None]:
+    """The checked (quantity, email, key) of a checkout request; InvalidInput saying what is wrong."""
+    if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= max_per_order:
+        raise InvalidInput(f"quantity must be a whole number from 1 to {max_per_order}")
+    if not isinstance(email, str) or len(email.strip()) > MAX_EMAIL_CHARS:
+        raise InvalidInput("email must be an e-mail address")
+    email = email.strip()
+    if not _EMAIL_RE.fullmatch(email):
+        raise InvalidInput(f"{email!r} is not an e-mail address")
+    if idempotency_key is not None and (
+        not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_CHARS
+    ):
+        raise InvalidInput(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters")
+    return quantity, email, idempotency_key
+
+
+def _order_from_row(row: dict[str, Any], event_code: str) -> Order:
+    return Order(
+        id=row["id"],
+        event_code=event_code,
+        status=row["status"],
+        quantity=row["quantity"],
+        amount_cents=row["amount_cents"],
+        currency=row["currency"],
+        email=row["email"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        paid_at=row["paid_at"],
+        webhook_attempts=row["webhook_attempts"],
+    )
+
+
+def _same_request(row: dict[str, Any], quantity: int, email: str) -> None:
+    if row["quantity"] != quantity or row["email"] != email:
+        raise InvalidInput(
+            "this Idempotency-Key was already used for a different order (quantity or email differ)"
+        )
+
+
+async def reserve(
+    pool: AsyncConnectionPool,
+    *,
+    event_code: str,
+    quantity: int,
+    email: str,
+    idempotency_key: str | None,
+    hold_seconds: int,
+    max_per_order: int,
+) -> Order:
+    """Hold ``quantity`` tickets of the event for a new pending order, atomically, or raise SoldOut.
+
+    Never holds more than the event has: every stock change is one conditional UPDATE on locked rows.
+    The same ``idempotency_key`` on the same event returns the same order, also when two requests
+    with it race (the loser's transaction is rolled back and the winner's order returned).
+    """
+    quantity, email, idempotency_key = validate_order_request(
+        quantity=quantity, email=email, idempotency_key=idempotency_key, max_per_order=max_per_order
+    )
+    try:
+        code = normalise_event_code(event_code)
+    except InvalidInput:
+        raise EventNotFound(f"no event has the code {event_code!r}") from None
+    params = {
+        "code": code,
+        "key": idempotency_key,
+        "quantity": quantity,
+        "email": email,
+        "hold": hold_seconds,
+        "pick": random.randrange(1 << 30),
+    }
+    try:
+        async with database_errors(), pool.connection() as conn, conn.transaction():
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(_RESERVE_ONE_SHARD, params)
+            row = await cur.fetchone()
+            if row is None:
+                raise EventNotFound(f"no event has the code {code}")
+            if row["existed"]:
+                _same_request(row, quantity, email)
+                existing_id: UUID = row["id"]
+            elif row["id"] is not None:
+                return _order_from_row(row, code)
+            elif row["taken"]:
+                raise _IdempotencyRace
+            else:
+                return await _reserve_across_shards(conn, event_id=row["event_id"], code=code, params=params)
+    except _IdempotencyRace:
+        assert idempotency_key is not None
+        async with database_errors(), pool.connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            await cur.execute(
+                "SELECT id, quantity, email FROM orders"
+                " WHERE event_id = (SELECT id FROM events WHERE code = %s) AND idempotency_key = %s",
+                (code, idempotency_key),
+            )
+            winner = await cur.fetchone()
+        assert winner is not None, "a conflicting insert was committed, so its row exists"
+        _same_request(winner, quantity, email)
+        existing_id = winner["id"]
+    return await get_order(pool, existing_id)
+
+
+async def _reserve_across_shards(
+    conn: AsyncConnection[Any], *, event_id: int, code: str, params: dict[str, Any]
+) -> Order:
+    """The slow path of ``reserve``, inside its transaction: the chosen shard was short."""
+    quantity: int = params["quantity"]
+    # A cheap unlocked look first: when the event is sold out (the common case at the end of a
+    # sale) answer at once instead of queueing on every shard lock.
+    total = await conn.execute("SELECT sum(available) FROM event_stock WHERE event_id = %s", (event_id,))
+    total_row = await total.fetchone()
+    if total_row is None or (total_row[0] or 0) < quantity:
+        raise SoldOut(f"sold out: event {code} has fewer than {quantity} ticket(s) left")
+    locked = await conn.execute(_LOCK_SHARDS, (event_id,))
+    available = {shard: n for shard, n in await locked.fetchall()}
+    allocation = allocate(available, quantity, start=params["pick"])
+    if allocation is None:
+        raise SoldOut(f"sold out: event {code} has fewer than {quantity} ticket(s) left")
+    cur = conn.cursor(row_factory=dict_row)
+    await cur.execute(
+        _RESERVE_ALLOCATED,
+        {
+            **params,
+            "event_id": event_id,
+            "shards": [shard for shard, _ in allocation],
+            "quantities": [n for _, n in allocation],
+        },
+    )
+    row = await cur.fetchone()
+    assert row is not None
+    if row["id"] is None:
+        raise _IdempotencyRace
+    return _order_from_row(row, code)
+
+
+_GET_ORDER = (
+    "SELECT " + ORDER_COLUMNS + ","
+    " coalesce((SELECT array_agg(t.code ORDER BY t.serial) FROM tickets t"
+    "           WHERE t.order_id = o.id AND t.status = 'valid'), '{}') AS tickets"
+    " FROM orders o JOIN events e ON e.id = o.event_id WHERE o.id = %s"
+)
+
+
+async def get_order(pool: AsyncConnectionPool, order_id: UUID) -> Order:
+    """The order with its status and, once paid, its ticket codes; OrderNotFound otherwise."""
+    if not isinstance(order_id, UUID):
+        try:
+            order_id = UUID(str(order_id))
+        except ValueError:
+            raise OrderNotFound(f"no order has the id {order_id!r}") from None
+    async with database_errors(), pool.connection() as conn:
+        cur = conn.cursor(row_factory=class_row(Order))
+        await cur.execute(_GET_ORDER, (order_id,))
+        order = await cur.fetchone()
+    if order is None:
+        raise OrderNotFound(f"no order has the id {order_id}")
+    return order
+
+
+async def list_refund_due(pool: AsyncConnectionPool) -> list[Order]:
+    """Orders paid for but not fulfillable (the payment came after the hold and stock was gone)."""
+    async with database_errors(), pool.connection() as conn:
+        cur = conn.cursor(row_factory=class_row(Order))
+        await cur.execute(
+            "SELECT " + ORDER_COLUMNS + " FROM orders o JOIN events e ON e.id = o.event_id"
+            " WHERE o.status = 'refund_due' ORDER BY o.created_at, o.id"
+        )
+        return await cur.fetchall()

@@ -1,0 +1,107 @@
+"""The backend's settings, read from ``TICKETGATE_*`` environment variables (command-line flags win)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from backend.errors import ConfigError
+
+# A shorter master secret would make every event key guessable offline from one ticket code.
+MIN_MASTER_SECRET_BYTES = 16
+
+# The secrets a command may require, by field name, with the variable that provides each.
+SECRET_VARIABLES = {
+    "master_secret": "TICKETGATE_MASTER_SECRET",
+    "webhook_secret": "TICKETGATE_WEBHOOK_SECRET",
+    "admin_token": "TICKETGATE_ADMIN_TOKEN",
+}
+_HOW_TO_SET = {
+    "master_secret": "it derives every event's ticket-signing key; set it once, e.g. `openssl rand -hex 32`",
+    "webhook_secret": "it checks the payment provider's webhook signatures; copy it from the provider",
+    "admin_token": "it guards POST /api/events; set it to a long random string",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the backend needs to run; secrets a command does not need are empty."""
+
+    database_url: str | None
+    master_secret: bytes = field(repr=False)
+    webhook_secret: str = field(repr=False)
+    admin_token: str = field(repr=False)
+    hold_seconds: int = 900
+    reaper_interval_seconds: float = 60
+    max_tickets_per_order: int = 10
+    data_dir: Path = Path("var/backend")
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
+    if value < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not value > 0:
+        raise ConfigError(f"{name} must be more than 0 seconds, not {raw}")
+    return value
+
+
+def load_settings(
+    *,
+    database_url: str | None = None,
+    require: Iterable[str] = ("master_secret", "webhook_secret", "admin_token"),
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Read the settings; raise ConfigError naming the variable when a required secret is missing.
+
+    ``require`` lists the secrets (field names of Settings) this command cannot run without;
+    ``database_url`` is the command-line flag and wins over ``TICKETGATE_DATABASE_URL``.
+    """
+    env = os.environ if environ is None else environ
+    required = set(require)
+    unknown = required - SECRET_VARIABLES.keys()
+    if unknown:
+        raise ValueError(f"unknown secret(s) required: {sorted(unknown)}")
+    secrets: dict[str, str] = {}
+    for name, variable in SECRET_VARIABLES.items():
+        value = env.get(variable, "")
+        if name in required and not value.strip():
+            raise ConfigError(f"{variable} is not set: {_HOW_TO_SET[name]}")
+        secrets[name] = value
+    master_secret = secrets["master_secret"].encode("utf-8")
+    if master_secret and len(master_secret) < MIN_MASTER_SECRET_BYTES:
+        raise ConfigError(
+            f"TICKETGATE_MASTER_SECRET is too short ({len(master_secret)} bytes): "
+            f"use at least {MIN_MASTER_SECRET_BYTES}, e.g. `openssl rand -hex 32`"
+        )
+    url = database_url or env.get("TICKETGATE_DATABASE_URL", "").strip() or None
+    home = env.get("TICKETGATE_HOME", "").strip()
+    return Settings(
+        database_url=url,
+        master_secret=master_secret,
+        webhook_secret=secrets["webhook_secret"],
+        admin_token=secrets["admin_token"],
+        hold_seconds=_int(env, "TICKETGATE_HOLD_SECONDS", 900, minimum=1),
+        reaper_interval_seconds=_seconds(env, "TICKETGATE_REAPER_INTERVAL_SECONDS", 60.0),
+        max_tickets_per_order=_int(env, "TICKETGATE_MAX_TICKETS_PER_ORDER", 10, minimum=1),
+        data_dir=Path(home) / "backend" if home else Path("var/backend"),
+    )

@@ -1,0 +1,134 @@
+"""Real PostgreSQL for integration tests: a fresh, migrated database per test, and the invariants.
+
+Fixtures (function scope unless said):
+- ``database_url``: the URL of a new database ``tg_<hex>``, copied from a template database that was
+  migrated once per session (fast), dropped after the test. Works for sync and async tests.
+- ``pool``: an opened ``AsyncConnectionPool`` (max 10 connections) on ``database_url``.
+- ``anyio_backend``: "asyncio". Async tests use anyio's pytest plugin: mark them
+  ``@pytest.mark.anyio`` and request ``pool`` (or ``database_url``) as usual.
+Helper: ``assert_invariants(database_url)`` checks DESIGN.md's invariants for every event.
+
+The server comes from ``TICKETGATE_TEST_DATABASE_URL`` (default postgresql://postgres@127.0.0.1:5432/test).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
+
+from backend.db import make_pool, migrate
+
+ADMIN_URL = os.environ.get("TICKETGATE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def url_for_database(name: str, base: str = ADMIN_URL) -> str:
+    """``base`` with its database name replaced by ``name``."""
+    parts = urlsplit(base)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+def _admin(statement: sql.Composed) -> None:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(statement)
+
+
+@pytest.fixture(scope="session")
+def template_database() -> Iterator[str]:
+    name = f"tg_tpl_{uuid.uuid4().hex[:12]}"
+    _admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        asyncio.run(migrate(url_for_database(name)))
+        yield name
+    finally:
+        _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def database_url(template_database: str) -> Iterator[str]:
+    name = f"tg_{uuid.uuid4().hex[:16]}"
+    _admin(
+        sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+            sql.Identifier(name), sql.Identifier(template_database)
+        )
+    )
+    try:
+        yield url_for_database(name)
+    finally:
+        _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
+    async with make_pool(database_url, min_size=1, max_size=10) as opened:
+        yield opened
+
+
+def assert_invariants(database_url: str) -> None:
+    """Fail unless, for every event: capacity = available + held + sold; held = quantity of pending
+    orders; sold = quantity of paid orders = valid tickets issued; no ticket without a paid order
+    (a refunded order's tickets are revoked); no shard negative; serials unique.
+    """
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            """
+            SELECT e.code, e.capacity,
+                   s.available, s.held, s.sold, s.negative,
+                   coalesce(o.pending, 0), coalesce(o.paid, 0),
+                   (SELECT count(*) FROM tickets t WHERE t.event_id = e.id AND t.status = 'valid'),
+                   e.next_serial - 1,
+                   (SELECT coalesce(max(serial), 0) FROM tickets t WHERE t.event_id = e.id)
+              FROM events e
+              JOIN (SELECT event_id, sum(available) AS available, sum(held) AS held, sum(sold) AS sold,
+                           bool_or(available < 0 OR held < 0 OR sold < 0) AS negative
+                      FROM event_stock GROUP BY event_id) s ON s.event_id = e.id
+              LEFT JOIN (SELECT event_id,
+                                sum(quantity) FILTER (WHERE status = 'pending') AS pending,
+                                sum(quantity) FILTER (WHERE status = 'paid') AS paid
+                           FROM orders GROUP BY event_id) o ON o.event_id = e.id
+            """
+        ).fetchall()
+        for code, capacity, available, held, sold, negative, pending, paid, tickets, issued, top in rows:
+            where = f"event {code}"
+            assert not negative, f"{where}: a stock shard went negative"
+            assert available + held + sold == capacity, (
+                f"{where}: available {available} + held {held} + sold {sold} != capacity {capacity}"
+            )
+            assert held == pending, f"{where}: held {held} != pending quantity {pending}"
+            assert sold == paid, f"{where}: sold {sold} != paid quantity {paid}"
+            assert tickets == paid, f"{where}: {tickets} valid tickets != paid quantity {paid}"
+            assert top <= issued, f"{where}: serial {top} beyond the counter {issued}"
+        orphans = conn.execute(
+            """
+            SELECT count(*) FROM tickets t JOIN orders o ON o.id = t.order_id
+             WHERE NOT (o.status = 'paid' OR (o.status = 'refunded' AND t.status = 'revoked'))
+            """
+        ).fetchone()
+        assert orphans == (0,), f"{orphans[0] if orphans else '?'} ticket(s) without a paid order"
+        per_order = conn.execute(
+            """
+            SELECT o.id, o.quantity, count(t.id) FROM orders o LEFT JOIN tickets t ON t.order_id = o.id
+             WHERE o.status = 'paid' GROUP BY o.id HAVING count(t.id) <> o.quantity
+            """
+        ).fetchall()
+        assert not per_order, f"paid orders whose ticket count differs from their quantity: {per_order}"
+        allocations = conn.execute(
+            """
+            SELECT id FROM orders
+             WHERE status IN ('pending', 'paid')
+               AND (SELECT coalesce(sum(q), 0) FROM unnest(alloc_quantities) q) <> quantity
+            """
+        ).fetchall()
+        assert not allocations, f"orders whose shard allocation does not sum to their quantity: {allocations}"
