@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,7 +21,15 @@ class Gate:
     """Checks codes for one event at one named gate. Thread-safe: the camera and a handheld scanner
     may call ``check`` at the same time; the store serialises the decisions."""
 
-    def __init__(self, *, store: Store, keys: KeyStore, event: str, gate_name: str) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        keys: KeyStore,
+        event: str,
+        gate_name: str,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         event = event.strip().upper()
         if not EVENT_CODE_RE.fullmatch(event):
             raise GateConfigError(f"event code {event!r} is not 4 to 12 of A-Z and 0-9")
@@ -31,6 +40,8 @@ class Gate:
         self.keys = keys
         self.event = event
         self.gate_name = gate_name
+        # Injectable so the TUI's snapshot tests can freeze scan times; aware UTC either way.
+        self._clock = clock if clock is not None else (lambda: datetime.now(UTC))
 
     def check(
         self, raw: str | bytes, *, direction: Direction = Direction.IN, source: str = "manual"
@@ -42,7 +53,7 @@ class Gate:
         could not be recorded — then no verdict may be shown — and KeyStoreError when the key
         folder cannot be read.
         """
-        scanned_at = datetime.now(UTC)
+        scanned_at = self._clock()
         # Signature checks happen before the store's write lock is taken: they need no state.
         screened = screen(raw, gate_event=self.event, keys=self.keys.keys_for(self.event))
         return self.store.record_scan(
