@@ -1,0 +1,107 @@
+"""The gate's persisted settings (gate name, event, sound, camera or source): JSON in the data folder.
+
+Written atomically (temporary file, fsync, rename) so a laptop that loses power mid-write keeps the
+previous settings rather than half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from scanner.errors import ScannerError
+
+
+class SettingsError(ScannerError):
+    """The settings file exists but cannot be read or written."""
+
+    code = "settings_error"
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """What gate staff set once and expect to find again after a restart."""
+
+    gate_name: str | None = None
+    event: str | None = None
+    sound: bool = True
+    camera: str | None = None
+    source: str | None = None
+
+    def merged(self, **overrides: Any) -> GateSettings:
+        """These settings with every override that is not None applied."""
+        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def default_gate_name() -> str:
+    """A gate name good enough until staff set one: the laptop's host name."""
+    host = socket.gethostname().split(".")[0].strip()
+    return f"Gate {host}" if host else "Gate"
+
+
+def _from_json(data: Any) -> GateSettings:
+    if not isinstance(data, dict):
+        raise SettingsError("settings file is not a JSON object")
+    known = {f.name for f in fields(GateSettings)}
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        if name not in known:
+            continue  # a newer version's setting: ignore rather than refuse to start a gate
+        if name == "sound":
+            if not isinstance(value, bool):
+                raise SettingsError("setting 'sound' must be true or false")
+        elif value is not None and not isinstance(value, str):
+            raise SettingsError(f"setting {name!r} must be text")
+        values[name] = value
+    return GateSettings(**values)
+
+
+def load_settings(path: Path) -> GateSettings:
+    """The settings stored at ``path``; defaults when there is no file yet.
+
+    Raises SettingsError (with the reason) for a file that exists but is not valid settings.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return GateSettings()
+    except OSError as exc:
+        raise SettingsError(f"cannot read settings {path}: {exc.strerror or exc}") from None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise SettingsError(f"settings {path} is not valid JSON: {exc}") from None
+    return _from_json(data)
+
+
+def save_settings(path: Path, settings: GateSettings) -> None:
+    """Write ``settings`` to ``path`` atomically; raise SettingsError if the disk refuses."""
+    text = json.dumps(asdict(settings), indent=2, sort_keys=True) + "\n"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=".settings-", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp_name, path)
+        except BaseException:
+            try:
+                os.unlink(tmp_name)
+            except OSError:
+                pass
+            raise
+        # The rename itself is only durable once the directory entry is on disk.
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError as exc:
+        raise SettingsError(f"cannot save settings to {path}: {exc.strerror or exc}") from None

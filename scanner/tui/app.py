@@ -1,0 +1,396 @@
+"""The gate app: one pipeline from camera, handheld scanner and manual entry to a verdict on screen."""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import tzinfo
+from pathlib import Path
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from scanner.capture import FrameSource
+from scanner.errors import ScannerError
+from scanner.gate import Gate
+from scanner.paths import settings_path
+from scanner.reader import CameraStatus, run_reader
+from scanner.settings import GateSettings, save_settings
+from scanner.sound import VerdictSounder
+from scanner.tui.messages import (
+    CameraStatusChanged,
+    CodeTyped,
+    FiguresLoaded,
+    GateFigures,
+    RecentLoaded,
+    ScanDecided,
+    ScanNotRecorded,
+)
+from scanner.tui.presentation import VerdictView, not_recorded_view, ready_view, verdict_view
+from scanner.tui.screens.confirm_quit import ConfirmQuitScreen
+from scanner.tui.screens.gate_screen import GateScreen
+from scanner.tui.screens.help import HelpScreen
+from scanner.tui.screens.lookup import LookupScreen
+from scanner.tui.screens.manual_entry import ManualEntryScreen
+from scanner.tui.screens.settings_form import SettingsScreen
+from scanner.tui.widgets.counters import CountersBox
+from scanner.tui.widgets.recent_scans import RecentScans
+from scanner.tui.widgets.status_line import GateStatus, StatusLine
+from scanner.tui.widgets.verdict_panel import VerdictPanel
+from scanner.verdicts import Direction, ScanResult, printable
+
+# Camera states that mean "the camera is not giving frames": shown as a problem until it is live.
+_CAMERA_PROBLEMS = {"no camera", "retrying", "error"}
+# Actions that only make sense on the gate screen (not while a dialog or the look-up is open).
+_GATE_ACTIONS = {"manual", "toggle_mode", "lookup", "toggle_sound", "settings", "ready", "help"}
+_QUEUE_POLL_SECONDS = 0.2  # how often the idle checker looks at cancellation
+
+
+@dataclass(frozen=True)
+class _ScanJob:
+    raw: str | bytes
+    source: str
+    direction: Direction
+    started: float
+
+
+class GateApp(App[int]):
+    """The gate staff's screen. Built by :func:`scanner.tui.launch.scan` or by tests with real parts.
+
+    ``open_frames`` opens the camera (or a file) for the reader; None means no camera (handheld
+    scanner and manual entry only). ``ring`` sounds one bell (default: the terminal bell).
+    ``on_painted(result, started, painted)`` is called once a verdict is on screen (benchmark).
+    """
+
+    CSS_PATH = "gate.tcss"
+    TITLE = "ticketgate gate"
+    ENABLE_COMMAND_PALETTE = False
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012 (Textual declares it)
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1", "help", "Help"),
+        Binding("f2", "manual", "Type"),
+        Binding("f3", "toggle_mode", "In/Out"),
+        Binding("f4", "lookup", "Look-up"),
+        Binding("f5", "toggle_sound", "Sound"),
+        Binding("f6", "settings", "Setup"),
+        Binding("escape", "ready", "Clear", show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+    ]
+
+    def __init__(
+        self,
+        *,
+        gate: Gate,
+        home: Path,
+        settings: GateSettings,
+        open_frames: Callable[[], FrameSource] | None = None,
+        tz: tzinfo | None = None,
+        verdict_seconds: float = 4.0,
+        ring: Callable[[], None] | None = None,
+        retry_forever: bool = True,
+        retry_seconds: float = 2.0,
+        refresh_seconds: float = 30.0,
+        on_painted: Callable[[ScanResult, float, float], None] | None = None,
+        startup_problem: str | None = None,
+    ) -> None:
+        super().__init__()
+        self.gate = gate
+        self.home = home
+        self.settings = settings
+        self.tz = tz
+        self.exit_mode = False
+        self.verdict_seconds = verdict_seconds
+        self._open_frames = open_frames
+        self._retry_forever = retry_forever
+        self._retry_seconds = retry_seconds
+        self._refresh_seconds = refresh_seconds
+        self._on_painted = on_painted
+        self._jobs: queue.Queue[_ScanJob] = queue.Queue()
+        self._ready_timer: Timer | None = None
+        self._camera_problem: str | None = None
+        self.problems: dict[str, str] = {}
+        if startup_problem:
+            self.problems["settings"] = startup_problem
+        self.sounder = VerdictSounder(
+            ring=ring or self.bell,
+            schedule=lambda delay, fn: self.set_timer(delay, fn),
+            enabled=settings.sound,
+        )
+        self.gate_screen = GateScreen(
+            status=GateStatus(
+                event=gate.event,
+                gate=gate.gate_name,
+                camera="starting" if open_frames else "off",
+                sound=settings.sound,
+            ),
+            view=ready_view(exit_mode=False),
+            tz=tz,
+        )
+
+    # -- start ---------------------------------------------------------------------------------
+
+    def get_default_screen(self) -> Screen[None]:
+        return self.gate_screen
+
+    def on_ready(self) -> None:
+        # Ready, not Mount: the gate screen's widgets exist only once the first frame is up.
+        self._show_problems()
+        self.run_checker()
+        self.load_figures(with_recent=True)
+        if self._open_frames is not None:
+            self.run_camera()
+        if self._refresh_seconds > 0:
+            # Keys imported or a sync run by another process show up without a restart.
+            self.set_interval(self._refresh_seconds, self.load_figures)
+
+    # -- the one pipeline ----------------------------------------------------------------------
+
+    def submit(self, raw: str | bytes, *, source: str, started: float | None = None) -> None:
+        """Queue a scan for checking. Thread-safe: the camera thread calls it too."""
+        direction = Direction.OUT if self.exit_mode else Direction.IN
+        self._jobs.put(_ScanJob(raw, source, direction, time.perf_counter() if started is None else started))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="checker", name="checker")
+    def run_checker(self) -> None:
+        """Checks queued scans in order, off the UI thread: ``Gate.check`` waits for the disk."""
+        worker = get_current_worker()
+        while not worker.is_cancelled:
+            try:
+                job = self._jobs.get(timeout=_QUEUE_POLL_SECONDS)
+            except queue.Empty:
+                continue
+            try:
+                result = self.gate.check(job.raw, direction=job.direction, source=job.source)
+            except ScannerError as exc:
+                # Not recorded means no verdict may be shown: say so and keep checking later scans.
+                self.post_message(
+                    ScanNotRecorded(
+                        printable(job.raw), source=job.source, message=str(exc), started=job.started
+                    )
+                )
+                continue
+            self.post_message(ScanDecided(result, started=job.started))
+            if self._jobs.empty():
+                self.load_figures()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="camera", name="camera")
+    def run_camera(self) -> None:
+        """The camera loop (decoding and debouncing are the reader's); stops when the worker is cancelled."""
+        assert self._open_frames is not None
+        worker = get_current_worker()
+        run_reader(
+            self._open_frames,
+            on_payload=lambda payload: self.submit(payload, source="camera"),
+            on_status=self._camera_status,
+            should_stop=lambda: worker.is_cancelled,
+            retry_seconds=self._retry_seconds,
+            retry_forever=self._retry_forever,
+        )
+
+    def _camera_status(self, status: CameraStatus) -> None:
+        self.post_message(CameraStatusChanged(status.state, status.message))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="figures", name="figures")
+    def load_figures(self, with_recent: bool = False) -> None:
+        """Counters, key versions, sync state (and at start the recent scans), read off the UI thread."""
+        gate = self.gate
+        key_problems = gate.keys.problems()
+        figures = GateFigures(
+            counters=gate.store.counters(event=gate.event),
+            pending_upload=gate.store.pending_upload_count(),
+            last_sync_at=gate.store.last_sync_at(),
+            key_versions=tuple(k.version for k in gate.keys.keys_for(gate.event)),
+            problem="; ".join(key_problems) if key_problems else None,
+        )
+        if with_recent:
+            self.post_message(RecentLoaded(gate.store.recent_scans(20)))
+        self.post_message(FiguresLoaded(figures))
+
+    @work(thread=True, exit_on_error=False, group="settings", name="save settings")
+    def save_settings(self, settings: GateSettings) -> None:
+        save_settings(settings_path(self.home), settings)
+
+    # -- results on the UI thread --------------------------------------------------------------
+
+    @on(CodeTyped)
+    def code_typed(self, message: CodeTyped) -> None:
+        self.submit(message.text, source=message.source, started=message.started)
+
+    @on(ScanDecided)
+    def scan_decided(self, message: ScanDecided) -> None:
+        result = message.result
+        self._show_verdict(verdict_view(result, self.tz))
+        self.gate_screen.query_one(RecentScans).add(result)
+        self.sounder.play(result.verdict)
+        if self._on_painted is not None:
+            callback, started = self._on_painted, message.started
+            self.call_after_refresh(lambda: callback(result, started, time.perf_counter()))
+
+    @on(ScanNotRecorded)
+    def scan_not_recorded(self, message: ScanNotRecorded) -> None:
+        self._show_verdict(not_recorded_view(message.raw, message.message))
+        self._set_problem("store", f"scan NOT recorded: {message.message}")
+        self.sounder.play(None)
+
+    @on(FiguresLoaded)
+    def figures_loaded(self, message: FiguresLoaded) -> None:
+        figures = message.figures
+        self.gate_screen.query_one(CountersBox).show(figures.counters)
+        self.gate_screen.query_one(StatusLine).change(
+            key_versions=figures.key_versions,
+            last_sync_at=figures.last_sync_at,
+            pending_upload=figures.pending_upload,
+        )
+        self._set_problem("keys", f"key folder: {figures.problem}" if figures.problem else None)
+        # A store that answers again has recovered from whatever made a scan fail.
+        self._set_problem("store", None)
+
+    @on(RecentLoaded)
+    def recent_loaded(self, message: RecentLoaded) -> None:
+        recent = self.gate_screen.query_one(RecentScans)
+        if not recent.scans:
+            recent.replace_all(message.scans)
+
+    @on(CameraStatusChanged)
+    def camera_changed(self, message: CameraStatusChanged) -> None:
+        self.gate_screen.query_one(StatusLine).change(camera=message.state)
+        if message.state in _CAMERA_PROBLEMS:
+            self._camera_problem = message.message
+            self._set_problem("camera", f"camera {message.state}: {message.message}")
+        else:
+            self._camera_problem = None
+            if message.state == "ended":
+                self._set_problem("camera", f"{message.message} (manual entry still works)")
+            else:
+                self._set_problem("camera", None)
+        if self._panel.view.style == "-ready":
+            self._show_ready()
+
+    @on(Worker.StateChanged)
+    def worker_changed(self, event: Worker.StateChanged) -> None:
+        """Every worker failure ends here and becomes something staff can see."""
+        if event.state is not WorkerState.ERROR:
+            return
+        worker, error = event.worker, event.worker.error
+        text = str(error) if isinstance(error, ScannerError) else f"{type(error).__name__}: {error}"
+        self.log.error(f"worker {worker.name!r} failed: {text}")
+        if worker.group == "checker":
+            self._set_problem("checker", f"scan checking failed and was restarted: {text}")
+            self.run_checker()
+        elif worker.group == "camera":
+            self.camera_changed(CameraStatusChanged("error", text))
+        elif worker.group == "figures":
+            self._set_problem("store", f"cannot read the store or keys: {text}")
+        elif worker.group == "settings":
+            self.notify(f"settings not saved: {text}", severity="error", timeout=10)
+        else:
+            self.notify(f"{worker.name or worker.group} failed: {text}", severity="error", timeout=10)
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Gate keys do nothing while a dialog or the look-up is on top.
+        return not (action in _GATE_ACTIONS and self.screen is not self.gate_screen)
+
+    def action_manual(self) -> None:
+        def entered(text: str | None) -> None:
+            if text:
+                self.submit(text, source="manual")
+
+        self.push_screen(ManualEntryScreen(), entered)
+
+    def action_toggle_mode(self) -> None:
+        self.exit_mode = not self.exit_mode
+        self.gate_screen.query_one(StatusLine).change(exit_mode=self.exit_mode)
+        self.notify("EXIT mode: scans record people leaving" if self.exit_mode else "ENTRY mode", timeout=3)
+        if self._panel.view.style == "-ready":
+            self._show_ready()
+
+    def action_toggle_sound(self) -> None:
+        self.settings = self.settings.merged(sound=not self.settings.sound)
+        self.sounder.enabled = self.settings.sound
+        self.gate_screen.query_one(StatusLine).change(sound=self.settings.sound)
+        self.notify("sound on" if self.settings.sound else "sound off", timeout=2)
+        self.save_settings(self.settings)
+
+    def action_lookup(self) -> None:
+        self.push_screen(LookupScreen(self.gate.store, tz=self.tz))
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_settings(self) -> None:
+        def edited(new: GateSettings | None) -> None:
+            if new is None:
+                return
+            later = []
+            if (new.event or self.gate.event) != self.gate.event:
+                later.append("event")
+            if new.camera != self.settings.camera:
+                later.append("camera")
+            if new.gate_name and new.gate_name != self.gate.gate_name:
+                self.gate.gate_name = new.gate_name
+                self.gate_screen.query_one(StatusLine).change(gate=new.gate_name)
+            self.settings = new
+            self.sounder.enabled = new.sound
+            self.gate_screen.query_one(StatusLine).change(sound=new.sound)
+            self.save_settings(new)
+            note = f"; {' and '.join(later)} apply at the next start" if later else ""
+            self.notify(f"settings saved{note}", timeout=5)
+
+        self.push_screen(
+            SettingsScreen(self.settings, gate_name=self.gate.gate_name, event=self.gate.event), edited
+        )
+
+    def action_ready(self) -> None:
+        self.gate_screen.clear_typed()
+        self._show_ready()
+
+    async def action_quit(self) -> None:
+        def answered(quit_app: bool | None) -> None:
+            if quit_app:
+                self.exit(0)
+
+        if isinstance(self.screen, ConfirmQuitScreen):
+            return
+        self.push_screen(ConfirmQuitScreen(), answered)
+
+    # -- painting ------------------------------------------------------------------------------
+
+    @property
+    def _panel(self) -> VerdictPanel:
+        return self.gate_screen.query_one(VerdictPanel)
+
+    def _show_verdict(self, view: VerdictView) -> None:
+        self._panel.show(view)
+        if self._ready_timer is not None:
+            self._ready_timer.stop()
+        if self.verdict_seconds > 0:
+            self._ready_timer = self.set_timer(self.verdict_seconds, self._show_ready)
+
+    def _show_ready(self) -> None:
+        self._ready_timer = None
+        self._panel.show(ready_view(exit_mode=self.exit_mode, camera_problem=self._camera_problem))
+
+    def _set_problem(self, kind: str, text: str | None) -> None:
+        if text is None:
+            if self.problems.pop(kind, None) is None:
+                return
+        else:
+            if self.problems.get(kind) == text:
+                return
+            self.problems[kind] = text
+        self._show_problems()
+
+    def _show_problems(self) -> None:
+        notice = self.gate_screen.query_one("#notice", Static)
+        notice.update("\n".join(f"⚠ {text}" for text in self.problems.values()))
+        notice.display = bool(self.problems)

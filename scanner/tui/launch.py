@@ -1,0 +1,81 @@
+"""``ticketgate scan``: settle settings and the gate, then run the gate app until staff quit."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from scanner.capture import FrameSource, open_source
+from scanner.gate import open_gate
+from scanner.paths import data_home, settings_path
+from scanner.settings import GateSettings, SettingsError, load_settings, save_settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CAMERA = "0"
+
+
+def settings_for_run(stored: GateSettings, args: argparse.Namespace) -> GateSettings:
+    """Stored settings with this run's flags applied; a camera flag replaces a stored file source and
+    the other way round."""
+    settings = stored.merged(
+        gate_name=getattr(args, "gate", None),
+        event=getattr(args, "event", None),
+        sound=False if getattr(args, "no_sound", False) else None,
+    )
+    camera, source = getattr(args, "camera", None), getattr(args, "source", None)
+    if camera is not None:
+        settings = replace(settings, camera=camera, source=None)
+    elif source is not None:
+        settings = replace(settings, camera=None, source=str(Path(source).expanduser().resolve()))
+    return settings
+
+
+def frame_opener(settings: GateSettings, *, fps: float = 30.0) -> Callable[[], FrameSource]:
+    """How the reader opens this gate's frames: the file source if one is set, else the camera
+    (camera 0 when none was ever chosen: a gate laptop's USB camera)."""
+    if settings.source:
+        source = settings.source
+        return lambda: open_source(path=source, fps=fps)
+    camera = settings.camera or DEFAULT_CAMERA
+    return lambda: open_source(camera=camera)
+
+
+def scan(args: argparse.Namespace, *, source_fps: float = 30.0) -> int:
+    """Run the gate app. Configuration problems raise ScannerError (one clear line, exit 2)."""
+    # Imported here so `ticketgate --help` and the other commands never pay for Textual.
+    from scanner.tui.app import GateApp
+
+    home = data_home(getattr(args, "home", None))
+    problem = None
+    try:
+        stored = load_settings(settings_path(home))
+    except SettingsError as exc:
+        stored, problem = GateSettings(), f"{exc}; using default settings"
+    settings = settings_for_run(stored, args)
+    gate = open_gate(home, event=settings.event, gate_name=settings.gate_name)
+    if settings != stored:
+        try:
+            save_settings(settings_path(home), settings)
+        except SettingsError as exc:
+            problem = f"{exc} (these settings apply to this run only)"
+    app = GateApp(
+        gate=gate,
+        home=home,
+        settings=settings,
+        open_frames=frame_opener(settings, fps=source_fps),
+        # A file source that cannot be opened will not start working by itself; a camera may.
+        retry_forever=not settings.source,
+        startup_problem=problem,
+    )
+    try:
+        code = app.run()
+    finally:
+        gate.close()
+    if app.return_code not in (None, 0):
+        print(f"ticketgate: the gate app stopped with code {app.return_code}", file=sys.stderr)
+    return code or 0

@@ -1,0 +1,76 @@
+"""Messages the gate app's parts post upward: scans typed or decoded, verdicts, camera and store status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from textual.message import Message
+
+from scanner.verdicts import Counters, ScanResult
+
+
+class CodeTyped(Message):
+    """Gate staff (or a keyboard-wedge scanner) finished typing a code."""
+
+    def __init__(self, text: str, *, source: str, started: float) -> None:
+        super().__init__()
+        self.text = text
+        self.source = source
+        self.started = started  # perf_counter() of the keystroke that submitted it
+
+
+class ScanDecided(Message):
+    """A scan was checked and durably recorded; ``started`` is when its input arrived."""
+
+    def __init__(self, result: ScanResult, *, started: float) -> None:
+        super().__init__()
+        self.result = result
+        self.started = started
+
+
+class ScanNotRecorded(Message):
+    """A scan could not be decided or recorded (full disk, read-only store...): staff must retry."""
+
+    def __init__(self, raw: str, *, source: str, message: str, started: float) -> None:
+        super().__init__()
+        self.raw = raw
+        self.source = source
+        self.message = message
+        self.started = started
+
+
+class CameraStatusChanged(Message):
+    """The camera reader reported a new state (starting, live, retrying, no camera, ended, error)."""
+
+    def __init__(self, state: str, message: str) -> None:
+        super().__init__()
+        self.state = state
+        self.message = message
+
+
+@dataclass(frozen=True)
+class GateFigures:
+    """What the status line and counters show, read from the store and key store off the UI thread."""
+
+    counters: Counters | None
+    pending_upload: int | None
+    last_sync_at: datetime | None
+    key_versions: tuple[int, ...]
+    problem: str | None = None  # a key or store problem to show staff
+
+
+class FiguresLoaded(Message):
+    """Fresh counters, key state and sync state for the status line."""
+
+    def __init__(self, figures: GateFigures) -> None:
+        super().__init__()
+        self.figures = figures
+
+
+class RecentLoaded(Message):
+    """The last scans recorded on this gate, newest first (shown at start)."""
+
+    def __init__(self, scans: list[ScanResult]) -> None:
+        super().__init__()
+        self.scans = scans

@@ -1,0 +1,1 @@
+"""Screens of the gate app, one main class per module."""

@@ -1,0 +1,69 @@
+"""The main gate screen: status line, verdict panel, counters and recent scans; catches wedge keystrokes."""
+
+from __future__ import annotations
+
+import time
+from datetime import tzinfo
+
+from textual import events
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from scanner.tui.messages import CodeTyped
+from scanner.tui.presentation import VerdictView
+from scanner.tui.wedge import WedgeBuffer
+from scanner.tui.widgets.counters import CountersBox
+from scanner.tui.widgets.recent_scans import RecentScans
+from scanner.tui.widgets.status_line import GateStatus, StatusLine
+from scanner.tui.widgets.verdict_panel import VerdictPanel
+
+
+class GateScreen(Screen[None]):
+    """Nothing here takes focus, so every keystroke reaches :meth:`on_key`: a handheld scanner needs
+    no field to be clicked first."""
+
+    def __init__(self, *, status: GateStatus, view: VerdictView, tz: tzinfo | None) -> None:
+        super().__init__()
+        self._status = status
+        self._view = view
+        self._tz = tz
+        self.wedge = WedgeBuffer()
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine(self._status, tz=self._tz, id="status")
+        yield Static("", id="notice")
+        with Horizontal(id="main"):
+            yield VerdictPanel(self._view, id="verdict")
+            with Vertical(id="side"):
+                yield CountersBox("", id="counters")
+                yield RecentScans(tz=self._tz, id="recent")
+        yield Static("", id="typed")
+        yield Footer()
+
+    def on_key(self, event: events.Key) -> None:
+        if event.key == "enter":
+            event.stop()
+            text = self.wedge.take()
+            self._echo()
+            if text:
+                self.post_message(CodeTyped(text, source="wedge", started=time.perf_counter()))
+        elif event.key == "backspace":
+            event.stop()
+            self.wedge.backspace()
+            self._echo()
+        elif event.is_printable and event.character:
+            event.stop()
+            self.wedge.feed(event.character, time.monotonic())
+            self._echo()
+
+    def clear_typed(self) -> None:
+        self.wedge.clear()
+        self._echo()
+
+    def _echo(self) -> None:
+        typed = self.query_one("#typed", Static)
+        text = self.wedge.text
+        typed.update(f"typed: {text}▏  (Enter checks it, Esc clears)" if text else "")
+        typed.set_class(bool(text), "-active")

@@ -1,0 +1,60 @@
+"""The settings dialog: gate name, event, sound and camera, saved in the data folder."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Switch
+
+from scanner.settings import GateSettings
+
+
+class SettingsScreen(ModalScreen[GateSettings | None]):
+    """Dismisses with the edited settings, or None when cancelled."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, settings: GateSettings, *, gate_name: str, event: str) -> None:
+        super().__init__()
+        self._settings = settings
+        self._gate_name = gate_name
+        self._event = event
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label("Gate name (applies now)")
+            yield Input(self._gate_name, id="gate-name")
+            yield Label("Event code (applies at the next start)")
+            yield Input(self._event, id="event")
+            yield Label("Camera: index or device path; blank for none (applies at the next start)")
+            yield Input(self._settings.camera or "", id="camera")
+            with Horizontal(id="sound-row"):
+                yield Label("Sound ")
+                yield Switch(self._settings.sound, id="sound")
+            with Horizontal(id="buttons"):
+                yield Button("Save", id="save", variant="primary")
+                yield Button("Cancel", id="cancel")
+
+    @on(Button.Pressed, "#save")
+    @on(Input.Submitted)
+    def save(self) -> None:
+        camera = self.query_one("#camera", Input).value.strip() or None
+        self.dismiss(
+            GateSettings(
+                gate_name=self.query_one("#gate-name", Input).value.strip() or None,
+                event=self.query_one("#event", Input).value.strip().upper() or None,
+                sound=self.query_one("#sound", Switch).value,
+                camera=camera,
+                # A camera chosen here replaces a file source remembered from an earlier start.
+                source=None if camera else self._settings.source,
+            )
+        )
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,1 @@
+"""Widgets of the gate screen, one main class per module."""

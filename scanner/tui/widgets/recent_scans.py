@@ -1,0 +1,63 @@
+"""The list of the last scans at this gate: time, serial and verdict, newest first."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from datetime import tzinfo
+
+from rich.table import Table
+from textual.widgets import Static
+
+from scanner.tui.presentation import local_time, serial_text
+from scanner.verdicts import Direction, ScanResult, Verdict
+
+RECENT_LIMIT = 20
+
+_VERDICT_STYLE = {
+    Verdict.ADMIT: "bold green",
+    Verdict.ALREADY_USED: "bold dark_orange",
+    Verdict.UNKNOWN_KEY: "bold grey62",
+}
+
+
+class RecentScans(Static):
+    """Not focusable on purpose: the Enter of a handheld scanner must reach the screen, not a list."""
+
+    def __init__(self, *, tz: tzinfo | None = None, id: str | None = None) -> None:
+        super().__init__("", id=id)
+        self.tz = tz
+        self.scans: deque[ScanResult] = deque(maxlen=RECENT_LIMIT)
+
+    def on_mount(self) -> None:
+        self._paint()
+
+    def add(self, result: ScanResult) -> None:
+        self.scans.appendleft(result)
+        self._paint()
+
+    def replace_all(self, newest_first: Iterable[ScanResult]) -> None:
+        self.scans.clear()
+        self.scans.extend(newest_first)
+        self._paint()
+
+    def _paint(self) -> None:
+        table = Table(
+            expand=True, box=None, padding=(0, 1), pad_edge=False, show_edge=False, header_style="bold dim"
+        )
+        table.add_column("time", no_wrap=True)
+        table.add_column("#", no_wrap=True)
+        table.add_column("verdict", no_wrap=True, overflow="ellipsis")
+        if not self.scans:
+            table.add_row("", "", "[dim]no scans yet[/]")
+        for scan in self.scans:
+            verdict = str(scan.verdict)
+            if scan.verdict is Verdict.ADMIT and scan.direction is Direction.OUT:
+                verdict = "EXIT"
+            style = _VERDICT_STYLE.get(scan.verdict, "bold red")
+            table.add_row(
+                local_time(scan.scanned_at, self.tz),
+                serial_text(scan) or "-",
+                f"[{style}]{verdict}[/]",
+            )
+        self.update(table)

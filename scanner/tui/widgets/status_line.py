@@ -1,0 +1,76 @@
+"""The status line: event, gate, entry/exit mode, camera, keys, last sync and scans waiting to upload."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, tzinfo
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import Static
+
+_CAMERA_STYLES = {
+    "live": "bold green",
+    "starting": "yellow",
+    "retrying": "bold yellow",
+    "no camera": "bold red",
+    "error": "bold red",
+    "ended": "dim",
+    "off": "dim",
+}
+
+
+@dataclass(frozen=True)
+class GateStatus:
+    """Plain data behind the status line."""
+
+    event: str
+    gate: str
+    exit_mode: bool = False
+    camera: str = "off"
+    key_versions: tuple[int, ...] = ()
+    last_sync_at: datetime | None = None
+    pending_upload: int | None = None
+    sound: bool = True
+
+
+def status_text(status: GateStatus, tz: tzinfo | None) -> Text:
+    """The status line's text, segments separated by ``│``."""
+    text = Text(no_wrap=False, overflow="fold")
+    sep = (" │ ", "dim")
+    text.append(status.event, "bold")
+    text.append(*sep)
+    text.append(status.gate, "bold")
+    text.append(*sep)
+    text.append("EXIT" if status.exit_mode else "ENTRY", "bold reverse" if status.exit_mode else "bold")
+    text.append(*sep)
+    text.append("cam ", "dim")
+    text.append(status.camera, _CAMERA_STYLES.get(status.camera, ""))
+    text.append(*sep)
+    if status.key_versions:
+        text.append("key v" + ",".join(str(v) for v in status.key_versions), "green")
+    else:
+        text.append("NO KEY", "bold red")
+    text.append(*sep)
+    synced = status.last_sync_at.astimezone(tz).strftime("%H:%M") if status.last_sync_at else "never"
+    text.append(f"sync {synced}")
+    text.append(*sep)
+    pending = "?" if status.pending_upload is None else str(status.pending_upload)
+    text.append(f"{pending} to upload")
+    if not status.sound:
+        text.append(*sep)
+        text.append("sound off", "yellow")
+    return text
+
+
+class StatusLine(Static):
+    """Renders a :class:`GateStatus`; ``change(**fields)`` updates part of it."""
+
+    def __init__(self, status: GateStatus, *, tz: tzinfo | None = None, id: str | None = None) -> None:
+        super().__init__(status_text(status, tz), id=id)
+        self.status = status
+        self.tz = tz
+
+    def change(self, **fields: Any) -> None:
+        self.status = replace(self.status, **fields)
+        self.update(status_text(self.status, self.tz))
