@@ -12,7 +12,7 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from backend.errors import Busy, DatabaseUnavailable
+from backend.errors import Busy, ConfigError, DatabaseUnavailable
 from backend.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,10 @@ async def database_errors() -> AsyncIterator[None]:
         yield
     except (pg_errors.LockNotAvailable, pg_errors.TransactionRollback) as exc:
         raise Busy(f"the database is busy ({type(exc).__name__}); retry in a moment") from exc
+    except pg_errors.UndefinedTable as exc:
+        raise ConfigError(
+            f"the database has no ticketgate tables ({_first_line(exc)}): run `ticketgate migrate` first"
+        ) from exc
     except PoolTimeout as exc:
         raise DatabaseUnavailable(f"no database connection became free in time: {exc}") from exc
     except psycopg.OperationalError as exc:

@@ -272,17 +272,28 @@ _GET_ORDER = (
 )
 
 
+async def fetch_order(conn: AsyncConnection[Any], order_id: UUID) -> Order | None:
+    """The order with its valid ticket codes, read on ``conn`` (inside the caller's transaction)."""
+    cur = conn.cursor(row_factory=class_row(Order))
+    await cur.execute(_GET_ORDER, (order_id,))
+    return await cur.fetchone()
+
+
+def parse_order_id(order_id: object) -> UUID:
+    """The order id as a UUID; OrderNotFound for anything that cannot be one (no order has that id)."""
+    if isinstance(order_id, UUID):
+        return order_id
+    try:
+        return UUID(str(order_id))
+    except ValueError:
+        raise OrderNotFound(f"no order has the id {order_id!r}") from None
+
+
 async def get_order(pool: AsyncConnectionPool, order_id: UUID) -> Order:
     """The order with its status and, once paid, its ticket codes; OrderNotFound otherwise."""
-    if not isinstance(order_id, UUID):
-        try:
-            order_id = UUID(str(order_id))
-        except ValueError:
-            raise OrderNotFound(f"no order has the id {order_id!r}") from None
+    order_id = parse_order_id(order_id)
     async with database_errors(), pool.connection() as conn:
-        cur = conn.cursor(row_factory=class_row(Order))
-        await cur.execute(_GET_ORDER, (order_id,))
-        order = await cur.fetchone()
+        order = await fetch_order(conn, order_id)
     if order is None:
         raise OrderNotFound(f"no order has the id {order_id}")
     return order

@@ -1,0 +1,177 @@
+"""Handlers of the backend's CLI commands: migrate, reaper, event create, keys export, orders refund-due."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from pathlib import Path
+from typing import TypeVar
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from backend import db, events, orders
+from backend import reaper as reaper_module
+from backend.errors import ConfigError, InvalidInput
+from backend.settings import Settings, load_settings
+from ticketcode import derive_event_key, dump_key_file
+
+T = TypeVar("T")
+
+
+def _settings(args: argparse.Namespace, *, require: tuple[str, ...] = ()) -> Settings:
+    return load_settings(database_url=getattr(args, "database_url", None), require=require)
+
+
+def _with_pool(settings: Settings, work: Callable[[AsyncConnectionPool], Awaitable[T]]) -> T:
+    """Run ``work`` with an opened small pool on the configured (or embedded) database."""
+    url = db.resolve_database_url(settings)
+
+    async def main() -> T:
+        async with db.database_errors():
+            # One plain connection first: an unreachable server gives its own clear error at once,
+            # not a pool retrying in the background until it times out.
+            probe = await psycopg.AsyncConnection.connect(url, connect_timeout=10)
+            await probe.close()
+            pool = db.make_pool(url, min_size=1, max_size=2, timeout=10.0)
+            await pool.open(wait=True, timeout=10.0)
+        try:
+            return await work(pool)
+        finally:
+            await pool.close()
+
+    return asyncio.run(main())
+
+
+def migrate(args: argparse.Namespace) -> int:
+    """``ticketgate migrate``: apply the migrations the database lacks."""
+    settings = _settings(args)
+    url = db.resolve_database_url(settings)
+    applied = asyncio.run(db.migrate(url))
+    if applied:
+        print(f"applied {len(applied)} migration(s): {', '.join(applied)}")
+    else:
+        print(f"the database is up to date ({len(db.migration_files())} migration(s) applied before)")
+    return 0
+
+
+def reaper(args: argparse.Namespace) -> int:
+    """``ticketgate reaper [--once]``: expire overdue pending orders, once or every interval until Ctrl-C."""
+    settings = _settings(args)
+    if args.once:
+        count = _with_pool(settings, reaper_module.reap_all)
+        print(f"expired {count} order(s)")
+        return 0
+
+    async def loop(pool: AsyncConnectionPool) -> None:
+        stop = asyncio.Event()
+        running = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with suppress(NotImplementedError, RuntimeError):
+                running.add_signal_handler(signum, stop.set)
+        await reaper_module.run_reaper(pool, interval_seconds=settings.reaper_interval_seconds, stop=stop)
+
+    print(
+        f"reaper: expiring orders past their hold every {settings.reaper_interval_seconds:g} s "
+        "(Ctrl-C to stop)",
+        file=sys.stderr,
+    )
+    _with_pool(settings, loop)
+    return 0
+
+
+def event_create(args: argparse.Namespace) -> int:
+    """``ticketgate event create``: create an event with its whole capacity on sale."""
+    settings = _settings(args)
+
+    async def create(pool: AsyncConnectionPool) -> events.Event:
+        return await events.create_event(
+            pool,
+            code=args.code,
+            name=args.name,
+            capacity=args.capacity,
+            price_cents=args.price_cents,
+            currency=args.currency,
+            actor="cli",
+        )
+
+    event = _with_pool(settings, create)
+    price = f"{event.price_cents / 100:.2f} {event.currency}" if event.price_cents else "free"
+    print(
+        f"created event {event.code} ({event.name}): {event.capacity} tickets, {price}, "
+        f"key version {event.key_version}"
+    )
+    return 0
+
+
+def keys_export(args: argparse.Namespace) -> int:
+    """``ticketgate keys export --event CODE``: write the event's key file for a gate laptop."""
+    settings = _settings(args, require=("master_secret",))
+    event = _with_pool(settings, lambda pool: events.get_event(pool, args.event))
+    version = event.key_version if args.version is None else args.version
+    if not 1 <= version <= event.key_version:
+        raise InvalidInput(f"event {event.code} has key version(s) 1 to {event.key_version}, not {version}")
+    key = derive_event_key(settings.master_secret, event.code, version)
+    text = dump_key_file(key)
+    if not args.output or args.output == "-":
+        sys.stdout.write(text)
+        return 0
+    path = Path(args.output)
+    try:
+        # Created 0600 from the start: the key lets anyone forge tickets for this event.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(path, 0o600)
+    except OSError as exc:
+        raise ConfigError(f"cannot write the key file {path}: {exc.strerror or exc}") from exc
+    print(
+        f"wrote the key of event {key.event} version {key.version} to {path} "
+        f"(fingerprint {key.fingerprint}); import it on the gate with: ticketgate keys import {path}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def orders_refund_due(args: argparse.Namespace) -> int:
+    """``ticketgate orders refund-due``: orders paid after their hold with no stock left to fulfil."""
+    settings = _settings(args)
+    due = _with_pool(settings, orders.list_refund_due)
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "id": str(order.id),
+                        "event": order.event_code,
+                        "status": order.status.value,
+                        "quantity": order.quantity,
+                        "amount_cents": order.amount_cents,
+                        "currency": order.currency,
+                        "email": order.email,
+                        "created_at": order.created_at.isoformat(),
+                        "webhook_attempts": order.webhook_attempts,
+                    }
+                    for order in due
+                ],
+                indent=2,
+            )
+        )
+        return 0
+    if not due:
+        print("no orders are due a refund")
+        return 0
+    print(f"{len(due)} order(s) paid but not fulfillable; refund them with the payment provider:")
+    for order in due:
+        print(
+            f"{order.id}  {order.event_code:<12}  {order.quantity:>3} ticket(s)  "
+            f"{order.amount_cents / 100:>10.2f} {order.currency}  {order.email}  "
+            f"ordered {order.created_at:%Y-%m-%d %H:%M} UTC"
+        )
+    return 0
