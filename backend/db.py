@@ -51,16 +51,19 @@ async def database_errors() -> AsyncIterator[None]:
     """Translate driver failures inside the block into Busy / DatabaseUnavailable (both retryable)."""
     try:
         yield
-    except (pg_errors.LockNotAvailable, pg_errors.TransactionRollback) as exc:
-        raise Busy(f"the database is busy ({type(exc).__name__}); retry in a moment") from exc
+    except psycopg.OperationalError as exc:
+        # SQLSTATE class 40 (deadlock, serialization failure) and 55P03 (lock timeout): the work was
+        # rolled back whole and may simply be retried.
+        sqlstate = getattr(exc, "sqlstate", None) or ""
+        if sqlstate.startswith("40") or sqlstate == "55P03":
+            raise Busy(f"the database is busy ({type(exc).__name__}); retry in a moment") from exc
+        if isinstance(exc, PoolTimeout):
+            raise DatabaseUnavailable(f"no database connection became free in time: {exc}") from exc
+        raise DatabaseUnavailable(f"the database is unavailable: {_first_line(exc)}") from exc
     except pg_errors.UndefinedTable as exc:
         raise ConfigError(
             f"the database has no ticketgate tables ({_first_line(exc)}): run `ticketgate migrate` first"
         ) from exc
-    except PoolTimeout as exc:
-        raise DatabaseUnavailable(f"no database connection became free in time: {exc}") from exc
-    except psycopg.OperationalError as exc:
-        raise DatabaseUnavailable(f"the database is unavailable: {_first_line(exc)}") from exc
 
 
 def _first_line(exc: BaseException) -> str:

@@ -200,21 +200,28 @@ async def reserve(
         "pick": random.randrange(1 << 30),
     }
     try:
-        async with database_errors(), pool.connection() as conn, conn.transaction():
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(_RESERVE_ONE_SHARD, params)
-            row = await cur.fetchone()
-            if row is None:
-                raise EventNotFound(f"no event has the code {code}")
-            if row["existed"]:
-                _same_request(row, quantity, email)
-                existing_id: UUID = row["id"]
-            elif row["id"] is not None:
-                return _order_from_row(row, code)
-            elif row["taken"]:
-                raise _IdempotencyRace
-            else:
-                return await _reserve_across_shards(conn, event_id=row["event_id"], code=code, params=params)
+        async with database_errors(), pool.connection() as conn:
+            async with conn.transaction():
+                cur = conn.cursor(row_factory=dict_row)
+                await cur.execute(_RESERVE_ONE_SHARD, params)
+                row = await cur.fetchone()
+                if row is None:
+                    raise EventNotFound(f"no event has the code {code}")
+                if row["existed"]:
+                    _same_request(row, quantity, email)
+                    existing_id: UUID = row["id"]
+                elif row["id"] is not None:
+                    return _order_from_row(row, code)
+                elif row["taken"]:
+                    raise _IdempotencyRace
+            if not row["existed"]:
+                # The chosen shard was short. A new transaction, because the failed conditional
+                # UPDATE may still hold that shard's row lock, and the slow path must take the
+                # shard locks in shard order (or two slow paths could deadlock).
+                async with conn.transaction():
+                    return await _reserve_across_shards(
+                        conn, event_id=row["event_id"], code=code, params=params
+                    )
     except _IdempotencyRace:
         assert idempotency_key is not None
         async with database_errors(), pool.connection() as conn:

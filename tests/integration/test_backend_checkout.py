@@ -1,0 +1,211 @@
+"""Checkout against real PostgreSQL: never oversell, one winner for the last ticket, idempotent retries."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from backend import events, orders
+from backend.db import make_pool
+from backend.errors import EventExists, EventNotFound, InvalidInput, SoldOut
+from tests.integration.conftest import assert_invariants
+
+pytestmark = pytest.mark.anyio
+
+
+async def _reserve(
+    pool: AsyncConnectionPool, code: str, quantity: int, key: str | None = None
+) -> orders.Order:
+    return await orders.reserve(
+        pool,
+        event_code=code,
+        quantity=quantity,
+        email="buyer@example.org",
+        idempotency_key=key,
+        hold_seconds=900,
+        max_per_order=10,
+    )
+
+
+def run_in_threads(
+    database_url: str,
+    jobs: list[Callable[[AsyncConnectionPool], Awaitable[Any]]],
+    *,
+    threads: int,
+    connections_per_thread: int,
+) -> list[Any]:
+    """Run ``jobs`` at once across threads, each thread with its own event loop and connection pool.
+
+    Returns each job's result or the exception it raised, in job order.
+    """
+    results: list[Any] = [None] * len(jobs)
+    start = threading.Barrier(threads)
+
+    def worker(index: int) -> None:
+        mine = list(range(index, len(jobs), threads))
+
+        async def main() -> None:
+            async with make_pool(
+                database_url, min_size=connections_per_thread, max_size=connections_per_thread
+            ) as pool:
+                await pool.wait()
+                start.wait()  # every thread's connections are open: release all buyers at once
+
+                async def one(i: int) -> None:
+                    try:
+                        results[i] = await jobs[i](pool)
+                    except Exception as exc:
+                        results[i] = exc
+
+                await asyncio.gather(*(one(i) for i in mine))
+
+        asyncio.run(main())
+
+    workers = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return results
+
+
+async def test_500_concurrent_buyers_for_100_tickets_never_oversell(
+    database_url: str, pool: AsyncConnectionPool
+) -> None:
+    await events.create_event(pool, code="RUSH", name="Flash sale", capacity=100)
+    # Buyer i asks for 1 + i % 3 tickets: 167 buyers want a single ticket, so if any stock were left
+    # at the end, some single-ticket buyer was wrongly told "sold out".
+    quantities = [1 + i % 3 for i in range(500)]
+
+    def buyer(quantity: int) -> Callable[[AsyncConnectionPool], Awaitable[Any]]:
+        return lambda p: _reserve(p, "RUSH", quantity)
+
+    results = run_in_threads(
+        database_url, [buyer(q) for q in quantities], threads=8, connections_per_thread=4
+    )
+
+    won = [r for r in results if isinstance(r, orders.Order)]
+    unexpected = [r for r in results if not isinstance(r, orders.Order | SoldOut)]
+    assert not unexpected, unexpected[:3]
+    assert sum(o.quantity for o in won) == 100
+    assert len({o.id for o in won}) == len(won)
+    stock = await events.get_event_stock(pool, "RUSH")
+    assert (stock.available, stock.held, stock.sold) == (0, 100, 0)
+    assert_invariants(database_url)
+
+
+async def test_two_buyers_race_for_the_last_ticket_one_wins(
+    database_url: str, pool: AsyncConnectionPool
+) -> None:
+    for round_ in range(15):
+        code = f"LAST{round_:02d}"
+        await events.create_event(pool, code=code, name="One seat", capacity=1)
+        results = await asyncio.gather(
+            _reserve(pool, code, 1), _reserve(pool, code, 1), return_exceptions=True
+        )
+        assert sorted(type(r).__name__ for r in results) == ["Order", "SoldOut"], results
+    assert_invariants(database_url)
+
+
+async def test_concurrent_retries_with_one_idempotency_key_make_one_order(
+    database_url: str, pool: AsyncConnectionPool
+) -> None:
+    await events.create_event(pool, code="IDEM", name="Retries", capacity=50)
+    results = run_in_threads(
+        database_url,
+        [lambda p: _reserve(p, "IDEM", 2, key="retry-123")] * 12,
+        threads=4,
+        connections_per_thread=3,
+    )
+    assert all(isinstance(r, orders.Order) for r in results), results
+    assert len({r.id for r in results}) == 1
+    stock = await events.get_event_stock(pool, "IDEM")
+    assert stock.held == 2
+    # A later retry returns the same order; the key reused for a different order is refused.
+    assert (await _reserve(pool, "IDEM", 2, key="retry-123")).id == results[0].id
+    with pytest.raises(InvalidInput, match="already used"):
+        await _reserve(pool, "IDEM", 3, key="retry-123")
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM orders").fetchone() == (1,)
+    assert_invariants(database_url)
+
+
+async def test_a_retry_after_sell_out_still_gets_its_order(pool: AsyncConnectionPool) -> None:
+    await events.create_event(pool, code="GONE", name="Tiny", capacity=2)
+    first = await _reserve(pool, "GONE", 2, key="k")
+    with pytest.raises(SoldOut):
+        await _reserve(pool, "GONE", 1)
+    assert (await _reserve(pool, "GONE", 2, key="k")).id == first.id
+
+
+async def test_an_order_bigger_than_any_shard_is_served_while_the_total_allows(
+    database_url: str, pool: AsyncConnectionPool
+) -> None:
+    event = await events.create_event(pool, code="SPLIT", name="Two shards", capacity=16)
+    assert event.stock_shards == 2
+    await _reserve(pool, "SPLIT", 5)
+    await _reserve(pool, "SPLIT", 5)  # the second shard: the first has only 3 left
+    order = await _reserve(pool, "SPLIT", 6)  # 3 + 3 left, in two rows
+    assert order.quantity == 6
+    with pytest.raises(SoldOut, match="sold out"):
+        await _reserve(pool, "SPLIT", 1)
+    assert_invariants(database_url)
+
+
+async def test_order_carries_amount_expiry_and_an_unguessable_id(pool: AsyncConnectionPool) -> None:
+    await events.create_event(pool, code="GIG1", name="Gig", capacity=10, price_cents=2500, currency="eur")
+    order = await _reserve(pool, "gig1", 3)
+    assert (order.status, order.quantity, order.amount_cents, order.currency) == ("pending", 3, 7500, "EUR")
+    assert order.id.version == 4
+    assert 899 <= (order.expires_at - order.created_at).total_seconds() <= 901
+    assert (await orders.get_order(pool, order.id)) == order
+
+
+@pytest.mark.parametrize(
+    ("quantity", "email", "key", "message"),
+    [
+        (0, "a@b.example", None, "quantity"),
+        (11, "a@b.example", None, "quantity"),
+        (True, "a@b.example", None, "quantity"),
+        (1, "not-an-address", None, "e-mail"),
+        (1, "a@b.example", "", "Idempotency-Key"),
+        (1, "a@b.example", "x" * 201, "Idempotency-Key"),
+    ],
+)
+async def test_bad_checkout_input_is_refused_and_holds_nothing(
+    pool: AsyncConnectionPool, quantity: Any, email: str, key: str | None, message: str
+) -> None:
+    await events.create_event(pool, code="EDGE", name="Edges", capacity=10)
+    with pytest.raises(InvalidInput, match=message):
+        await orders.reserve(
+            pool,
+            event_code="EDGE",
+            quantity=quantity,
+            email=email,
+            idempotency_key=key,
+            hold_seconds=900,
+            max_per_order=10,
+        )
+    assert (await events.get_event_stock(pool, "EDGE")).available == 10
+
+
+async def test_unknown_events_and_duplicate_codes_are_clear_errors(pool: AsyncConnectionPool) -> None:
+    with pytest.raises(EventNotFound):
+        await _reserve(pool, "NOPE", 1)
+    with pytest.raises(EventNotFound):
+        await _reserve(pool, "bad code!", 1)
+    with pytest.raises(EventNotFound):
+        await events.get_event_stock(pool, "NOPE")
+    await events.create_event(pool, code="DUPE", name="First", capacity=5)
+    with pytest.raises(EventExists):
+        await events.create_event(pool, code="dupe", name="Second", capacity=5)
+    with pytest.raises(InvalidInput):
+        await events.create_event(pool, code="AB", name="Short code", capacity=5)
+    with pytest.raises(InvalidInput):
+        await events.create_event(pool, code="ZERO", name="No seats", capacity=0)

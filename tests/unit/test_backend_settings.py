@@ -1,0 +1,58 @@
+"""Settings from TICKETGATE_* variables: flags win, and a missing secret names its variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from backend.errors import ConfigError
+from backend.settings import load_settings
+
+SECRETS = {
+    "TICKETGATE_MASTER_SECRET": "m" * 32,
+    "TICKETGATE_WEBHOOK_SECRET": "whsec_test",
+    "TICKETGATE_ADMIN_TOKEN": "admin-token",
+}
+
+
+@pytest.mark.parametrize("variable", sorted(SECRETS))
+def test_a_missing_required_secret_names_its_variable(variable: str) -> None:
+    env = {k: v for k, v in SECRETS.items() if k != variable}
+    with pytest.raises(ConfigError, match=f"^{variable} is not set"):
+        load_settings(environ=env)
+
+
+def test_commands_without_secrets_need_none() -> None:
+    settings = load_settings(require=(), environ={})
+    assert settings.master_secret == b""
+    assert settings.database_url is None
+    assert (settings.hold_seconds, settings.reaper_interval_seconds) == (900, 60)
+
+
+def test_the_flag_wins_over_the_environment() -> None:
+    env = {**SECRETS, "TICKETGATE_DATABASE_URL": "postgresql://env/db"}
+    assert load_settings(environ=env).database_url == "postgresql://env/db"
+    assert (
+        load_settings(database_url="postgresql://flag/db", environ=env).database_url == "postgresql://flag/db"
+    )
+
+
+def test_numbers_and_home_are_read_and_checked(tmp_path: Path) -> None:
+    env = {
+        **SECRETS,
+        "TICKETGATE_HOLD_SECONDS": "30",
+        "TICKETGATE_REAPER_INTERVAL_SECONDS": "0.5",
+        "TICKETGATE_HOME": str(tmp_path),
+    }
+    settings = load_settings(environ=env)
+    assert (settings.hold_seconds, settings.reaper_interval_seconds) == (30, 0.5)
+    assert settings.data_dir == tmp_path / "backend"
+    with pytest.raises(ConfigError, match="TICKETGATE_HOLD_SECONDS must be a whole number"):
+        load_settings(environ={**env, "TICKETGATE_HOLD_SECONDS": "soon"})
+    with pytest.raises(ConfigError, match="TICKETGATE_MASTER_SECRET is too short"):
+        load_settings(environ={**env, "TICKETGATE_MASTER_SECRET": "short"})
+
+
+def test_secrets_never_appear_in_the_repr() -> None:
+    assert "m" * 32 not in repr(load_settings(environ=SECRETS))
