@@ -117,6 +117,7 @@ class GateApp(App[int]):
         self._ready_timer: Timer | None = None
         self._camera_problem: str | None = None
         self.problems: dict[str, str] = {}
+        self.figures: GateFigures | None = None  # the latest counters and key state shown
         if startup_problem:
             self.problems["settings"] = startup_problem
         self.sounder = VerdictSounder(
@@ -242,7 +243,7 @@ class GateApp(App[int]):
 
     @on(FiguresLoaded)
     def figures_loaded(self, message: FiguresLoaded) -> None:
-        figures = message.figures
+        figures = self.figures = message.figures
         self.gate_screen.query_one(CountersBox).show(figures.counters)
         self.gate_screen.query_one(StatusLine).change(
             key_versions=figures.key_versions,
@@ -255,9 +256,7 @@ class GateApp(App[int]):
 
     @on(RecentLoaded)
     def recent_loaded(self, message: RecentLoaded) -> None:
-        recent = self.gate_screen.query_one(RecentScans)
-        if not recent.scans:
-            recent.replace_all(message.scans)
+        self.gate_screen.query_one(RecentScans).merge(message.scans)
 
     @on(CameraStatusChanged)
     def camera_changed(self, message: CameraStatusChanged) -> None:

@@ -33,12 +33,15 @@ class RecentScans(Static):
         self._paint()
 
     def add(self, result: ScanResult) -> None:
-        self.scans.appendleft(result)
-        self._paint()
+        self.merge([result])
 
-    def replace_all(self, newest_first: Iterable[ScanResult]) -> None:
+    def merge(self, scans: Iterable[ScanResult]) -> None:
+        """Add scans, each once (the start-up load may race the first scans), newest first."""
+        by_id = {scan.scan_id: scan for scan in self.scans}
+        by_id.update((scan.scan_id, scan) for scan in scans)
+        newest = sorted(by_id.values(), key=lambda scan: scan.scan_id, reverse=True)
         self.scans.clear()
-        self.scans.extend(newest_first)
+        self.scans.extend(newest[:RECENT_LIMIT])
         self._paint()
 
     def _paint(self) -> None:
