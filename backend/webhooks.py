@@ -54,12 +54,14 @@ class MalformedEvent(WebhookError):
 class PaymentEvent:
     """The parts of a provider event the backend acts on.
 
-    ``order_id`` is None only for event types we do not handle and that carry no order.
+    ``order_id`` is None only for event types we do not handle and that carry no order;
+    ``payment_reference`` is the provider's id of the payment (``data.object.id``), when given.
     """
 
     id: str
     type: str
     order_id: UUID | None
+    payment_reference: str | None = None
 
 
 def sign(body: bytes, *, secret: str, timestamp: int) -> str:
@@ -142,15 +144,19 @@ def parse_event(body: bytes) -> PaymentEvent:
     if not isinstance(event_type, str) or not event_type or len(event_type) > 255:
         raise MalformedEvent("the event has no 'type' (a string of 1 to 255 characters)")
     raw_order_id = _metadata_order_id(data)
+    payment_object = data.get("data", {}).get("object") if isinstance(data.get("data"), dict) else None
+    reference = payment_object.get("id") if isinstance(payment_object, dict) else None
+    if not isinstance(reference, str) or not 1 <= len(reference) <= 255:
+        reference = None
     if raw_order_id is None:
         if event_type in KNOWN_TYPES:
             raise MalformedEvent(f"a {event_type} event needs data.object.metadata.order_id")
-        return PaymentEvent(id=event_id, type=event_type, order_id=None)
+        return PaymentEvent(id=event_id, type=event_type, order_id=None, payment_reference=reference)
     try:
         order_id = UUID(raw_order_id)
     except ValueError:
         raise MalformedEvent("data.object.metadata.order_id is not an order id (a UUID)") from None
-    return PaymentEvent(id=event_id, type=event_type, order_id=order_id)
+    return PaymentEvent(id=event_id, type=event_type, order_id=order_id, payment_reference=reference)
 
 
 def _metadata_order_id(data: dict[str, Any]) -> str | None:

@@ -135,6 +135,7 @@ def test_parse_event_reads_id_type_and_order_id_from_metadata() -> None:
     order_id = uuid4()
     event = parse_event(event_body(order_id=str(order_id)))
     assert (event.id, event.type, event.order_id) == ("evt_123", PAYMENT_SUCCEEDED, order_id)
+    assert event.payment_reference == "pi_1"
 
 
 def test_parse_event_accepts_a_payment_failure() -> None:

@@ -1,0 +1,85 @@
+"""A real uvicorn server on 127.0.0.1 (free port, own thread and event loop) serving the API, for tests."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from backend.api import create_app
+from backend.settings import Settings
+
+ADMIN_TOKEN = "test-admin-token-0123456789"
+WEBHOOK_SECRET = "whsec_test_0123456789abcdef"
+MASTER_SECRET = b"test-master-secret-0123456789abcdef"
+
+
+def settings_for(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    """Settings with known secrets, pointing at ``database_url``."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "master_secret": MASTER_SECRET,
+        "webhook_secret": WEBHOOK_SECRET,
+        "admin_token": ADMIN_TOKEN,
+        "data_dir": data_dir,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@contextmanager
+def live_server(settings: Settings, *, reaper: bool = False, pool_max_size: int = 16) -> Iterator[str]:
+    """Serve the app built from ``settings`` until the block ends; yield its base URL."""
+    app = create_app(settings, reaper=reaper, pool_max_size=pool_max_size)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", backlog=2048)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            sock.close()
+            raise RuntimeError("the test server did not start (see the log above)")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+
+
+def signed_webhook(
+    event_id: str,
+    order_id: str,
+    *,
+    event_type: str = "payment_intent.succeeded",
+    secret: str = WEBHOOK_SECRET,
+    timestamp: int | None = None,
+) -> tuple[bytes, dict[str, str]]:
+    """A provider event body and its headers, signed as Stripe documents it (written out here on purpose,
+    independently of backend.webhooks)."""
+    body = json.dumps(
+        {
+            "id": event_id,
+            "object": "event",
+            "type": event_type,
+            "data": {"object": {"id": f"pi_{event_id}", "metadata": {"order_id": order_id}}},
+        }
+    ).encode()
+    t = int(time.time()) if timestamp is None else timestamp
+    digest = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return body, {"Stripe-Signature": f"t={t},v1={digest}", "Content-Type": "application/json"}
