@@ -1,0 +1,211 @@
+"""The pure decision of a scan: check order, reasons, the re-entry policy, and properties over any input."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from scanner.verdicts import (
+    Authentic,
+    Direction,
+    Movement,
+    Rejected,
+    TicketState,
+    Verdict,
+    decide,
+    decide_scan,
+    printable,
+    screen,
+)
+from ticketcode import derive_event_key, issue_code, parse_code
+
+SECRET = b"unit-test-master-secret-32-bytes!"
+KEY_V1 = derive_event_key(SECRET, "VL9IHU", 1)
+KEY_V2 = derive_event_key(SECRET, "VL9IHU", 2)
+OTHER_KEY = derive_event_key(SECRET, "OTHER1", 1)
+NOW = datetime(2026, 6, 1, 19, 42, tzinfo=UTC)
+
+
+def test_valid_code_screens_as_authentic_with_the_matching_key_version() -> None:
+    result = screen(issue_code(KEY_V2, 7), gate_event="VL9IHU", keys=[KEY_V1, KEY_V2])
+    assert isinstance(result, Authentic)
+    assert (result.code.event, result.code.serial, result.key_version) == ("VL9IHU", 7, 2)
+
+
+def test_code_signed_with_an_older_key_version_still_held_is_authentic() -> None:
+    result = screen(issue_code(KEY_V1, 3), gate_event="VL9IHU", keys=[KEY_V1, KEY_V2])
+    assert isinstance(result, Authentic) and result.key_version == 1
+
+
+def test_parsing_ignores_case_and_surrounding_white_space() -> None:
+    code = issue_code(KEY_V1, 12)
+    result = screen(f"  \t{code.lower()}\r\n", gate_event="VL9IHU", keys=[KEY_V1])
+    assert isinstance(result, Authentic) and str(result.code) == code
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("", "empty scan"),
+        ("   ", "empty scan"),
+        ("https://example.com/ticket?id=1", "not a ticket code (expected EVENT-SERIAL-TAG)"),
+        ("x" * 10_000, "too long to be a ticket code (10000 characters)"),
+        (b"\xff\xfe\x00binary", "not text (binary data)"),
+        ("VL9IHU-000-12345678", "not a ticket code: serial 0 does not exist"),
+    ],
+)
+def test_anything_that_is_not_a_code_is_invalid_with_a_short_reason(raw: str | bytes, reason: str) -> None:
+    result = screen(raw, gate_event="VL9IHU", keys=[KEY_V1])
+    assert result == Rejected(Verdict.INVALID, reason)
+
+
+def test_check_order_event_before_signature_and_key() -> None:
+    # Another event's code is WRONG_EVENT even though this gate holds no key for it and its tag is junk.
+    result = screen("OTHER1-001-00000000", gate_event="VL9IHU", keys=[KEY_V1])
+    assert isinstance(result, Rejected) and result.verdict is Verdict.WRONG_EVENT
+    assert result.reason == "ticket for event OTHER1; this gate checks VL9IHU"
+
+
+def test_no_key_held_for_the_gate_event_is_unknown_key_never_invalid() -> None:
+    result = screen(issue_code(KEY_V1, 1), gate_event="VL9IHU", keys=[OTHER_KEY])
+    assert isinstance(result, Rejected) and result.verdict is Verdict.UNKNOWN_KEY
+    assert result.reason == "no key for VL9IHU — sync or import a key"
+
+
+def test_tampered_serial_tampered_tag_and_foreign_key_are_invalid() -> None:
+    good = issue_code(KEY_V1, 5)
+    event, serial, tag = good.split("-")
+    forged_with_other_key = (
+        "VL9IHU-005-"
+        + issue_code(derive_event_key(b"another-master-secret-of-32-bytes", "VL9IHU", 1), 5).split("-")[2]
+    )
+    flipped = tag[:-1] + ("0" if tag[-1] != "0" else "1")
+    for raw in (f"{event}-006-{tag}", f"{event}-{serial}-{flipped}", forged_with_other_key):
+        result = screen(raw, gate_event="VL9IHU", keys=[KEY_V1, KEY_V2])
+        assert result == Rejected(
+            Verdict.INVALID, "signature does not match: forged or mistyped", parse_code(raw)
+        )
+
+
+def _state(**kw: object) -> TicketState:
+    return TicketState(**kw)  # type: ignore[arg-type]
+
+
+CODE = parse_code(issue_code(KEY_V1, 9))
+EARLIER = NOW - timedelta(minutes=30)
+
+
+def test_first_entry_admits_and_records_an_entry() -> None:
+    d = decide(CODE, TicketState(), direction=Direction.IN, now=NOW, tz=UTC)
+    assert (d.verdict, d.reason, d.movement) == (Verdict.ADMIT, "admitted", Movement.ENTRY)
+
+
+def test_second_entry_is_already_used_naming_first_admission_time_and_gate() -> None:
+    state = _state(
+        first_admitted_at=EARLIER, first_admitted_gate="Gate B", inside=True,
+        last_moved_at=EARLIER, last_moved_gate="Gate B", entries=1,
+    )  # fmt: skip
+    d = decide(CODE, state, direction=Direction.IN, now=NOW, tz=UTC)
+    assert d.verdict is Verdict.ALREADY_USED and d.movement is Movement.NONE
+    assert d.reason == "already used 19:12 at Gate B"
+    assert (d.first_admitted_at, d.first_admitted_gate) == (EARLIER, "Gate B")
+
+
+def test_already_used_on_another_day_names_the_date() -> None:
+    yesterday = NOW - timedelta(days=1)
+    state = _state(
+        first_admitted_at=yesterday, first_admitted_gate="North", inside=True,
+        last_moved_at=yesterday, last_moved_gate="North", entries=1,
+    )  # fmt: skip
+    d = decide(CODE, state, direction=Direction.IN, now=NOW, tz=UTC)
+    assert d.reason == "already used 31 May 19:42 at North"
+
+
+def test_revocation_is_checked_before_already_used() -> None:
+    state = _state(revoked=True, revoked_reason="refunded", inside=True, entries=1, first_admitted_at=EARLIER)
+    d = decide(CODE, state, direction=Direction.IN, now=NOW, tz=UTC)
+    assert (d.verdict, d.reason, d.movement) == (Verdict.REVOKED, "revoked: refunded", Movement.NONE)
+
+
+def test_exit_of_a_ticket_inside_is_recorded_then_it_may_enter_again() -> None:
+    inside = _state(
+        first_admitted_at=EARLIER, first_admitted_gate="A", inside=True,
+        last_moved_at=EARLIER, last_moved_gate="A", entries=1,
+    )  # fmt: skip
+    out = decide(CODE, inside, direction=Direction.OUT, now=NOW, tz=UTC)
+    assert (out.verdict, out.reason, out.movement) == (Verdict.ADMIT, "exit recorded", Movement.EXIT)
+    left = _state(
+        first_admitted_at=EARLIER, first_admitted_gate="A", inside=False,
+        last_moved_at=NOW, last_moved_gate="Exit 1", entries=1,
+    )  # fmt: skip
+    again = decide(CODE, left, direction=Direction.IN, now=NOW + timedelta(minutes=5), tz=UTC)
+    assert (again.verdict, again.movement) == (Verdict.ADMIT, Movement.ENTRY)
+    assert again.reason == "re-entry (left 19:42 at Exit 1)"
+
+
+def test_exit_of_a_ticket_not_inside_records_nothing_and_says_so() -> None:
+    never = decide(CODE, TicketState(), direction=Direction.OUT, now=NOW, tz=UTC)
+    assert (never.verdict, never.movement) == (Verdict.NOT_INSIDE, Movement.NONE)
+    assert never.reason == "not inside: never admitted — no exit recorded"
+    left = _state(
+        first_admitted_at=EARLIER, first_admitted_gate="A", inside=False,
+        last_moved_at=EARLIER, last_moved_gate="Exit 1", entries=1,
+    )  # fmt: skip
+    twice = decide(CODE, left, direction=Direction.OUT, now=NOW, tz=UTC)
+    assert twice.verdict is Verdict.NOT_INSIDE
+    assert twice.reason == "not inside: left 19:12 at Exit 1 — no exit recorded"
+
+
+def test_printable_replaces_control_characters_and_truncates() -> None:
+    assert printable("\x1b[2Jhello\x00") == "?[2Jhello?"
+    assert printable(b"\xffok") == "\ufffdok"
+    long = printable("a" * 500)
+    assert len(long) == 80 and long.endswith("…")
+
+
+# -- properties ------------------------------------------------------------------------------------
+
+
+@settings(max_examples=400, deadline=None)
+@given(raw=st.one_of(st.text(max_size=300), st.binary(max_size=300)))
+def test_any_string_or_bytes_gets_exactly_one_verdict_and_never_raises(raw: str | bytes) -> None:
+    d = decide_scan(
+        raw, gate_event="VL9IHU", keys=[KEY_V1, KEY_V2], state_of=lambda c: TicketState(),
+        direction=Direction.IN, now=NOW,
+    )  # fmt: skip
+    assert isinstance(d.verdict, Verdict) and d.reason
+    assert len(printable(raw)) <= 80
+
+
+def _is_correctly_tagged(raw: str) -> bool:
+    code = parse_code(raw)
+    return code.event == "VL9IHU" and any(
+        code.tag == issue_code(k, code.serial, width=len(code.serial_text)).split("-")[2]
+        for k in (KEY_V1, KEY_V2)
+    )
+
+
+code_like = st.builds(
+    lambda event, serial, tag, pad: f"{pad}{event}-{serial:0{3}d}-{tag}{pad}",
+    event=st.sampled_from(["VL9IHU", "vl9ihu", "OTHER1", "ABCD"]),
+    serial=st.integers(min_value=1, max_value=99_999),
+    tag=st.text(alphabet="0123456789abcdefABCDEF", min_size=8, max_size=10),
+    pad=st.sampled_from(["", " ", "\n"]),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(raw=code_like, serial=st.integers(min_value=1, max_value=99_999), use_real=st.booleans())
+def test_only_codes_with_a_correct_tag_ever_admit(raw: str, serial: int, use_real: bool) -> None:
+    if use_real:  # half the examples are real codes, so that ADMIT is actually exercised
+        raw = issue_code(KEY_V1 if serial % 2 else KEY_V2, serial)
+    d = decide_scan(
+        raw, gate_event="VL9IHU", keys=[KEY_V1, KEY_V2], state_of=lambda c: TicketState(),
+        direction=Direction.IN, now=NOW,
+    )  # fmt: skip
+    assert (d.verdict is Verdict.ADMIT) == _is_correctly_tagged(raw)
+    if use_real:
+        assert d.verdict is Verdict.ADMIT
