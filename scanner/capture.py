@@ -7,6 +7,7 @@ CaptureError when a camera stops delivering frames (unplugged, taken by another 
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Protocol
@@ -34,8 +35,11 @@ class FrameSource(Protocol):
 
 
 def _quiet_opencv() -> None:
-    # OpenCV prints its own warnings to stderr (e.g. for a missing /dev/video7), which would scribble
-    # over the terminal UI; our CaptureError messages say the same thing clearly.
+    # OpenCV and its FFmpeg print warnings straight to the terminal (a missing /dev/video7, a damaged
+    # frame in a video), which would scribble over the gate's terminal UI; CaptureError messages say
+    # what matters. FFmpeg reads its level when OpenCV first loads it, so this runs before any open;
+    # setdefault: a developer can still ask for FFmpeg's messages with OPENCV_FFMPEG_LOGLEVEL.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
@@ -171,7 +175,8 @@ def open_source(
         raise CaptureError(f"{source_path}: no such video file or image folder")
     if source_path.suffix.lower() in IMAGE_SUFFIXES:
         raise CaptureError(f"{source_path} is a single image: use `ticketgate decode` or give its folder")
-    capture = cv2.VideoCapture(str(source_path))
+    # FFmpeg directly: OpenCV's own AVI reader, tried first otherwise, prints to the terminal on bad files
+    capture = cv2.VideoCapture(str(source_path), cv2.CAP_FFMPEG)
     if not capture.isOpened():
         capture.release()
         raise CaptureError(f"{source_path}: not a video file OpenCV can play")
