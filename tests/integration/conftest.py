@@ -6,7 +6,9 @@ Fixtures (function scope unless said):
 - ``pool``: an opened ``AsyncConnectionPool`` (max 10 connections) on ``database_url``.
 - ``anyio_backend``: "asyncio". Async tests use anyio's pytest plugin: mark them
   ``@pytest.mark.anyio`` and request ``pool`` (or ``database_url``) as usual.
-Helper: ``assert_invariants(database_url)`` checks DESIGN.md's invariants for every event.
+Helpers: ``assert_invariants(database_url)`` checks DESIGN.md's invariants for every event;
+``run_in_threads(database_url, jobs, threads=, connections_per_thread=)`` runs async jobs at once
+from several threads, each with its own event loop and pool (separate connections).
 
 The server comes from ``TICKETGATE_TEST_DATABASE_URL`` (default postgresql://postgres@127.0.0.1:5432/test).
 """
@@ -15,8 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -132,3 +136,45 @@ def assert_invariants(database_url: str) -> None:
             """
         ).fetchall()
         assert not allocations, f"orders whose shard allocation does not sum to their quantity: {allocations}"
+
+
+def run_in_threads(
+    database_url: str,
+    jobs: list[Callable[[AsyncConnectionPool], Awaitable[Any]]],
+    *,
+    threads: int,
+    connections_per_thread: int,
+) -> list[Any]:
+    """Run ``jobs`` at once across threads, each thread with its own event loop and connection pool.
+
+    Returns each job's result or the exception it raised, in job order.
+    """
+    results: list[Any] = [None] * len(jobs)
+    start = threading.Barrier(threads)
+
+    def worker(index: int) -> None:
+        mine = list(range(index, len(jobs), threads))
+
+        async def main() -> None:
+            async with make_pool(
+                database_url, min_size=connections_per_thread, max_size=connections_per_thread
+            ) as pool:
+                await pool.wait()
+                start.wait(timeout=60)  # every thread's connections are open: release all buyers at once
+
+                async def one(i: int) -> None:
+                    try:
+                        results[i] = await jobs[i](pool)
+                    except Exception as exc:
+                        results[i] = exc
+
+                await asyncio.gather(*(one(i) for i in mine))
+
+        asyncio.run(main())
+
+    workers = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    return results

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -12,9 +11,8 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from backend import events, orders
-from backend.db import make_pool
 from backend.errors import EventExists, EventNotFound, InvalidInput, SoldOut
-from tests.integration.conftest import assert_invariants
+from tests.integration.conftest import assert_invariants, run_in_threads
 
 pytestmark = pytest.mark.anyio
 
@@ -31,48 +29,6 @@ async def _reserve(
         hold_seconds=900,
         max_per_order=10,
     )
-
-
-def run_in_threads(
-    database_url: str,
-    jobs: list[Callable[[AsyncConnectionPool], Awaitable[Any]]],
-    *,
-    threads: int,
-    connections_per_thread: int,
-) -> list[Any]:
-    """Run ``jobs`` at once across threads, each thread with its own event loop and connection pool.
-
-    Returns each job's result or the exception it raised, in job order.
-    """
-    results: list[Any] = [None] * len(jobs)
-    start = threading.Barrier(threads)
-
-    def worker(index: int) -> None:
-        mine = list(range(index, len(jobs), threads))
-
-        async def main() -> None:
-            async with make_pool(
-                database_url, min_size=connections_per_thread, max_size=connections_per_thread
-            ) as pool:
-                await pool.wait()
-                start.wait()  # every thread's connections are open: release all buyers at once
-
-                async def one(i: int) -> None:
-                    try:
-                        results[i] = await jobs[i](pool)
-                    except Exception as exc:
-                        results[i] = exc
-
-                await asyncio.gather(*(one(i) for i in mine))
-
-        asyncio.run(main())
-
-    workers = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    return results
 
 
 async def test_500_concurrent_buyers_for_100_tickets_never_oversell(

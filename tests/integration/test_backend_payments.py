@@ -1,0 +1,223 @@
+"""Payment confirmation against real PostgreSQL: exactly once, all or nothing, late payments never lost."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from backend import events, orders, payments, reaper
+from backend.errors import DatabaseUnavailable, OrderNotFound
+from tests.integration.conftest import assert_invariants, run_in_threads
+from ticketcode import derive_event_key, find_signing_key, parse_code
+
+pytestmark = pytest.mark.anyio
+
+MASTER = b"test-master-secret-0123456789abcdef"
+SUCCEEDED = "payment_intent.succeeded"
+
+
+async def _order(pool: AsyncConnectionPool, code: str, quantity: int) -> orders.Order:
+    return await orders.reserve(
+        pool,
+        event_code=code,
+        quantity=quantity,
+        email="payer@example.org",
+        idempotency_key=None,
+        hold_seconds=900,
+        max_per_order=10,
+    )
+
+
+async def _pay(
+    pool: AsyncConnectionPool, order_id: uuid.UUID, event_id: str, event_type: str = SUCCEEDED
+) -> payments.PaymentOutcome:
+    return await payments.apply_payment_event(
+        pool, provider_event_id=event_id, event_type=event_type, order_id=order_id, master_secret=MASTER
+    )
+
+
+def _expire_now(database_url: str, order_id: uuid.UUID) -> None:
+    """Move the order's hold end into the past (as if the hold time had passed)."""
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE orders SET expires_at = now() - interval '1 second' WHERE id = %s", (order_id,))
+
+
+def _count(database_url: str, query: str, *params: Any) -> int:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(query.encode(), params).fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+async def test_payment_makes_the_order_paid_with_signed_tickets(
+    database_url: str, pool: AsyncConnectionPool
+) -> None:
+    event = await events.create_event(pool, code="PAYD", name="Paid show", capacity=1200, price_cents=1000)
+    order = await _order(pool, "PAYD", 3)
+    result = await _pay(pool, order.id, "evt_1")
+    assert result.outcome == "paid"
+    paid = result.order
+    assert (paid.status, paid.webhook_attempts, len(paid.tickets)) == ("paid", 1, 3)
+    assert paid.paid_at is not None
+    key = derive_event_key(MASTER, "PAYD", event.key_version)
+    parsed = [parse_code(code) for code in paid.tickets]
+    assert [p.serial for p in parsed] == [1, 2, 3]
+    assert all(p.serial_text == f"{p.serial:04d}" for p in parsed)  # 1200 seats: 4 digits
+    assert all(find_signing_key(p, [key]) == key for p in parsed)
+    stock = await events.get_event_stock(pool, "PAYD")
+    assert (stock.available, stock.held, stock.sold) == (1197, 0, 3)
+    assert await orders.get_order(pool, order.id) == paid
+    assert_invariants(database_url)
+
+
+async def test_the_same_webhook_ten_times_at_once_gives_one_set_of_tickets(
+    database_url: str, pool: AsyncConnectionPool
+) -> None:
+    await events.create_event(pool, code="TENX", name="Ten deliveries", capacity=20)
+    order = await _order(pool, "TENX", 2)
+    deliver: Callable[[AsyncConnectionPool], Awaitable[Any]] = lambda p: _pay(p, order.id, "evt_same")  # noqa: E731
+    results = run_in_threads(database_url, [deliver] * 10, threads=5, connections_per_thread=2)
+    outcomes = sorted(r.outcome for r in results)
+    assert outcomes == ["duplicate"] * 9 + ["paid"], results
+    final = await orders.get_order(pool, order.id)
+    assert final.webhook_attempts == 10
+    assert len(final.tickets) == 2
+    assert _count(database_url, "SELECT count(*) FROM tickets") == 2
+    assert _count(database_url, "SELECT count(*) FROM audit_log WHERE to_status = 'paid'") == 1
+    assert_invariants(database_url)
+
+
+async def test_a_redelivered_event_later_changes_only_the_attempt_count(pool: AsyncConnectionPool) -> None:
+    await events.create_event(pool, code="AGIN", name="Again", capacity=5)
+    order = await _order(pool, "AGIN", 1)
+    first = await _pay(pool, order.id, "evt_a")
+    again = await _pay(pool, order.id, "evt_a")
+    assert again.outcome == "duplicate"
+    assert again.order.tickets == first.order.tickets
+    assert again.order.webhook_attempts == 2
+
+
+async def test_a_failed_payment_is_recorded_and_the_order_stays_pending(
+    database_url: str, pool: AsyncConnectionPool
+) -> None:
+    await events.create_event(pool, code="FAIL", name="Declined", capacity=5)
+    order = await _order(pool, "FAIL", 1)
+    result = await _pay(pool, order.id, "evt_f", "payment_intent.payment_failed")
+    assert (result.outcome, result.order.status, result.order.webhook_attempts) == (
+        "failed_recorded",
+        "pending",
+        1,
+    )
+    assert (
+        _count(
+            database_url,
+            "SELECT count(*) FROM audit_log WHERE order_id = %s AND detail->>'type' = %s",
+            order.id,
+            "payment_intent.payment_failed",
+        )
+        == 1
+    )
+    # The buyer pays with another card before the hold ends.
+    assert (await _pay(pool, order.id, "evt_g")).outcome == "paid"
+    # Event types this backend does not act on are recorded and change nothing else.
+    ignored = await _pay(pool, order.id, "evt_h", "charge.refund.updated")
+    assert (ignored.outcome, ignored.order.status) == ("ignored", "paid")
+    assert_invariants(database_url)
+
+
+async def test_a_payment_for_an_unknown_order_changes_nothing(
+    database_url: str, pool: AsyncConnectionPool
+) -> None:
+    with pytest.raises(OrderNotFound):
+        await _pay(pool, uuid.uuid4(), "evt_x")
+    with pytest.raises(OrderNotFound):
+        await _pay(pool, "not-a-uuid", "evt_x")  # type: ignore[arg-type]
+    assert _count(database_url, "SELECT count(*) FROM processed_payment_events") == 0
+
+
+async def test_a_late_payment_with_stock_left_is_fulfilled(
+    database_url: str, pool: AsyncConnectionPool
+) -> None:
+    await events.create_event(pool, code="LATE", name="Late", capacity=10)
+    order = await _order(pool, "LATE", 4)
+    _expire_now(database_url, order.id)
+    assert await reaper.reap_once(pool) == 1
+    assert (await events.get_event_stock(pool, "LATE")).available == 10
+    result = await _pay(pool, order.id, "evt_late")
+    assert (result.outcome, result.order.status, len(result.order.tickets)) == ("late_paid", "paid", 4)
+    stock = await events.get_event_stock(pool, "LATE")
+    assert (stock.available, stock.held, stock.sold) == (6, 0, 4)
+    assert_invariants(database_url)
+
+
+async def test_a_late_payment_without_stock_becomes_refund_due(
+    database_url: str, pool: AsyncConnectionPool
+) -> None:
+    await events.create_event(pool, code="NONE", name="Gone", capacity=3)
+    order = await _order(pool, "NONE", 2)
+    _expire_now(database_url, order.id)
+    await reaper.reap_once(pool)
+    await _order(pool, "NONE", 2)  # someone else buys the returned tickets
+    result = await _pay(pool, order.id, "evt_too_late")
+    assert (result.outcome, result.order.status, result.order.tickets) == ("refund_due", "refund_due", ())
+    due = await orders.list_refund_due(pool)
+    assert [o.id for o in due] == [order.id]
+    assert (
+        _count(
+            database_url,
+            "SELECT count(*) FROM audit_log WHERE order_id = %s AND to_status = 'refund_due' AND actor = %s",
+            order.id,
+            "webhook:evt_too_late",
+        )
+        == 1
+    )
+    stock = await events.get_event_stock(pool, "NONE")
+    assert (stock.available, stock.held, stock.sold) == (1, 2, 0)
+    assert_invariants(database_url)
+
+
+async def test_a_killed_connection_during_confirmation_leaves_no_partial_order(
+    database_url: str, pool: AsyncConnectionPool
+) -> None:
+    await events.create_event(pool, code="KILL", name="Killed", capacity=10)
+    order = await _order(pool, "KILL", 2)
+    async with (
+        await psycopg.AsyncConnection.connect(database_url) as blocker,
+        await psycopg.AsyncConnection.connect(database_url, autocommit=True) as admin,
+    ):
+        # Hold the event row, so the confirmation stops after it changed the order and the stock and
+        # waits to take ticket serials, with its transaction open.
+        await blocker.execute("SELECT 1 FROM events WHERE code = 'KILL' FOR NO KEY UPDATE")
+        confirming = asyncio.ensure_future(_pay(pool, order.id, "evt_kill"))
+        pid = None
+        for _ in range(200):
+            cur = await admin.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND wait_event_type = 'Lock' AND query LIKE 'UPDATE events SET next_serial%'"
+            )
+            row = await cur.fetchone()
+            if row:
+                pid = row[0]
+                break
+            await asyncio.sleep(0.02)
+        assert pid is not None, "the confirmation never reached the serial counter"
+        await admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        with pytest.raises(DatabaseUnavailable):
+            await confirming
+        await blocker.rollback()
+    after = await orders.get_order(pool, order.id)
+    assert (after.status, after.paid_at, after.tickets, after.webhook_attempts) == ("pending", None, (), 0)
+    stock = await events.get_event_stock(pool, "KILL")
+    assert (stock.available, stock.held, stock.sold) == (8, 2, 0)
+    assert _count(database_url, "SELECT count(*) FROM processed_payment_events") == 0
+    assert_invariants(database_url)
+    # The provider retries the delivery: now it goes through, once.
+    retried = await _pay(pool, order.id, "evt_kill")
+    assert (retried.outcome, len(retried.order.tickets), retried.order.webhook_attempts) == ("paid", 2, 1)
+    assert_invariants(database_url)
