@@ -1,0 +1,140 @@
+"""``ticketgate server`` as a user runs it: a real process, its settings check, migrations, API and reaper."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from psycopg import sql
+
+from tests.integration.conftest import ADMIN_URL, assert_invariants, url_for_database
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRETS = {
+    "TICKETGATE_MASTER_SECRET": "server-test-master-secret-0123456789",
+    "TICKETGATE_WEBHOOK_SECRET": "whsec_server_test",
+    "TICKETGATE_ADMIN_TOKEN": "server-test-admin-token",
+}
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETGATE_")}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def empty_database() -> Iterator[str]:
+    """A database with no tables at all: the server must migrate it itself."""
+    name = f"tg_srv_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield url_for_database(name)
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.parametrize("missing", sorted(SECRETS))
+def test_a_missing_secret_stops_the_server_with_one_line_naming_it(missing: str) -> None:
+    env = clean_env(**{k: v for k, v in SECRETS.items() if k != missing})
+    # Settings are checked before any connection: this URL is never dialled.
+    nowhere = "postgresql://postgres@127.0.0.1:1/nowhere"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ticketgate",
+            "server",
+            "--database-url",
+            empty_database,
+            "--port",
+            str(free_port()),
+        ],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("ticketgate: error:") and missing in lines[0]
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_server_migrates_serves_the_api_runs_the_reaper_and_stops_cleanly(
+    workers: int, empty_database: str
+) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = clean_env(
+        **SECRETS,
+        TICKETGATE_DATABASE_URL=empty_database,
+        TICKETGATE_HOLD_SECONDS="1",
+        TICKETGATE_REAPER_INTERVAL_SECONDS="0.3",
+    )
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ticketgate", "server", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, server.communicate()[0]
+            try:
+                if httpx.get(f"{base}/docs", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not answer within 60 s"
+            time.sleep(0.2)
+
+        admin = {"Authorization": f"Bearer {SECRETS['TICKETGATE_ADMIN_TOKEN']}"}
+        created = httpx.post(
+            f"{base}/api/events", json={"code": "SRV1", "name": "S", "capacity": 5}, headers=admin
+        )
+        assert created.status_code == 201, created.text
+        order = httpx.post(f"{base}/api/events/SRV1/orders", json={"quantity": 2, "email": "s@example.com"})
+        assert order.status_code == 201, order.text
+        order_id = order.json()["id"]
+        # Held for 1 s; the reaper, running inside the server, expires it and returns the stock.
+        deadline = time.monotonic() + 20
+        while httpx.get(f"{base}/api/orders/{order_id}").json()["status"] != "expired":
+            assert time.monotonic() < deadline, "the server's reaper did not expire the order"
+            time.sleep(0.2)
+        stock = httpx.get(f"{base}/api/events/SRV1").json()
+        assert (stock["available"], stock["held"]) == (5, 0)
+    finally:
+        server.send_signal(signal.SIGINT)
+        try:
+            output, _ = server.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            output, _ = server.communicate()
+    assert server.returncode == 0, output
+    assert "Traceback" not in output, output
+    assert_invariants(empty_database)
