@@ -18,7 +18,7 @@ import numpy as np
 
 from scanner.capture import FrameSource
 from scanner.debounce import Debouncer
-from scanner.decode import decode_frame
+from scanner.decode import FrameDecoder
 from scanner.errors import CaptureError
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def run_reader(
     retry_seconds: float = 2.0,
     retry_forever: bool = True,
     debouncer: Debouncer | None = None,
-    decode: Callable[[np.ndarray], list[bytes]] = decode_frame,
+    decode: Callable[[np.ndarray], list[bytes]] | None = None,
     clock: Callable[[], float] = time.monotonic,
 ) -> None:
     """Read frames until ``should_stop()``, a file ends, or (``retry_forever=False``) the source fails.
@@ -62,8 +62,10 @@ def run_reader(
     ``on_payload`` gets each NEW scan (raw bytes) once; ``on_status`` gets every change of camera
     state. A camera that is missing, busy or unplugged is reported and reopened every
     ``retry_seconds``. Nothing escapes: unexpected failures are logged and reported as "error".
+    ``decode`` defaults to a FrameDecoder (fast pass on every frame, fallbacks within a budget).
     """
     debounce = debouncer if debouncer is not None else Debouncer()
+    decoder = decode if decode is not None else FrameDecoder()
 
     def status(state: str, message: str) -> None:
         try:
@@ -99,7 +101,7 @@ def run_reader(
                 continue
             try:
                 ended = _pump(
-                    source, scans=scans, status=status, should_stop=should_stop, decode=decode, clock=clock
+                    source, scans=scans, status=status, should_stop=should_stop, decode=decoder, clock=clock
                 )
             except CaptureError as exc:
                 status(RETRYING, _with_retry(str(exc), retry_seconds, retry_forever))
