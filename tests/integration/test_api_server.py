@@ -64,7 +64,7 @@ def test_a_missing_secret_stops_the_server_with_one_line_naming_it(missing: str)
             "ticketgate",
             "server",
             "--database-url",
-            empty_database,
+            nowhere,
             "--port",
             str(free_port()),
         ],
