@@ -7,6 +7,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from pathlib import Path
 
 from scanner.errors import KeyStoreError
@@ -17,6 +18,7 @@ log = logging.getLogger(__name__)
 _KEY_FILE_RE = re.compile(r"([A-Z0-9]{4,12})\.v([0-9]+)\.json")
 # A key file is a few hundred bytes; refuse to read a stray large file into memory.
 _MAX_KEY_FILE_BYTES = 64 * 1024
+_CACHE_SECONDS = 2.0
 
 
 class KeyStore:
@@ -29,7 +31,7 @@ class KeyStore:
     def __init__(self, directory: Path) -> None:
         self.directory = Path(directory)
         self._lock = threading.Lock()
-        self._cache: tuple[int, list[EventKey]] | None = None
+        self._cache: tuple[int, float, list[EventKey]] | None = None
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -108,8 +110,11 @@ class KeyStore:
         except OSError as exc:
             raise KeyStoreError(f"cannot read {self.directory}: {exc.strerror or exc}") from None
         with self._lock:
-            if self._cache is not None and self._cache[0] == stamp:
-                return list(self._cache[1])
+            now = time.monotonic()
+            # The folder's mtime has a coarse tick: two changes within one tick look the same, so
+            # the cache is also trusted for a short while only.
+            if self._cache is not None and self._cache[0] == stamp and now - self._cache[1] < _CACHE_SECONDS:
+                return list(self._cache[2])
             keys = []
             for path in sorted(self.directory.iterdir()):
                 if _KEY_FILE_RE.fullmatch(path.name) is None:
@@ -118,7 +123,7 @@ class KeyStore:
                 if key is not None:
                     keys.append(key)
             keys.sort(key=lambda k: (k.event, k.version))
-            self._cache = (stamp, keys)
+            self._cache = (stamp, now, keys)
             return list(keys)
 
     def keys_for(self, event: str) -> list[EventKey]:

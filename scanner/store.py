@@ -226,6 +226,14 @@ class Store:
             version: int = conn.execute("PRAGMA user_version").fetchone()[0]
             return version
 
+    @property
+    def durability(self) -> tuple[str, str]:
+        """This connection's journal mode and synchronous level, e.g. ``("wal", "FULL")``."""
+        with self._read() as conn:
+            mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+            level = conn.execute("PRAGMA synchronous").fetchone()[0]
+        return mode, {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(level, str(level))
+
     # -- transactions --------------------------------------------------------------------------
 
     @contextmanager

@@ -1,0 +1,205 @@
+"""The local SQLite store: durability settings, schema versions, failures as clear errors, ticket lists."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from scanner.errors import ScannerError, StoreBusyError, StoreError, TicketListError
+from scanner.gate import Gate
+from scanner.keystore import KeyStore
+from scanner.store import SCHEMA_VERSION, KnownTicket, Store
+from scanner.verdicts import Verdict
+from ticketcode import derive_event_key, issue_code
+
+KEY = derive_event_key(b"store-test-master-secret-32bytes", "STORE1", 1)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "var" / "gate.sqlite3"
+
+
+def _gate(store: Store, tmp_path: Path) -> Gate:
+    keys = KeyStore(tmp_path / "keys")
+    keys.add(KEY)
+    return Gate(store=store, keys=keys, event="STORE1", gate_name="Test")
+
+
+def _scan_count(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        count: int = db.execute("SELECT count(*) FROM scans").fetchone()[0]
+        return count
+
+
+def test_new_store_uses_wal_with_full_sync_and_a_schema_version(db_path: Path) -> None:
+    with Store.open(db_path) as store:
+        assert store.durability == ("wal", "FULL")
+        assert store.schema_version == SCHEMA_VERSION >= 1
+        assert store.last_sync_at() is None
+    with sqlite3.connect(db_path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_scans_and_sync_state_survive_reopening(db_path: Path, tmp_path: Path) -> None:
+    with Store.open(db_path) as store:
+        first = _gate(store, tmp_path).check(issue_code(KEY, 1))
+        store.set_last_sync_at(datetime(2026, 5, 1, 12, 0, tzinfo=UTC))
+    with Store.open(db_path) as store:
+        assert store.recent_scans(5) == [first]
+        assert store.last_sync_at() == datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+        assert store.pending_upload_count() == 1
+        assert store.unsynced_scans() == [first]
+        store.mark_synced([first.scan_id])
+        assert store.pending_upload_count() == 0
+
+
+def test_a_store_from_a_newer_release_is_refused_with_a_clear_error(db_path: Path) -> None:
+    Store.open(db_path).close()
+    with sqlite3.connect(db_path) as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(StoreError, match="newer than this ticketgate understands"):
+        Store.open(db_path)
+
+
+def test_a_file_that_is_not_a_store_is_refused_clearly(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    db_path.write_bytes(b"this is a text file, not SQLite\n" * 100)
+    with pytest.raises(StoreError, match="damaged or not a ticketgate store"):
+        Store.open(db_path)
+    folder_as_parent = db_path.parent / "blocker" / "gate.sqlite3"
+    (db_path.parent / "blocker").write_text("a file where a folder should be")
+    with pytest.raises(StoreError, match="cannot create the store's folder"):
+        Store.open(folder_as_parent)
+
+
+def test_a_full_disk_is_a_clear_error_and_the_scan_is_not_recorded(db_path: Path, tmp_path: Path) -> None:
+    with Store.open(db_path) as store:
+        gate = _gate(store, tmp_path)
+        assert gate.check(issue_code(KEY, 1)).admitted
+        pages = store._conn.execute("PRAGMA page_count").fetchone()[0]
+        # SQLite's page cap fails a write with SQLITE_FULL, exactly the error a full disk gives.
+        store._conn.execute(f"PRAGMA max_page_count = {pages}")
+        before = _scan_count(db_path)
+        with pytest.raises(StoreError, match="disk is full") as caught:
+            for n in range(2, 400):  # the first scans may fit in free pages; a new page is soon needed
+                gate.check(issue_code(KEY, n))
+        assert isinstance(caught.value, ScannerError)
+        failed_serial = n
+        recorded = _scan_count(db_path)
+        assert recorded == before + (failed_serial - 2)  # every scan before the failure, not the failed one
+        store._conn.execute("PRAGMA max_page_count = 1073741823")
+        # Space is back: the ticket whose scan failed was not admitted and admits now.
+        retry = gate.check(issue_code(KEY, failed_serial))
+        assert retry.verdict is Verdict.ADMIT
+
+
+def test_a_read_only_store_is_a_clear_error(db_path: Path, tmp_path: Path) -> None:
+    with Store.open(db_path) as store:
+        gate = _gate(store, tmp_path)
+        store._conn.execute("PRAGMA query_only = 1")  # SQLITE_READONLY, as a read-only file would give
+        with pytest.raises(StoreError, match="read-only"):
+            gate.check(issue_code(KEY, 1))
+    assert _scan_count(db_path) == 0
+
+
+def test_a_store_locked_by_another_process_too_long_is_store_busy(db_path: Path, tmp_path: Path) -> None:
+    with Store.open(db_path, busy_timeout_s=0.2) as store:
+        gate = _gate(store, tmp_path)
+        other = sqlite3.connect(db_path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            with pytest.raises(StoreBusyError, match="busy"):
+                gate.check(issue_code(KEY, 1))
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert gate.check(issue_code(KEY, 1)).admitted
+
+
+def test_several_connections_opening_a_new_store_at_once_migrate_it_once(db_path: Path) -> None:
+    errors: list[BaseException] = []
+    stores: list[Store] = []
+    barrier = threading.Barrier(4)
+
+    def open_one() -> None:
+        barrier.wait()
+        try:
+            stores.append(Store.open(db_path))
+        except BaseException as exc:  # collected and asserted on below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert {s.schema_version for s in stores} == {SCHEMA_VERSION}
+    for s in stores:
+        s.close()
+
+
+def test_import_tickets_from_json_and_csv_and_revocations_are_sticky(tmp_path: Path, db_path: Path) -> None:
+    json_file = tmp_path / "tickets.json"
+    json_file.write_text(
+        '{"tickets": [{"event": "STORE1", "serial": 1, "holder": "Ada Lovelace"},'
+        ' {"code": "' + issue_code(KEY, 2) + '", "holder": "Alan Turing"}],'
+        ' "revocations": [{"event": "store1", "serial": 3, "reason": "refunded"}]}'
+    )
+    csv_file = tmp_path / "tickets.csv"
+    csv_file.write_text(
+        "event,serial,holder,status\nSTORE1,3,Grace Hopper,paid\nSTORE1,4,Edsger Dijkstra,cancelled\n"
+    )
+    with Store.open(db_path) as store:
+        assert store.import_tickets(json_file) == 3
+        assert store.import_tickets(csv_file) == 2
+        gate = _gate(store, tmp_path)
+        verdicts = {n: gate.check(issue_code(KEY, n)) for n in (1, 2, 3, 4, 5)}
+        found_by_name = store.find_tickets("grace")
+        by_serial = store.find_tickets("4")
+        by_code = store.find_tickets(issue_code(KEY, 2))
+        by_prefix = store.find_tickets("store1-001")
+        nothing = store.find_tickets("100%_")
+    assert [verdicts[n].verdict for n in (1, 2, 5)] == [Verdict.ADMIT] * 3  # unknown serial 5 admits too
+    assert verdicts[3].verdict is Verdict.REVOKED and verdicts[3].reason == "revoked: refunded"
+    assert verdicts[4].verdict is Verdict.REVOKED and verdicts[4].reason == "revoked: cancelled"
+    # The later CSV listed serial 3 as paid; the refund stays (refunds are final), the holder is learned.
+    assert found_by_name == [
+        KnownTicket(event="STORE1", serial=3, holder="Grace Hopper", revoked=True, revoked_reason="refunded")
+    ]
+    assert [t.serial for t in by_serial] == [4] and [t.serial for t in by_code] == [2]
+    assert [t.holder for t in by_prefix] == ["Ada Lovelace"]
+    assert nothing == []
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[{}]", r"entry 1: event None is not 4 to 12"),
+        ('[{"event": "STORE1", "serial": "x"}]', r"entry 1: serial 'x' is not a whole number"),
+        ('[{"event": "STORE1", "serial": 0}]', r"serial 0 does not exist"),
+        ('[{"code": "nope"}]', r"entry 1: code 'nope'"),
+        ('{"tickets": 5}', r"must be lists"),
+        ("{not json", r"not valid JSON"),
+        ("name,age\nAda,36\n", r"not JSON, and not CSV"),
+        ("event,serial\nSTORE1,1\nSTORE1,-2\n", r"line 3: serial -2 does not exist"),
+        ("event,serial,revoked\nSTORE1,1,maybe\n", r"line 2: revoked/status 'maybe'"),
+    ],
+)
+def test_a_bad_ticket_list_names_the_entry_and_imports_nothing(
+    tmp_path: Path, db_path: Path, content: str, message: str
+) -> None:
+    bad = tmp_path / "bad.txt"
+    bad.write_text(content)
+    with Store.open(db_path) as store:
+        with pytest.raises(TicketListError, match=message):
+            store.import_tickets(bad)
+        assert store.find_tickets("1") == []
+    with Store.open(db_path) as store, pytest.raises(TicketListError, match="no such file"):
+        store.import_tickets(tmp_path / "missing.json")
