@@ -1,4 +1,4 @@
-"""``ticketgate demo``: a gate at work with no camera and no backend — a throwaway key, ticket images, the app."""
+"""``ticketgate demo``: a gate at work with no camera and no backend: throwaway key, ticket images."""
 
 from __future__ import annotations
 

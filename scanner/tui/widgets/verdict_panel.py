@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.widgets import Digits, Static
+from textual.widgets import Static
 
 from scanner.tui.presentation import VerdictView
 from scanner.tui.widgets.big_word import BigWord
@@ -21,7 +21,7 @@ class VerdictPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield BigWord(id="verdict-word")
-        yield Digits("", id="verdict-serial")
+        yield BigWord(id="verdict-serial")
         yield Static("", id="verdict-reason")
         yield Static("", id="verdict-detail")
 
@@ -33,9 +33,9 @@ class VerdictPanel(Vertical):
         self.view = view
         self.remove_class(*_STATE_CLASSES)
         self.add_class(view.style)
-        self.query_one(BigWord).word = view.word
-        serial = self.query_one(Digits)
-        serial.update(view.serial)
+        self.query_one("#verdict-word", BigWord).word = view.word
+        serial = self.query_one("#verdict-serial", BigWord)
+        serial.word = view.serial
         serial.display = bool(view.serial)
         self.query_one("#verdict-reason", Static).update(view.reason)
         self.query_one("#verdict-detail", Static).update(view.detail)
