@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,10 @@ def start_embedded_postgres(data_dir: Path) -> str:
         url: str = _servers[pgdata].get_uri()
         return url
     try:
-        import pgserver
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (root, containers); its fallback is fine.
+            warnings.simplefilter("ignore")
+            from pgserver.postgres_server import get_server
     except ImportError as exc:
         raise ConfigError(
             "TICKETGATE_DATABASE_URL is not set and the embedded PostgreSQL (package pgserver) "
@@ -31,9 +35,12 @@ def start_embedded_postgres(data_dir: Path) -> str:
         pgdata.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create the data folder {pgdata.parent}: {exc}") from exc
-    log.info("no TICKETGATE_DATABASE_URL: starting an embedded PostgreSQL in %s", pgdata)
+    log.info("no TICKETGATE_DATABASE_URL: using an embedded PostgreSQL in %s", pgdata)
+    if not log.isEnabledFor(logging.DEBUG):
+        # pgserver logs every pg_ctl call with its full output at INFO; keep that for --verbose.
+        logging.getLogger("pgserver").setLevel(logging.WARNING)
     try:
-        server = pgserver.get_server(pgdata, cleanup_mode="stop")
+        server = get_server(pgdata, cleanup_mode="stop")
     except Exception as exc:  # pgserver raises assorted subprocess and OS errors; say which and where
         raise DatabaseUnavailable(
             f"could not start the embedded PostgreSQL in {pgdata} ({type(exc).__name__}: {exc}); "

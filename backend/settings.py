@@ -103,5 +103,7 @@ def load_settings(
         hold_seconds=_int(env, "TICKETGATE_HOLD_SECONDS", 900, minimum=1),
         reaper_interval_seconds=_seconds(env, "TICKETGATE_REAPER_INTERVAL_SECONDS", 60.0),
         max_tickets_per_order=_int(env, "TICKETGATE_MAX_TICKETS_PER_ORDER", 10, minimum=1),
-        data_dir=Path(home) / "backend" if home else Path("var/backend"),
+        # Not "$TICKETGATE_HOME/backend": a folder named like the package in the working directory
+        # would shadow it under `python -m ticketgate`.
+        data_dir=Path(home) / "backend-data" if home else Path("var/backend"),
     )

@@ -47,7 +47,7 @@ def test_numbers_and_home_are_read_and_checked(tmp_path: Path) -> None:
     }
     settings = load_settings(environ=env)
     assert (settings.hold_seconds, settings.reaper_interval_seconds) == (30, 0.5)
-    assert settings.data_dir == tmp_path / "backend"
+    assert settings.data_dir == tmp_path / "backend-data"
     with pytest.raises(ConfigError, match="TICKETGATE_HOLD_SECONDS must be a whole number"):
         load_settings(environ={**env, "TICKETGATE_HOLD_SECONDS": "soon"})
     with pytest.raises(ConfigError, match="TICKETGATE_MASTER_SECRET is too short"):

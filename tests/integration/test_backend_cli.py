@@ -1,0 +1,220 @@
+"""The backend's commands run as a user runs them: ``ticketgate ...`` in a subprocess, on a real database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
+
+from backend import events, orders, payments, reaper
+from backend.db import make_pool
+from tests.integration.conftest import ADMIN_URL, url_for_database
+from ticketcode import derive_event_key, load_key_file
+
+MASTER = "cli-test-master-secret-0123456789"
+
+
+def ticketgate(*args: str, env: dict[str, str], cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ticketgate", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def _env(database_url: str, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETGATE_")}
+    env["TICKETGATE_DATABASE_URL"] = database_url
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def empty_database_url() -> Iterator[str]:
+    """A database with nothing in it, not even the schema."""
+    name = f"tg_empty_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield url_for_database(name)
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def test_migrate_is_idempotent(empty_database_url: str) -> None:
+    env = _env(empty_database_url)
+    first = ticketgate("migrate", env=env)
+    assert first.returncode == 0, first.stderr
+    assert "applied 1 migration(s): 001_initial" in first.stdout
+    second = ticketgate("migrate", env=env)
+    assert second.returncode == 0, second.stderr
+    assert "up to date" in second.stdout
+    with psycopg.connect(empty_database_url) as conn:
+        assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [("001_initial",)]
+
+
+def test_commands_on_an_unmigrated_database_say_to_migrate(empty_database_url: str) -> None:
+    result = ticketgate("orders", "refund-due", env=_env(empty_database_url))
+    assert result.returncode == 2
+    assert "run `ticketgate migrate` first" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_event_create_then_keys_export_gives_the_key_that_signs_its_tickets(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = _env(database_url)
+    created = ticketgate(
+        "event",
+        "create",
+        "--code",
+        "cli1",
+        "--name",
+        "CLI night",
+        "--capacity",
+        "250",
+        "--price-cents",
+        "1999",
+        env=env,
+    )
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.strip() == "created event CLI1 (CLI night): 250 tickets, 19.99 EUR, key version 1"
+    again = ticketgate("event", "create", "--code", "CLI1", "--name", "Again", "--capacity", "5", env=env)
+    assert again.returncode == 2
+    assert again.stderr.strip() == "ticketgate: error: an event with code CLI1 already exists"
+
+    key_file = tmp_path / "CLI1.key.json"
+    exported = ticketgate(
+        "keys",
+        "export",
+        "--event",
+        "CLI1",
+        "--output",
+        str(key_file),
+        env={**env, "TICKETGATE_MASTER_SECRET": MASTER},
+    )
+    assert exported.returncode == 0, exported.stderr
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    key = load_key_file(key_file.read_text())
+    assert key == derive_event_key(MASTER.encode(), "CLI1", 1)
+    to_stdout = ticketgate(
+        "keys", "export", "--event", "cli1", env={**env, "TICKETGATE_MASTER_SECRET": MASTER}
+    )
+    assert json.loads(to_stdout.stdout) == json.loads(key_file.read_text())
+
+
+def test_a_missing_secret_is_one_clear_line(database_url: str) -> None:
+    result = ticketgate("keys", "export", "--event", "CLI1", env=_env(database_url))
+    assert result.returncode == 2
+    assert result.stderr.startswith("ticketgate: error: TICKETGATE_MASTER_SECRET is not set")
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unknown_event_and_unreachable_database_are_clear_errors(database_url: str) -> None:
+    env = {**_env(database_url), "TICKETGATE_MASTER_SECRET": MASTER}
+    unknown = ticketgate("keys", "export", "--event", "NOPE", env=env)
+    assert (unknown.returncode, unknown.stderr.strip()) == (
+        2,
+        "ticketgate: error: no event has the code NOPE",
+    )
+    down = ticketgate("reaper", "--once", env=_env("postgresql://postgres@127.0.0.1:1/nothing"))
+    assert down.returncode == 2
+    assert "ticketgate: error: the database is unavailable" in down.stderr
+    assert "Traceback" not in down.stderr
+
+
+async def _late_payment_without_stock(database_url: str) -> uuid.UUID:
+    """The real path to refund_due: hold 2 of 2, the hold ends, others buy them, then the payment."""
+    async with make_pool(database_url, min_size=1, max_size=2) as pool:
+        await events.create_event(pool, code="LATE1", name="Late", capacity=2, price_cents=2000)
+        late = await _reserve(pool, "LATE1", 2)
+        with psycopg.connect(database_url) as conn:
+            conn.execute("UPDATE orders SET expires_at = now() - interval '1 minute'")
+        assert await reaper.reap_once(pool) == 1
+        await _reserve(pool, "LATE1", 2)
+        result = await payments.apply_payment_event(
+            pool,
+            provider_event_id="evt_late",
+            event_type="payment_intent.succeeded",
+            order_id=late.id,
+            master_secret=MASTER.encode(),
+        )
+        assert result.outcome == "refund_due"
+        return late.id
+
+
+async def _reserve(pool: AsyncConnectionPool, code: str, quantity: int) -> orders.Order:
+    return await orders.reserve(
+        pool,
+        event_code=code,
+        quantity=quantity,
+        email="late@example.org",
+        idempotency_key=None,
+        hold_seconds=900,
+        max_per_order=10,
+    )
+
+
+def test_orders_refund_due_lists_late_payments_without_stock(database_url: str) -> None:
+    env = _env(database_url)
+    empty = ticketgate("orders", "refund-due", env=env)
+    assert (empty.returncode, empty.stdout.strip()) == (0, "no orders are due a refund")
+    order_id = asyncio.run(_late_payment_without_stock(database_url))
+    listed = ticketgate("orders", "refund-due", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.startswith("1 order(s) paid but not fulfillable")
+    assert str(order_id) in listed.stdout
+    assert "late@example.org" in listed.stdout and "40.00 EUR" in listed.stdout
+    as_json = json.loads(ticketgate("orders", "refund-due", "--json", env=env).stdout)
+    assert [(o["id"], o["quantity"], o["amount_cents"]) for o in as_json] == [(str(order_id), 2, 4000)]
+
+
+def test_reaper_once_expires_overdue_orders(database_url: str) -> None:
+    env = _env(database_url)
+    created = ticketgate("event", "create", "--code", "RPR1", "--name", "R", "--capacity", "10", env=env)
+    assert created.returncode == 0, created.stderr
+
+    async def hold_three() -> None:
+        async with make_pool(database_url, min_size=1, max_size=1) as pool:
+            await _reserve(pool, "RPR1", 3)
+
+    asyncio.run(hold_three())
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE orders SET expires_at = now() - interval '1 minute'")
+    result = ticketgate("reaper", "--once", env=env)
+    assert (result.returncode, result.stdout.strip()) == (0, "expired 1 order(s)")
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT sum(available), sum(held) FROM event_stock").fetchone() == (10, 0)
+        assert conn.execute("SELECT status FROM orders").fetchall() == [("expired",)]
+
+
+def test_without_a_database_url_an_embedded_postgresql_in_the_data_folder_is_used(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETGATE_")}
+    env["TICKETGATE_HOME"] = str(tmp_path)
+    first = ticketgate("migrate", env=env, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    assert "applied 1 migration(s)" in first.stdout
+    assert (tmp_path / "backend-data" / "pgdata" / "PG_VERSION").exists()
+    created = ticketgate(
+        "event", "create", "--code", "EMB1", "--name", "Embedded", "--capacity", "5", env=env
+    )
+    assert created.returncode == 0, created.stderr
+    # The data outlives the process: the next command finds the schema and the event.
+    again = ticketgate("migrate", env=env, cwd=tmp_path)
+    assert "up to date" in again.stdout, again.stderr
+    duplicate = ticketgate("event", "create", "--code", "EMB1", "--name", "Again", "--capacity", "5", env=env)
+    assert duplicate.stderr.strip().splitlines()[-1] == "ticketgate: error: an event with code EMB1 already exists"
