@@ -217,4 +217,5 @@ def test_without_a_database_url_an_embedded_postgresql_in_the_data_folder_is_use
     again = ticketgate("migrate", env=env, cwd=tmp_path)
     assert "up to date" in again.stdout, again.stderr
     duplicate = ticketgate("event", "create", "--code", "EMB1", "--name", "Again", "--capacity", "5", env=env)
-    assert duplicate.stderr.strip().splitlines()[-1] == "ticketgate: error: an event with code EMB1 already exists"
+    last_line = duplicate.stderr.strip().splitlines()[-1]
+    assert last_line == "ticketgate: error: an event with code EMB1 already exists"
