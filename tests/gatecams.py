@@ -133,9 +133,22 @@ GATE_CONDITIONS: dict[str, Conditions] = {
     "glare": Conditions(glare=0.7),
     "dark mode phone": Conditions(dark_mode=True, screen=True),
     "dark mode phone with glare": Conditions(dark_mode=True, screen=True, glare=0.4),
+    "dim noisy dark mode phone": Conditions(dark_mode=True, screen=True, contrast=0.3, noise=20),
     "dark gate at night": Conditions(brightness=0.25, noise=8),
     "small and far": Conditions(size=60, center=(0.2, 0.3)),
     "everything at once": Conditions(size=180, tilt=0.2, blur=5, noise=12, contrast=0.5, rotate=-15),
+}
+
+
+# Beyond what every release must decode: the decoder benchmark measures what each fallback adds here.
+STRESS_CONDITIONS: dict[str, Conditions] = {
+    "heavy motion blur": Conditions(blur=17),
+    "washed out": Conditions(contrast=0.07),
+    "strong glare": Conditions(glare=0.85),
+    "tiny and far": Conditions(size=45, center=(0.8, 0.7)),
+    "dark mode phone, strong glare": Conditions(dark_mode=True, screen=True, glare=0.6),
+    "dark mode phone, dim and blurred": Conditions(dark_mode=True, screen=True, contrast=0.3, blur=10),
+    "everything worse": Conditions(size=150, tilt=0.3, blur=7, noise=18, contrast=0.4, rotate=-25, glare=0.3),
 }
 
 

@@ -1,0 +1,233 @@
+"""Decoder benchmark: the project's QR decoder against each stock library, on qr-bench and on gate frames.
+
+Part 1, ``../shared/qr-bench`` (97 images, read as 8-bit grayscale, text compared after CRLF -> LF and
+strip): codes decoded correctly and median/p95 ms per image for the project's decoder
+(``scanner.decode.read_symbols``) and, in the same run, pyzbar, OpenCV's QRCodeDetector and zxing-cpp
+alone (one grayscale pass each, as the bench README measured them). Then what each fallback pass of
+the project's decoder adds: the score with that pass removed.
+
+Part 2, generated 1280x720 gate frames (``tests/gatecams.py``): first what each fallback adds on the
+qr-bench, on frames under every gate condition the tests require and on harsher "stress" frames (the
+score with that pass left out); then ms per frame with a ticket and without any code, p50/p95, for
+the full decoder (``decode_frame``), the stream decoder the camera loop uses (``FrameDecoder``: the
+fast pass plus a budget of fallbacks) and zxing-cpp alone as the in-run baseline.
+
+    .venv/bin/python bench/decode_bench.py [--bench ../shared/qr-bench] [--repeat 3] [--frames 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import statistics
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import zxingcpp
+from pyzbar import pyzbar
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from scanner import decode as project  # noqa: E402
+from tests.gatecams import GATE_CONDITIONS, STRESS_CONDITIONS, Conditions, background, gate_frame  # noqa: E402
+from ticketcode import derive_event_key, issue_code  # noqa: E402
+
+Decoder = Callable[[np.ndarray], list[str]]
+
+
+def load_bench(folder: Path) -> list[tuple[str, str, np.ndarray]]:
+    items = []
+    for png in sorted(folder.glob("*/*.png")):
+        expected = png.with_suffix(".txt").read_text(encoding="utf-8")
+        image = cv2.imread(str(png), cv2.IMREAD_GRAYSCALE)
+        if image is None:
+            raise SystemExit(f"cannot read {png}")
+        items.append((f"{png.parent.name}/{png.name}", normalise(expected), image))
+    if not items:
+        raise SystemExit(f"no images under {folder}")
+    return items
+
+
+def normalise(text: str) -> str:
+    return text.replace("\r\n", "\n").strip()
+
+
+def stock_pyzbar(gray: np.ndarray) -> list[str]:
+    return [s.data.decode("utf-8", "replace") for s in pyzbar.decode(gray)]
+
+
+_OPENCV = cv2.QRCodeDetector()
+
+
+def stock_opencv(gray: np.ndarray) -> list[str]:
+    try:
+        text, _points, _straight = _OPENCV.detectAndDecode(gray)
+    except (cv2.error, UnicodeDecodeError):
+        return []  # OpenCV's binding raises on payloads that are not UTF-8
+    return [text] if text else []
+
+
+def stock_zxing(gray: np.ndarray) -> list[str]:
+    return [r.text for r in zxingcpp.read_barcodes(gray)]
+
+
+def ours(gray: np.ndarray) -> list[str]:
+    return [symbol.text for symbol in project.read_symbols(gray)]
+
+
+def timed(decoder: Callable[[np.ndarray], object], image: np.ndarray, repeat: int) -> tuple[object, float]:
+    """The decoder's result and its median time in ms over ``repeat`` runs (the machine is shared)."""
+    times = []
+    result: object = None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = decoder(image)
+        times.append((time.perf_counter() - started) * 1000)
+    return result, statistics.median(times)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def bench_images(items: list[tuple[str, str, np.ndarray]], repeat: int) -> None:
+    print(f"== qr-bench: {len(items)} images, grayscale, median of {repeat} runs per image")
+    print(f"{'decoder':34s} {'correct':>9s} {'median ms':>10s} {'p95 ms':>8s}")
+    solved: dict[str, set[str]] = {}
+    for name, decoder in [
+        ("project (scanner.decode)", ours),
+        ("pyzbar alone", stock_pyzbar),
+        ("OpenCV QRCodeDetector alone", stock_opencv),
+        ("zxing-cpp alone", stock_zxing),
+    ]:
+        times, ok = [], set()
+        for label, expected, image in items:
+            texts, ms = timed(decoder, image, repeat)
+            times.append(ms)
+            if any(normalise(t) == expected for t in texts):  # type: ignore[attr-defined]
+                ok.add(label)
+        solved[name] = ok
+        print(
+            f"{name:34s} {len(ok):>4d} / {len(items)}"
+            f" {statistics.median(times):10.2f} {pct(times, 0.95):8.2f}"
+        )
+    stock = set().union(*(v for k, v in solved.items() if k != "project (scanner.decode)"))
+    print(f"{'any stock library':34s} {len(stock):>4d} / {len(items)}")
+    missed = sorted(label for label, _e, _i in items if label not in solved["project (scanner.decode)"])
+    print(f"project misses: {', '.join(missed) or 'none'}")
+
+    found_by: Counter[str] = Counter()
+    for _label, expected, image in items:
+        symbols = project.read_symbols(image)
+        if any(normalise(s.text) == expected for s in symbols):
+            found_by[symbols[0].decoder] += 1
+    print("project, codes found by each pass:", ", ".join(f"{k} {v}" for k, v in found_by.most_common()))
+
+
+def ablation(
+    items: list[tuple[str, str, np.ndarray]],
+    gate: list[tuple[bytes, np.ndarray]],
+    stress: list[tuple[bytes, np.ndarray]],
+) -> None:
+    """The score without each pass: what that pass alone adds (qr-bench, gate frames, stress frames)."""
+    gate_grays = [(payload, cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)) for payload, frame in gate]
+    stress_grays = [(payload, cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)) for payload, frame in stress]
+    names = [name for name, _ in project.passes(items[0][2])]
+    print("== what each pass earns: codes decoded with every pass, and with one pass left out")
+    print(f"{'passes':24s} {'qr-bench':>9s} {'gate frames':>12s} {'stress frames':>14s}")
+
+    def run(gray: np.ndarray, skip: str | None) -> list[tuple[bytes, str]]:
+        for name, attempt in project.passes(gray):
+            if name != skip:
+                found = attempt()
+                if found:
+                    return found
+        return []
+
+    for skip in [None, *names]:
+        bench = sum(any(normalise(t) == e for _d, t in run(img, skip)) for _l, e, img in items)
+        on_gate = sum(any(d == p for d, _t in run(g, skip)) for p, g in gate_grays)
+        on_stress = sum(any(d == p for d, _t in run(g, skip)) for p, g in stress_grays)
+        label = "every pass" if skip is None else f"without {skip}"
+        print(
+            f"{label:24s} {bench:>4d} / {len(items):<3d} {on_gate:>5d} / {len(gate_grays):<4d}"
+            f" {on_stress:>6d} / {len(stress_grays):<4d}"
+        )
+
+
+def bench_frames(frames: list[tuple[bytes, np.ndarray]], empty: list[np.ndarray], repeat: int) -> None:
+    print(f"== 1280x720 frames: {len(frames)} with a ticket (every gate condition), {len(empty)} with none")
+    print(f"{'decoder':34s} {'ticket ok':>10s} {'ticket p50/p95 ms':>18s} {'no code p50/p95 ms':>19s}")
+
+    qr_only = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+
+    def zxing_only(frame: np.ndarray) -> list[bytes]:
+        return [bytes(r.bytes) for r in zxingcpp.read_barcodes(frame, formats=qr_only)]
+
+    baseline = None
+    for name, make in [
+        ("zxing-cpp alone, QR only (baseline)", lambda: zxing_only),
+        ("project decode_frame (all passes)", lambda: project.decode_frame),
+        ("project FrameDecoder (camera loop)", lambda: project.FrameDecoder()),
+    ]:
+        decoder = make()
+        hit_times, empty_times, ok = [], [], 0
+        for payload, frame in frames:
+            found, ms = timed(decoder, frame, repeat)
+            hit_times.append(ms)
+            ok += found == [payload]
+        decoder = make()  # a fresh stream: the budgeted decoder's turn starts at the first fallback
+        for frame in empty:
+            _found, ms = timed(decoder, frame, repeat)
+            empty_times.append(ms)
+        hit = (pct(hit_times, 0.5), pct(hit_times, 0.95))
+        none = (pct(empty_times, 0.5), pct(empty_times, 0.95))
+        if baseline is None:
+            baseline = none[0]
+        print(
+            f"{name:34s} {ok:>4d} / {len(frames):<3d} {hit[0]:8.1f} / {hit[1]:6.1f}"
+            f" {none[0]:9.1f} / {none[1]:6.1f}   no-code cost {none[0] / baseline:.1f}x baseline"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "qr-bench")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per image; the median is kept")
+    parser.add_argument("--frames", type=int, default=8, help="generated frames per gate condition")
+    args = parser.parse_args(argv)
+
+    items = load_bench(args.bench)
+    bench_images(items, args.repeat)
+
+    key = derive_event_key(b"decode bench master secret", "GATE24")
+
+    def tickets(conditions: list[Conditions], first: int) -> list[tuple[bytes, np.ndarray]]:
+        frames = []
+        for index, condition in enumerate(conditions, start=first):
+            for n in range(args.frames):
+                code = issue_code(key, index * 100 + n + 1, width=4)
+                frames.append((code.encode(), gate_frame(code, condition, seed=index * 100 + n)))
+        return frames
+
+    frames = tickets(list(GATE_CONDITIONS.values()), 0)
+    stress = tickets(list(STRESS_CONDITIONS.values()), len(GATE_CONDITIONS))
+    empty = [background(1000 + n) for n in range(args.frames * 4)]
+    print()
+    ablation(items, frames, stress)
+    print()
+    bench_frames(frames, empty, args.repeat)
+    print()
+    print("command:", shlex.join([".venv/bin/python", "bench/decode_bench.py", *(argv or sys.argv[1:])]))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
