@@ -11,7 +11,7 @@ import contextlib
 import hmac
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend import errors, events, orders, payments, webhooks
 from backend.db import make_pool
@@ -35,6 +36,10 @@ log = logging.getLogger(__name__)
 # Stripe's own payloads are a few kB; anything beyond this is not a payment event, and a bounded read
 # keeps a hostile client from making the server buffer an unbounded body.
 MAX_WEBHOOK_BODY_BYTES = 64 * 1024
+# A checkout body is a quantity and an email; a bound keeps a buyer from making us buffer megabytes.
+MAX_ORDER_BODY_BYTES = 4 * 1024
+# Everything else (event creation) is small too; _BodyLimit enforces this for every route.
+MAX_BODY_BYTES = 256 * 1024
 DEFAULT_POOL_MAX_SIZE = 16
 
 # Most specific first: the first class in an error's MRO found here decides the status.
@@ -169,7 +174,7 @@ def _event_out(stock: events.EventStock) -> EventOut:
 
 
 def error_response(
-    status: int, code: str, message: str, *, headers: dict[str, str] | None = None
+    status: int, code: str, message: str, *, headers: Mapping[str, str] | None = None
 ) -> JSONResponse:
     """The one error shape every endpoint answers with."""
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
@@ -195,6 +200,57 @@ async def _read_body(request: Request, *, limit: int) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with a 413 in the API's error shape, never buffering them.
+
+    (FastAPI's own ``max_body_size`` answers in plain text, which would break the one error shape.)
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _BodyTooLarge:
+            if started:
+                raise
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(413, "payload_too_large", f"a request body is at most {self.limit} bytes")
+        await response(scope, receive, send)
 
 
 def create_app(
@@ -254,6 +310,7 @@ def create_app(
         version="0.1.0",
         lifespan=lifespan,
     )
+    app.add_middleware(_BodyLimit, limit=MAX_BODY_BYTES)
 
     @app.exception_handler(errors.BackendError)
     async def backend_error(request: Request, exc: errors.BackendError) -> JSONResponse:
@@ -277,7 +334,14 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        if isinstance(exc.__cause__, _BodyTooLarge):
+            # FastAPI turns any failure while reading a body into "400 error parsing the body".
+            return error_response(
+                413, "payload_too_large", f"a request body is at most {MAX_BODY_BYTES} bytes"
+            )
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            exc.status_code, "http_error"
+        )
         return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
 
     @app.exception_handler(Exception)
@@ -303,7 +367,7 @@ def create_app(
         status_code=201,
         response_model=EventOut,
         tags=["events"],
-        responses=_errors(401, 409, 422),
+        responses=_errors(401, 409, 413, 422),
     )
     async def create_event(
         body: EventCreate,
@@ -333,7 +397,7 @@ def create_app(
         status_code=201,
         response_model=OrderOut,
         tags=["orders"],
-        responses=_errors(404, 409, 422, 503),
+        responses=_errors(404, 409, 413, 422, 503),
         openapi_extra=_ORDER_REQUEST_DOC,
     )
     async def create_order(code: str, request: Request) -> Response:
@@ -347,8 +411,13 @@ def create_app(
         # The hottest path of a flash sale: the body is parsed and validated in one pydantic-core
         # call and the answer serialised in one, skipping FastAPI's per-request body machinery
         # (measured: about a third of the HTTP layer's CPU). The OpenAPI page still documents both.
+        raw = await _read_body(request, limit=MAX_ORDER_BODY_BYTES)
+        if raw is None:
+            return error_response(
+                413, "payload_too_large", f"an order is at most {MAX_ORDER_BODY_BYTES} bytes"
+            )
         try:
-            body = OrderCreate.model_validate_json(await request.body())
+            body = OrderCreate.model_validate_json(raw)
         except ValidationError as exc:
             return error_response(422, "invalid_input", _describe_errors(exc.errors()))
         order = await orders.reserve(

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         "on" if run_reaper else "off",
     )
     if args.workers == 1:
-        uvicorn.run(create_app(settings, reaper=run_reaper), **options)  # type: ignore[arg-type]
+        uvicorn.run(create_app(settings, reaper=run_reaper), **options)
         return 0
     # Worker processes are spawned afresh and rebuild the app from the environment: pass on what the
     # command line and the embedded database decided. Every worker runs a reaper: reaping is safe
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
         "backend.server:app_from_environment",
         factory=True,
         workers=args.workers,
-        **options,  # type: ignore[arg-type]
+        **options,
     )
     return 0
 

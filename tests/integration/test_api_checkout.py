@@ -277,3 +277,29 @@ def test_the_openapi_page_documents_the_api(base_url: str) -> None:
     }
     assert {"201", "409", "422"} <= set(checkout["responses"])
     assert any(p["name"] == "Idempotency-Key" for p in checkout["parameters"])
+
+
+def test_oversized_bodies_are_refused_with_413_and_nothing_is_held(base_url: str, database_url: str) -> None:
+    create_event(base_url, "BIGBODY", 10)
+    padded = {"quantity": 1, "email": "a@b.co", "pad": "x" * 10_000}
+    assert_error(httpx.post(f"{base_url}/api/events/BIGBODY/orders", json=padded), 413, "payload_too_large")
+    huge_event = {"code": "HUGE1", "name": "x" * 300_000, "capacity": 5}
+    assert_error(
+        httpx.post(f"{base_url}/api/events", json=huge_event, headers=ADMIN), 413, "payload_too_large"
+    )
+
+    def chunked() -> Iterator[bytes]:
+        # No Content-Length to refuse up front: the server has to count while it reads.
+        yield b'{"code": "HUGE2", "capacity": 5, "name": "'
+        for _ in range(8):
+            yield b"x" * 65536
+        yield b'"}'
+
+    streamed = httpx.post(
+        f"{base_url}/api/events", content=chunked(), headers={**ADMIN, "Content-Type": "application/json"}
+    )
+    assert_error(streamed, 413, "payload_too_large")
+    assert httpx.get(f"{base_url}/api/events/BIGBODY").json()["available"] == 10
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM orders").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (1,)

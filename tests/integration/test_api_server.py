@@ -81,6 +81,21 @@ def test_a_missing_secret_stops_the_server_with_one_line_naming_it(missing: str)
     assert "Traceback" not in done.stderr
 
 
+def test_an_unreachable_database_stops_the_server_with_one_clear_line() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "ticketgate", "server", "--port", str(free_port())],
+        env=clean_env(**SECRETS, TICKETGATE_DATABASE_URL="postgresql://postgres@127.0.0.1:1/nowhere"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("ticketgate: error:")]
+    assert len(errors) == 1 and "database" in errors[0], done.stderr
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_the_server_migrates_serves_the_api_runs_the_reaper_and_stops_cleanly(
     workers: int, empty_database: str
