@@ -56,13 +56,15 @@ def run_reader(
     debouncer: Debouncer | None = None,
     decode: Callable[[np.ndarray], list[bytes]] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    stall_seconds: float = 5.0,
 ) -> None:
     """Read frames until ``should_stop()``, a file ends, or (``retry_forever=False``) the source fails.
 
     ``on_payload`` gets each NEW scan (raw bytes) once; ``on_status`` gets every change of camera
     state. A camera that is missing, busy or unplugged is reported and reopened every
-    ``retry_seconds``. Nothing escapes: unexpected failures are logged and reported as "error".
-    ``decode`` defaults to a FrameDecoder (fast pass on every frame, fallbacks within a budget).
+    ``retry_seconds``; so is a camera that sends no frame for ``stall_seconds`` (a hung driver). Nothing
+    escapes: unexpected failures are logged and reported as "error". ``decode`` defaults to a
+    FrameDecoder (the fast pass on every frame, fallbacks within a time budget).
     """
     debounce = debouncer if debouncer is not None else Debouncer()
     decoder = decode if decode is not None else FrameDecoder()
@@ -100,9 +102,7 @@ def run_reader(
                 pause(retry_seconds)
                 continue
             try:
-                ended = _pump(
-                    source, scans=scans, status=status, should_stop=should_stop, decode=decoder, clock=clock
-                )
+                ended = _pump(source, _Loop(scans, status, should_stop, decoder, clock, stall_seconds))
             except CaptureError as exc:
                 status(RETRYING, _with_retry(str(exc), retry_seconds, retry_forever))
                 if not retry_forever:
@@ -123,31 +123,33 @@ def _with_retry(message: str, retry_seconds: float, retry_forever: bool) -> str:
     return f"{message}; retrying in {retry_seconds:g} s" if retry_forever else message
 
 
-def _pump(
-    source: FrameSource,
-    *,
-    scans: Callable[[list[bytes], float], None],
-    status: Callable[[str, str], None],
-    should_stop: Callable[[], bool],
-    decode: Callable[[np.ndarray], list[bytes]],
-    clock: Callable[[], float],
-) -> bool:
+@dataclass(frozen=True)
+class _Loop:
+    """What the frame pumps need from run_reader."""
+
+    scans: Callable[[list[bytes], float], None]
+    status: Callable[[str, str], None]
+    should_stop: Callable[[], bool]
+    decode: Callable[[np.ndarray], list[bytes]]
+    clock: Callable[[], float]
+    stall_seconds: float
+
+
+def _pump(source: FrameSource, loop: _Loop) -> bool:
     """Decode frames of an open source; True when it ended, False when stopped; CaptureError on failure."""
     if getattr(source, "realtime", True):
-        return _pump_latest(
-            source, scans=scans, status=status, should_stop=should_stop, decode=decode, clock=clock
-        )
+        return _pump_latest(source, loop)
     try:
         first = True
-        while not should_stop():
+        while not loop.should_stop():
             frame = source.read()
             if frame is None:
                 return True
             if first:
-                status(LIVE, f"{source.name}: reading")
+                loop.status(LIVE, f"{source.name}: reading")
                 first = False
             media_time = getattr(source, "media_time", None)
-            scans(decode(frame), media_time if media_time is not None else clock())
+            loop.scans(loop.decode(frame), media_time if media_time is not None else loop.clock())
         return False
     finally:
         _close(source)
@@ -200,41 +202,41 @@ def _grab(source: FrameSource, box: _LatestFrame) -> None:
         _close(source)
 
 
-def _pump_latest(
-    source: FrameSource,
-    *,
-    scans: Callable[[list[bytes], float], None],
-    status: Callable[[str, str], None],
-    should_stop: Callable[[], bool],
-    decode: Callable[[np.ndarray], list[bytes]],
-    clock: Callable[[], float],
-) -> bool:
+def _pump_latest(source: FrameSource, loop: _Loop) -> bool:
     box = _LatestFrame()
     grabber = threading.Thread(target=_grab, args=(source, box), name=f"grab {source.name}", daemon=True)
     grabber.start()
+    # Only a camera can hang without failing; a file's pace is its own.
+    watch_stall = bool(getattr(source, "live", True))
     first = True
+    last_frame_at = loop.clock()
     try:
         while True:
             with box.changed:
                 while box.frame is None and not box.ended and box.error is None:
-                    if should_stop():
+                    if loop.should_stop():
                         return False
+                    if watch_stall and loop.clock() - last_frame_at > loop.stall_seconds:
+                        raise CaptureError(f"{source.name} sent no frame for {loop.stall_seconds:g} s")
                     box.changed.wait(_POLL_SECONDS)
                 frame, box.frame = box.frame, None
                 if frame is None:
                     if box.error is not None:
                         raise box.error
                     return True
-            if should_stop():
+            last_frame_at = loop.clock()
+            if loop.should_stop():
                 return False
             if first:
-                status(LIVE, f"{source.name}: live")
+                loop.status(LIVE, f"{source.name}: live")
                 first = False
-            scans(decode(frame), clock())
+            loop.scans(loop.decode(frame), loop.clock())
     finally:
         with box.changed:
             box.stop = True
             box.changed.notify_all()
+        # A grabber stuck inside a hung driver's read() stays behind (a daemon); it closes the
+        # source itself if that read ever returns.
         grabber.join(timeout=2.0)
         if box.dropped:
             log.debug("%s: %d frames dropped while decoding", source.name, box.dropped)

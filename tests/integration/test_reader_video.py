@@ -237,3 +237,48 @@ def test_reader_runs_in_a_thread_and_stops_when_asked(short_video: Path) -> None
     worker.join(timeout=2.0)
     assert not worker.is_alive()
     assert recorder.states[:2] == ["starting", "live"]
+
+
+class HangingCamera:
+    """A camera whose driver hangs: real frames through the camera code path, then read() blocks."""
+
+    def __init__(self, path: Path, *, frames_before_hang: int, release: threading.Event) -> None:
+        self._camera = open_source(camera=str(path))
+        self.name = self._camera.name
+        self.live = True
+        self.realtime = True
+        self._left = frames_before_hang
+        self._release = release
+
+    def read(self) -> np.ndarray | None:
+        if self._left <= 0:
+            self._release.wait(timeout=30)
+            raise CaptureError("driver reset")
+        self._left -= 1
+        return self._camera.read()
+
+    def close(self) -> None:
+        self._camera.close()
+
+
+def test_camera_that_hangs_without_failing_is_reported_and_reopened(short_video: Path) -> None:
+    release = threading.Event()
+    recorder = Recorder()
+    opened: list[HangingCamera] = []
+
+    def open_frames() -> FrameSource:
+        opened.append(HangingCamera(short_video, frames_before_hang=10, release=release))
+        return opened[-1]
+
+    def stop() -> bool:
+        return "retrying" in recorder.states and len(opened) >= 2
+
+    try:
+        run(open_frames, recorder, should_stop=stop, stall_seconds=0.5, retry_seconds=0.1)
+    finally:
+        release.set()
+    assert recorder.states[:3] == ["starting", "live", "retrying"]
+    assert recorder.statuses[2].message == (
+        f"camera {short_video} sent no frame for 0.5 s; retrying in 0.1 s"
+    )
+    assert len(opened) >= 2  # reopened after the hang
