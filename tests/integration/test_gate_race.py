@@ -16,6 +16,8 @@ from pathlib import Path
 
 from scanner.keystore import KeyStore
 from scanner.paths import keys_dir, store_path
+from scanner.store import Store
+from scanner.verdicts import Counters
 from ticketcode import derive_event_key, issue_code
 
 KEY = derive_event_key(b"race-test-master-secret-32-bytes", "RACE01", 1)
@@ -82,6 +84,10 @@ def test_two_processes_scanning_the_same_codes_admit_each_exactly_once(tmp_path:
     finally:
         db.close()
     assert Counter(code for code, _gate in rows) == Counter(codes)
+    with Store.open(store_path(home)) as store:  # the running tallies agree with the scans
+        assert store.counters(event="RACE01") == Counters(
+            admitted=CODE_COUNT, rejected=CODE_COUNT, inside=CODE_COUNT
+        )
     assert len(first) == CODE_COUNT and set(first.values()) == {"East", "West"}
 
 

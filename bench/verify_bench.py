@@ -1,0 +1,180 @@
+"""Verify-and-record latency of ``Gate.check`` on a store of 1,000,000 tickets and 200,000 past scans.
+
+Measures synchronous=FULL (the gate's durability promise) against synchronous=OFF (no fsync) as the
+in-run baseline, alternating the two in rounds so that noise from other work on the machine hits both.
+
+    .venv/bin/python bench/verify_bench.py [--scans N] [--rounds R] [--rebuild]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import random
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from scanner.gate import Gate  # noqa: E402
+from scanner.keystore import KeyStore  # noqa: E402
+from scanner.store import MIGRATIONS, Store  # noqa: E402
+from ticketcode import derive_event_key, issue_code  # noqa: E402
+
+EVENT = "BENCH1"
+KEY = derive_event_key(b"benchmark-master-secret-32-bytes", EVENT, 1)
+TICKETS = 1_000_000
+PAST_SCANS = 200_000
+PAST_ADMITTED = 150_000  # serials 1..150,000 are inside; the other past scans are rejections
+OUT = ROOT / "bench" / "out"
+WIDTH = 7
+
+
+def build_base(path: Path) -> None:
+    """The big store, built once with executemany in single transactions (cached under bench/out/)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".building")
+    for stale in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+        stale.unlink(missing_ok=True)
+    Store.open(tmp).close()  # the real schema, migrated by the real code
+    db = sqlite3.connect(tmp, isolation_level=None)
+    db.execute("PRAGMA synchronous = OFF")
+    started = datetime(2026, 6, 1, 18, 0, tzinfo=UTC)
+    at = started.isoformat(timespec="microseconds")
+    db.execute("BEGIN")
+    db.executemany(
+        "INSERT INTO tickets (event, serial, holder, revoked, revoked_reason, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            (EVENT, n, f"Holder {n}", int(n % 500 == 0), "refunded" if n % 500 == 0 else None, at)
+            for n in range(1, TICKETS + 1)
+        ),
+    )
+    db.executemany(
+        "INSERT INTO presence (event, serial, first_admitted_at, first_admitted_gate, inside,"
+        " last_moved_at, last_moved_gate, entries) VALUES (?, ?, ?, 'North', 1, ?, 'North', 1)",
+        ((EVENT, n, at, at) for n in range(1, PAST_ADMITTED + 1)),
+    )
+
+    def past_scans():  # type: ignore[no-untyped-def]
+        for i in range(PAST_SCANS):
+            when = (started + timedelta(milliseconds=50 * i)).isoformat(timespec="microseconds")
+            if i < PAST_ADMITTED:
+                code = issue_code(KEY, i + 1, width=WIDTH)
+                yield (when, "North", EVENT, "camera", "in", "ADMIT", "admitted", code, code, EVENT,
+                       i + 1, 1, 1)  # fmt: skip
+            else:
+                yield (when, "North", EVENT, "camera", "in", "INVALID", "not a ticket code", "junk", None,
+                       None, None, None, 1)  # fmt: skip
+
+    db.executemany(
+        "INSERT INTO scans (scanned_at, gate, gate_event, source, direction, verdict, reason, raw, code,"
+        " event, serial, entry_no, synced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        past_scans(),  # type: ignore[no-untyped-call]
+    )
+    db.executemany(
+        "INSERT INTO tallies (gate_event, name, n) VALUES (?, ?, ?)",
+        [(EVENT, "admitted", PAST_ADMITTED), (EVENT, "inside", PAST_ADMITTED),
+         (EVENT, "rejected", PAST_SCANS - PAST_ADMITTED)],
+    )  # fmt: skip
+    db.execute("COMMIT")
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    tmp.rename(path)
+
+
+def workload(count: int, rng: random.Random) -> list[str]:
+    """Fresh tickets (admit), some second scans (already used), revoked ones and typos, shuffled."""
+    fresh = rng.sample(range(PAST_ADMITTED + 1, TICKETS + 1), count)
+    codes = [issue_code(KEY, n, width=WIDTH) for n in fresh]
+    for i in range(0, count, 10):  # 10 %: a ticket already inside shows up again
+        codes[i] = issue_code(KEY, rng.randrange(1, PAST_ADMITTED + 1), width=WIDTH)
+    for i in range(5, count, 50):  # 2 %: a mistyped tag
+        codes[i] = codes[i][:-1] + ("0" if codes[i][-1] != "0" else "1")
+    return codes
+
+
+def measure(gate: Gate, codes: list[str]) -> list[float]:
+    latencies = []
+    for code in codes:
+        t0 = time.perf_counter_ns()
+        gate.check(code, source="bench")
+        latencies.append((time.perf_counter_ns() - t0) / 1e6)
+    return latencies
+
+
+def summary(latencies: list[float], seconds: float) -> tuple[float, float, float, float]:
+    ordered = sorted(latencies)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return len(latencies) / seconds, statistics.median(ordered), p99, ordered[-1]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--scans", type=int, default=4000, help="verifications per mode (default 4000)")
+    parser.add_argument("--rounds", type=int, default=8, help="alternating FULL/OFF rounds (default 8)")
+    parser.add_argument("--rebuild", action="store_true", help="rebuild the cached base store")
+    args = parser.parse_args()
+
+    # The cache is keyed by the schema's text, so a changed schema never reuses a stale base store.
+    schema = hashlib.sha256("".join(MIGRATIONS).encode()).hexdigest()[:10]
+    base = OUT / f"verify_base_{schema}_{TICKETS}_{PAST_SCANS}.sqlite3"
+    if args.rebuild or not base.exists():
+        t0 = time.perf_counter()
+        build_base(base)
+        print(f"built {base.name}: {TICKETS:,} tickets, {PAST_SCANS:,} past scans in "
+              f"{time.perf_counter() - t0:.1f} s")  # fmt: skip
+    size_mb = base.stat().st_size / 1e6
+
+    rng = random.Random(20260601)
+    all_codes = workload(args.scans * 2, rng)
+    per_round = max(1, args.scans // args.rounds)
+    results: dict[str, list[float]] = {"FULL": [], "OFF": []}
+    elapsed: dict[str, float] = {"FULL": 0.0, "OFF": 0.0}
+    with tempfile.TemporaryDirectory(dir=OUT) as work:
+        keys = KeyStore(Path(work) / "keys")
+        keys.add(KEY)
+        gates: dict[str, Gate] = {}
+        for mode in ("FULL", "OFF"):
+            copy = Path(work) / f"{mode}.sqlite3"
+            shutil.copyfile(base, copy)
+            store = Store.open(copy, synchronous=mode)  # type: ignore[arg-type]
+            gates[mode] = Gate(store=store, keys=keys, event=EVENT, gate_name="Bench")
+        codes = {"FULL": all_codes[: args.scans], "OFF": all_codes[args.scans :]}
+        for r in range(args.rounds):
+            for mode in ("FULL", "OFF") if r % 2 == 0 else ("OFF", "FULL"):
+                chunk = codes[mode][r * per_round : (r + 1) * per_round]
+                t0 = time.perf_counter()
+                results[mode] += measure(gates[mode], chunk)
+                elapsed[mode] += time.perf_counter() - t0
+        durability = {mode: gate.store.durability for mode, gate in gates.items()}
+        for gate in gates.values():
+            gate.close()
+
+    print(f"store: {TICKETS:,} known tickets, {PAST_SCANS:,} past scans ({size_mb:.0f} MB), WAL")
+    print(f"workload: fresh tickets + 10 % already used + 2 % mistyped, {args.rounds} alternating rounds")
+    print(f"{'mode':<22} {'scans':>6} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    stats = {}
+    for mode in ("FULL", "OFF"):
+        stats[mode] = rate, p50, p99, worst = summary(results[mode], elapsed[mode])
+        label = f"synchronous={mode}" + (" (baseline)" if mode == "OFF" else "")
+        assert durability[mode] == ("wal", mode), durability
+        print(f"{label:<22} {len(results[mode]):>6} {rate:>8.0f} {p50:>8.2f} {p99:>8.2f} {worst:>8.2f}")
+    full, off = stats["FULL"], stats["OFF"]
+    print(f"ratio FULL/OFF: p50 x{full[1] / off[1]:.1f}, p99 x{full[2] / off[2]:.1f}, "
+          f"throughput x{full[0] / off[0]:.2f}")  # fmt: skip
+    verdict = "met" if full[2] < 5.0 else "NOT met"
+    print(f"aim p99 < 5 ms with synchronous=FULL: {verdict} ({full[2]:.2f} ms)")
+    print(f"reproduce: .venv/bin/python bench/verify_bench.py --scans {args.scans} --rounds {args.rounds}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
