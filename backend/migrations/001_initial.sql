@@ -51,7 +51,7 @@ CREATE TABLE orders (
 -- The reaper's work queue: its cost grows with the pending orders, not with the whole table.
 CREATE INDEX orders_pending_expiry ON orders (expires_at) WHERE status = 'pending';
 CREATE INDEX orders_refund_due ON orders (created_at) WHERE status = 'refund_due';
-CREATE INDEX orders_event ON orders (event_id);
+-- Lookups by event use the unique (event_id, idempotency_key) index; no separate one to maintain.
 
 CREATE TABLE tickets (
     id        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
