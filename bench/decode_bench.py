@@ -12,6 +12,10 @@ score with that pass left out); then ms per frame with a ticket and without any 
 the full decoder (``decode_frame``), the stream decoder the camera loop uses (``FrameDecoder``: the
 fast pass plus a budget of fallbacks) and zxing-cpp alone as the in-run baseline.
 
+Part 3, frame-to-scan latency: a real-time video of tickets (one per gate condition) through the
+camera loop (``run_reader``: grabber thread, FrameDecoder, debouncer), from a ticket's first frame
+leaving the source to ``on_payload``.
+
     .venv/bin/python bench/decode_bench.py [--bench ../shared/qr-bench] [--repeat 3] [--frames 8]
 """
 
@@ -21,6 +25,7 @@ import argparse
 import shlex
 import statistics
 import sys
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -35,7 +40,18 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from scanner import decode as project  # noqa: E402
-from tests.gatecams import GATE_CONDITIONS, STRESS_CONDITIONS, Conditions, background, gate_frame  # noqa: E402
+from scanner.capture import FrameSource, open_source  # noqa: E402
+from scanner.reader import run_reader  # noqa: E402
+from tests.gatecams import (  # noqa: E402
+    FPS,
+    GATE_CONDITIONS,
+    STRESS_CONDITIONS,
+    Conditions,
+    Shot,
+    background,
+    gate_frame,
+    write_video,
+)
 from ticketcode import derive_event_key, issue_code  # noqa: E402
 
 Decoder = Callable[[np.ndarray], list[str]]
@@ -197,6 +213,73 @@ def bench_frames(frames: list[tuple[bytes, np.ndarray]], empty: list[np.ndarray]
         )
 
 
+class _ArrivalClock:
+    """A real frame source that notes when each frame arrived (left the source), by frame index."""
+
+    def __init__(self, source: FrameSource) -> None:
+        self._source = source
+        self.name = source.name
+        self.live = getattr(source, "live", False)
+        self.realtime = getattr(source, "realtime", True)
+        self.arrivals: list[float] = []
+
+    def read(self) -> np.ndarray | None:
+        frame = self._source.read()
+        if frame is not None:
+            self.arrivals.append(time.monotonic())
+        return frame
+
+    def close(self) -> None:
+        self._source.close()
+
+
+def bench_latency(folder: Path) -> None:
+    """Frame-to-scan latency through the real camera loop: a ticket's first frame -> on_payload."""
+    key = derive_event_key(b"decode bench master secret", "LATENCY")
+    shots, firsts, codes = [], [], []
+    frame_index = 0
+    for index, conditions in enumerate(GATE_CONDITIONS.values()):
+        code = issue_code(key, index + 1, width=4)
+        shots += [Shot(None, 0.6), Shot(code, 0.8, conditions)]
+        frame_index += round(0.6 * FPS)
+        firsts.append(frame_index)
+        codes.append(code.encode())
+        frame_index += round(0.8 * FPS)
+    video = write_video(folder / "latency.avi", shots, fps=FPS)
+    sources: list[_ArrivalClock] = []
+    scanned: dict[bytes, float] = {}
+
+    def open_frames() -> FrameSource:
+        sources.append(_ArrivalClock(open_source(path=video, realtime=True)))
+        return sources[-1]
+
+    run_reader(
+        open_frames,
+        on_payload=lambda payload: scanned.setdefault(payload, time.monotonic()),
+        on_status=lambda status: None,
+        should_stop=lambda: False,
+        retry_forever=False,
+    )
+    arrivals = sources[0].arrivals
+    latencies = [
+        (scanned[code] - arrivals[first]) * 1000
+        for code, first in zip(codes, firsts, strict=True)
+        if code in scanned
+    ]
+    print(
+        f"== frame-to-scan latency, real-time {FPS:g} fps video through run_reader (grabber + FrameDecoder),"
+        f" {len(codes)} tickets, one per gate condition"
+    )
+    if latencies:
+        print(
+            f"scanned {len(latencies)} / {len(codes)}; ms from the ticket's first frame to on_payload:"
+            f" p50 {pct(latencies, 0.5):.1f}, p95 {pct(latencies, 0.95):.1f}, max {max(latencies):.1f}"
+            f" (one frame is {1000 / FPS:.1f} ms)"
+        )
+    else:
+        print(f"scanned 0 / {len(codes)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bench", type=Path, default=ROOT.parent / "shared" / "qr-bench")
@@ -224,6 +307,9 @@ def main(argv: list[str] | None = None) -> int:
     ablation(items, frames, stress)
     print()
     bench_frames(frames, empty, args.repeat)
+    print()
+    with tempfile.TemporaryDirectory() as scratch:
+        bench_latency(Path(scratch))
     print()
     print("command:", shlex.join([".venv/bin/python", "bench/decode_bench.py", *(argv or sys.argv[1:])]))
     return 0

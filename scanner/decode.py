@@ -59,8 +59,10 @@ def decode_image(path: str | Path) -> list[bytes]:
 def load_gray(path: str | Path) -> np.ndarray:
     """The image file as 8-bit grayscale; raises ImageUnreadable with a clear message."""
     file = Path(path)
-    if not file.is_file():
+    if not file.exists():
         raise ImageUnreadable(f"{file}: no such file")
+    if not file.is_file():
+        raise ImageUnreadable(f"{file}: not a file (give the image files themselves)")
     # imdecode from bytes, not imread: imread cannot open some non-ASCII paths and prints warnings
     raw = np.fromfile(str(file), dtype=np.uint8)
     image = cv2.imdecode(raw, cv2.IMREAD_GRAYSCALE) if raw.size else None

@@ -127,5 +127,5 @@ def test_decode_image_of_a_missing_or_broken_file_raises_a_scanner_error(tmp_pat
     empty.write_bytes(b"")
     with pytest.raises(ImageUnreadable):
         decode_image(empty)
-    with pytest.raises(ImageUnreadable):
+    with pytest.raises(ImageUnreadable, match="not a file"):
         decode_image(tmp_path)
