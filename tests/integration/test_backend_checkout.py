@@ -11,7 +11,8 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from backend import events, orders
-from backend.errors import EventExists, EventNotFound, InvalidInput, SoldOut
+from backend.db import make_pool
+from backend.errors import Busy, EventExists, EventNotFound, InvalidInput, SoldOut
 from tests.integration.conftest import assert_invariants, run_in_threads
 
 pytestmark = pytest.mark.anyio
@@ -165,3 +166,15 @@ async def test_unknown_events_and_duplicate_codes_are_clear_errors(pool: AsyncCo
         await events.create_event(pool, code="AB", name="Short code", capacity=5)
     with pytest.raises(InvalidInput):
         await events.create_event(pool, code="ZERO", name="No seats", capacity=0)
+
+
+async def test_a_blocked_stock_row_gives_busy_not_a_hang(database_url: str) -> None:
+    async with make_pool(database_url, min_size=1, max_size=2, lock_timeout_ms=200) as pool:
+        await events.create_event(pool, code="BUSY", name="Blocked", capacity=5)  # one shard
+        async with await psycopg.AsyncConnection.connect(database_url) as locker:
+            await locker.execute("SELECT 1 FROM event_stock FOR UPDATE")
+            with pytest.raises(Busy, match="retry"):
+                await _reserve(pool, "BUSY", 1)
+            await locker.rollback()
+        assert (await _reserve(pool, "BUSY", 1)).quantity == 1
+    assert_invariants(database_url)

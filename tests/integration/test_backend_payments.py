@@ -221,3 +221,19 @@ async def test_a_killed_connection_during_confirmation_leaves_no_partial_order(
     retried = await _pay(pool, order.id, "evt_kill")
     assert (retried.outcome, len(retried.order.tickets), retried.order.webhook_attempts) == ("paid", 2, 1)
     assert_invariants(database_url)
+
+
+async def test_paying_an_order_held_across_shards_sells_it_from_each(
+    database_url: str, pool: AsyncConnectionPool
+) -> None:
+    await events.create_event(pool, code="SPAN", name="Span", capacity=16)  # two shards of 8
+    first = await _order(pool, "SPAN", 5)
+    second = await _order(pool, "SPAN", 5)
+    spanning = await _order(pool, "SPAN", 6)  # 3 + 3 from the two shards
+    for n, order in enumerate((spanning, first, second)):
+        assert (await _pay(pool, order.id, f"evt_span_{n}")).outcome == "paid"
+    stock = await events.get_event_stock(pool, "SPAN")
+    assert (stock.available, stock.held, stock.sold) == (0, 0, 16)
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT sold FROM event_stock ORDER BY shard").fetchall() == [(8,), (8,)]
+    assert_invariants(database_url)
