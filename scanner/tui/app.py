@@ -33,6 +33,7 @@ from scanner.tui.messages import (
     RecentLoaded,
     ScanDecided,
     ScanNotRecorded,
+    StoreTrouble,
 )
 from scanner.tui.presentation import VerdictView, not_recorded_view, ready_view, verdict_view
 from scanner.tui.screens.confirm_quit import ConfirmQuitScreen
@@ -52,6 +53,7 @@ _CAMERA_PROBLEMS = {"no camera", "retrying", "error"}
 # Actions that only make sense on the gate screen (not while a dialog or the look-up is open).
 _GATE_ACTIONS = {"manual", "toggle_mode", "lookup", "toggle_sound", "settings", "ready", "help"}
 _QUEUE_POLL_SECONDS = 0.2  # how often the idle checker looks at cancellation
+_FIGURES_DELAY_SECONDS = 0.15  # quiet time after a scan before the counters are re-read
 
 
 @dataclass(frozen=True)
@@ -164,10 +166,18 @@ class GateApp(App[int]):
     def run_checker(self) -> None:
         """Checks queued scans in order, off the UI thread: ``Gate.check`` waits for the disk."""
         worker = get_current_worker()
+        figures_due = False
         while not worker.is_cancelled:
             try:
-                job = self._jobs.get(timeout=_QUEUE_POLL_SECONDS)
+                job = self._jobs.get(timeout=_FIGURES_DELAY_SECONDS if figures_due else _QUEUE_POLL_SECONDS)
             except queue.Empty:
+                if figures_due:
+                    # Counters are read once scans pause, so the read never delays a verdict's paint.
+                    figures_due = False
+                    try:
+                        self.post_message(FiguresLoaded(self._read_figures(check_keys=False)))
+                    except ScannerError as exc:
+                        self.post_message(StoreTrouble(str(exc)))
                 continue
             try:
                 result = self.gate.check(job.raw, direction=job.direction, source=job.source)
@@ -180,8 +190,7 @@ class GateApp(App[int]):
                 )
                 continue
             self.post_message(ScanDecided(result, started=job.started))
-            if self._jobs.empty():
-                self.load_figures()
+            figures_due = True
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="camera", name="camera")
     def run_camera(self) -> None:
@@ -202,19 +211,23 @@ class GateApp(App[int]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="figures", name="figures")
     def load_figures(self, with_recent: bool = False) -> None:
-        """Counters, key versions, sync state (and at start the recent scans), read off the UI thread."""
+        """Counters, keys and key problems, sync state (at start also recent scans), off the UI thread."""
+        figures = self._read_figures(check_keys=True)
+        if with_recent:
+            self.post_message(RecentLoaded(self.gate.store.recent_scans(20)))
+        self.post_message(FiguresLoaded(figures))
+
+    def _read_figures(self, *, check_keys: bool) -> GateFigures:
         gate = self.gate
-        key_problems = gate.keys.problems()
-        figures = GateFigures(
+        key_problems = gate.keys.problems() if check_keys else []
+        return GateFigures(
             counters=gate.store.counters(event=gate.event),
             pending_upload=gate.store.pending_upload_count(),
             last_sync_at=gate.store.last_sync_at(),
             key_versions=tuple(k.version for k in gate.keys.keys_for(gate.event)),
+            keys_checked=check_keys,
             problem="; ".join(key_problems) if key_problems else None,
         )
-        if with_recent:
-            self.post_message(RecentLoaded(gate.store.recent_scans(20)))
-        self.post_message(FiguresLoaded(figures))
 
     @work(thread=True, exit_on_error=False, group="settings", name="save settings")
     def save_settings(self, settings: GateSettings) -> None:
@@ -251,9 +264,14 @@ class GateApp(App[int]):
             last_sync_at=figures.last_sync_at,
             pending_upload=figures.pending_upload,
         )
-        self._set_problem("keys", f"key folder: {figures.problem}" if figures.problem else None)
+        if figures.keys_checked:
+            self._set_problem("keys", f"key folder: {figures.problem}" if figures.problem else None)
         # A store that answers again has recovered from whatever made a scan fail.
         self._set_problem("store", None)
+
+    @on(StoreTrouble)
+    def store_trouble(self, message: StoreTrouble) -> None:
+        self._set_problem("store", f"cannot read the store: {message.message}")
 
     @on(RecentLoaded)
     def recent_loaded(self, message: RecentLoaded) -> None:
@@ -264,7 +282,8 @@ class GateApp(App[int]):
         self.gate_screen.query_one(StatusLine).change(camera=message.state)
         if message.state in _CAMERA_PROBLEMS:
             self._camera_problem = message.message
-            self._set_problem("camera", f"camera {message.state}: {message.message}")
+            label = message.state if message.state == "no camera" else f"camera {message.state}"
+            self._set_problem("camera", f"{label}: {message.message}")
         else:
             self._camera_problem = None
             if message.state == "ended":

@@ -57,7 +57,16 @@ class GateFigures:
     pending_upload: int | None
     last_sync_at: datetime | None
     key_versions: tuple[int, ...]
-    problem: str | None = None  # a key or store problem to show staff
+    keys_checked: bool = False  # whether the key folder was checked for unusable files this time
+    problem: str | None = None  # unusable key files, when checked
+
+
+class StoreTrouble(Message):
+    """Reading the store's figures failed (the scans themselves report their own failures)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__()
+        self.message = message
 
 
 class FiguresLoaded(Message):

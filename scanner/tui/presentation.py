@@ -78,7 +78,8 @@ def ready_view(*, exit_mode: bool, camera_problem: str | None = None) -> Verdict
     """The resting panel: what to do next."""
     hint = "scan a ticket, or F2 to type a code"
     if camera_problem:
-        hint = f"camera: {camera_problem} — use the handheld scanner or F2"
+        # The full camera message is in the notice line above; here only what to do instead.
+        hint = "no camera: use the handheld scanner, or F2 to type a code"
     return VerdictView(
         word="READY",
         style="-ready",

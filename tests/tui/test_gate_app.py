@@ -146,7 +146,8 @@ async def test_failing_source_shows_camera_error_while_handheld_still_admits(tmp
         await wait_for(lambda: status.status.camera == "no camera", what="camera error state")
         assert "camera" in harness.app.problems
         assert "unplugged.avi" in harness.app.problems["camera"]
-        assert "unplugged.avi" in panel(harness).detail  # the ready panel says what to do instead
+        assert "no camera" in panel(harness).detail  # the ready panel says what to do instead
+        assert "unplugged.avi: no such video file" in " ".join(screen_text(harness.app).split())
         await pilot.press(*code(5), "enter")
         [result] = await wait_painted(harness, 1)
         assert result.verdict is Verdict.ADMIT

@@ -19,6 +19,8 @@ from scanner.tui.widgets.recent_scans import RecentScans
 from scanner.tui.widgets.status_line import GateStatus, StatusLine
 from scanner.tui.widgets.verdict_panel import VerdictPanel
 
+IDLE_HINT = "handheld scanner ready: scan a ticket, or F2 to type a code"
+
 
 class GateScreen(Screen[None]):
     """Nothing here takes focus, so every keystroke reaches :meth:`on_key`: a handheld scanner needs
@@ -39,16 +41,17 @@ class GateScreen(Screen[None]):
             with Vertical(id="side"):
                 yield CountersBox("", id="counters")
                 yield RecentScans(tz=self._tz, id="recent")
-        yield Static("", id="typed")
+        yield Static(IDLE_HINT, id="typed")
         yield Footer()
 
     def on_key(self, event: events.Key) -> None:
         if event.key == "enter":
             event.stop()
+            started = time.perf_counter()
             text = self.wedge.take()
-            self._echo()
             if text:
-                self.post_message(CodeTyped(text, source="wedge", started=time.perf_counter()))
+                self.post_message(CodeTyped(text, source="wedge", started=started))
+            self._echo()
         elif event.key == "backspace":
             event.stop()
             self.wedge.backspace()
@@ -65,5 +68,7 @@ class GateScreen(Screen[None]):
     def _echo(self) -> None:
         typed = self.query_one("#typed", Static)
         text = self.wedge.text
-        typed.update(f"typed: {text}▏  (Enter checks it, Esc clears)" if text else "")
-        typed.set_class(bool(text), "-active")
+        # One fixed line, never hidden: showing or hiding it would re-layout the screen per keystroke.
+        typed.update(f"typed: {text}▏  (Enter checks it, Esc clears)" if text else IDLE_HINT, layout=False)
+        if typed.has_class("-active") != bool(text):
+            typed.set_class(bool(text), "-active")

@@ -6,7 +6,7 @@ from collections import deque
 from collections.abc import Iterable
 from datetime import tzinfo
 
-from rich.table import Table
+from rich.text import Text
 from textual.widgets import Static
 
 from scanner.tui.presentation import local_time, serial_text
@@ -22,7 +22,10 @@ _VERDICT_STYLE = {
 
 
 class RecentScans(Static):
-    """Not focusable on purpose: the Enter of a handheld scanner must reach the screen, not a list."""
+    """Not focusable on purpose: the Enter of a handheld scanner must reach the screen, not a list.
+
+    Fixed-width text columns rather than a Rich table, which measured itself on every paint.
+    """
 
     def __init__(self, *, tz: tzinfo | None = None, id: str | None = None) -> None:
         super().__init__("", id=id)
@@ -45,22 +48,15 @@ class RecentScans(Static):
         self._paint()
 
     def _paint(self) -> None:
-        table = Table(
-            expand=True, box=None, padding=(0, 1), pad_edge=False, show_edge=False, header_style="bold dim"
-        )
-        table.add_column("time", no_wrap=True)
-        table.add_column("#", no_wrap=True)
-        table.add_column("verdict", no_wrap=True, overflow="ellipsis")
+        text = Text(no_wrap=True, overflow="ellipsis")
+        text.append(f"{'time':<9} {'#':<4} verdict", "bold dim")
         if not self.scans:
-            table.add_row("", "", "[dim]no scans yet[/]")
+            text.append("\n\nno scans yet", "dim")
         for scan in self.scans:
             verdict = str(scan.verdict)
             if scan.verdict is Verdict.ADMIT and scan.direction is Direction.OUT:
                 verdict = "EXIT"
-            style = _VERDICT_STYLE.get(scan.verdict, "bold red")
-            table.add_row(
-                local_time(scan.scanned_at, self.tz),
-                serial_text(scan) or "-",
-                f"[{style}]{verdict}[/]",
-            )
-        self.update(table)
+            serial = serial_text(scan) or "-"
+            text.append(f"\n{local_time(scan.scanned_at, self.tz):<9} {serial:<4} ")
+            text.append(verdict, _VERDICT_STYLE.get(scan.verdict, "bold red"))
+        self.update(text, layout=False)

@@ -72,5 +72,9 @@ class StatusLine(Static):
         self.tz = tz
 
     def change(self, **fields: Any) -> None:
+        before = status_text(self.status, self.tz)
         self.status = replace(self.status, **fields)
-        self.update(status_text(self.status, self.tz))
+        after = status_text(self.status, self.tz)
+        # Lay the screen out again only when the line starts or stops wrapping (its height changes).
+        width = self.size.width or 80
+        self.update(after, layout=(len(before.plain) > width) != (len(after.plain) > width))

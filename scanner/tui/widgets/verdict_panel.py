@@ -9,11 +9,21 @@ from textual.widgets import Static
 from scanner.tui.presentation import VerdictView
 from scanner.tui.widgets.big_word import BigWord
 
-_STATE_CLASSES = ("-ready", "-admit", "-exit", "-used", "-reject", "-unknown", "-error")
+# (background, text) per VerdictView.style. Set as inline styles rather than CSS classes: swapping a
+# class re-applies the stylesheet to the whole panel, which cost ~20 ms per verdict on the gate laptop.
+PALETTE: dict[str, tuple[str, str]] = {
+    "-ready": ("#1f2329", "#b8bec7"),
+    "-admit": ("#1d8a3a", "#ffffff"),
+    "-exit": ("#1f5fa8", "#ffffff"),
+    "-used": ("#e07b00", "#000000"),
+    "-reject": ("#c62828", "#ffffff"),
+    "-unknown": ("#6b6b6b", "#ffffff"),
+    "-error": ("#8e0f6b", "#ffffff"),
+}
 
 
 class VerdictPanel(Vertical):
-    """Shows one :class:`VerdictView`; the colour comes from its CSS class in ``gate.tcss``."""
+    """Shows one :class:`VerdictView` in its colours."""
 
     def __init__(self, view: VerdictView, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -31,11 +41,13 @@ class VerdictPanel(Vertical):
     def show(self, view: VerdictView) -> None:
         """Paint ``view`` (called on the UI thread)."""
         self.view = view
-        self.remove_class(*_STATE_CLASSES)
-        self.add_class(view.style)
+        background, text = PALETTE.get(view.style, PALETTE["-reject"])
+        self.styles.background = background
+        self.styles.color = text
         self.query_one("#verdict-word", BigWord).word = view.word
-        serial = self.query_one("#verdict-serial", BigWord)
-        serial.word = view.serial
-        serial.display = bool(view.serial)
-        self.query_one("#verdict-reason", Static).update(view.reason)
-        self.query_one("#verdict-detail", Static).update(view.detail)
+        self.query_one("#verdict-serial", BigWord).word = view.serial
+        # Fixed heights (gate.tcss) and no layout pass: a verdict must reach the screen in a blink.
+        self.query_one("#verdict-reason", Static).update(view.reason, layout=False)
+        self.query_one("#verdict-detail", Static).update(view.detail, layout=False)
+        for child in self.children:
+            child.refresh()  # the colours are inherited: repaint even a child whose text is unchanged
