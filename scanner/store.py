@@ -15,6 +15,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -179,7 +180,7 @@ class Store:
             raise StoreError(f"cannot open the store {path}: {exc}") from None
         store = cls(conn, path)
         try:
-            store._configure(synchronous)
+            store._configure(synchronous, busy_timeout_s=busy_timeout_s)
             store._migrate()
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -189,9 +190,19 @@ class Store:
             raise
         return store
 
-    def _configure(self, synchronous: Synchronous) -> None:
+    def _configure(self, synchronous: Synchronous, *, busy_timeout_s: float) -> None:
         conn = self._conn
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        deadline = time.monotonic() + busy_timeout_s
+        while True:
+            try:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError as exc:
+                # Two connections turning a new file to WAL at once can deadlock on its locks; SQLite
+                # then answers "locked" at once instead of waiting, so wait here and try again.
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.02)
         if str(mode).lower() != "wal":
             raise StoreError(f"the store {self.path} cannot use WAL journaling (got {mode})")
         # PRAGMA takes no parameters; the value was checked against a fixed set above.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -185,9 +186,10 @@ def test_open_gate_picks_the_single_event_and_refuses_none_or_several(tmp_path: 
 
 
 @pytest.fixture(scope="module")
-def shared_gate(tmp_path_factory: pytest.TempPathFactory) -> Gate:
+def shared_gate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gate]:
     home = _home(tmp_path_factory.mktemp("prop"), V1, V2)
-    return open_gate(home, gate_name="Prop")
+    with open_gate(home, gate_name="Prop") as gate:
+        yield gate
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
