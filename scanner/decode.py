@@ -88,16 +88,20 @@ def read_symbols(frame: np.ndarray) -> list[Symbol]:
 
 
 class FrameDecoder:
-    """A decoder for a camera stream: the fast pass on every frame, the fallbacks within a time budget.
+    """A decoder for a camera stream: the cheap passes on every frame, the other fallbacks in turns.
 
-    Most camera frames hold no code, and running every fallback on each of them would cost more than
-    the fast pass itself several times over. The fallbacks instead take turns: each frame gets the
-    fast pass and then fallbacks until ``fallback_budget`` seconds are spent, and the next frame goes
-    on where this one stopped. A code held up for a few frames thus meets every fallback. One
-    instance per stream (it remembers whose turn it is); ``__call__`` never raises.
+    Most camera frames hold no code, and running every fallback on each of them would cost several
+    times the fast pass (``bench/decode_bench.py``). So every frame gets the first
+    ``EVERY_FRAME`` passes (plain and inverted: dark-mode phones are common, and that pass is
+    cheap), then the other fallbacks take turns: at least one per frame, more while
+    ``fallback_budget`` seconds are not spent, and the next frame goes on where this one stopped.
+    A code held up for a few frames thus meets every fallback. One instance per stream (it
+    remembers whose turn it is); ``__call__`` never raises.
     """
 
-    def __init__(self, *, fallback_budget: float = 0.008) -> None:
+    EVERY_FRAME = 2
+
+    def __init__(self, *, fallback_budget: float = 0.0) -> None:
         self.fallback_budget = fallback_budget
         self._turn = 0
 
@@ -105,25 +109,27 @@ class FrameDecoder:
         return [symbol.data for symbol in self.symbols(frame)]
 
     def symbols(self, frame: np.ndarray) -> list[Symbol]:
-        """The QR codes found in ``frame`` by the fast pass and this frame's share of fallbacks."""
+        """The QR codes found in ``frame`` by the every-frame passes and this frame's turn of the rest."""
         try:
             gray = _as_gray(frame)
             if gray is None:
                 return []
-            (name, fast), *fallbacks = passes(gray)
-            found = fast()
-            if found:
-                return _symbols(found, name)
+            every = passes(gray)
+            every, turns = every[: self.EVERY_FRAME], every[self.EVERY_FRAME :]
+            for name, attempt in every:
+                found = attempt()
+                if found:
+                    return _symbols(found, name)
             started = time.perf_counter()
-            for tried in range(len(fallbacks)):
-                index = (self._turn + tried) % len(fallbacks)
-                name, attempt = fallbacks[index]
+            for tried in range(len(turns)):
+                index = (self._turn + tried) % len(turns)
+                name, attempt = turns[index]
                 found = attempt()
                 if found:
                     self._turn = index  # the same conditions likely hold in the next frames
                     return _symbols(found, name)
+                self._turn = (index + 1) % len(turns)
                 if time.perf_counter() - started >= self.fallback_budget:
-                    self._turn = (index + 1) % len(fallbacks)
                     break
         except Exception:
             log.exception("decoding a frame of shape %s failed", getattr(frame, "shape", None))
