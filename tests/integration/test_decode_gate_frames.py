@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from scanner.decode import FrameDecoder, decode_frame, decode_image, read_symbols
+from scanner.decode import FrameDecoder, decode_frame, decode_image, passes, read_symbols
 from scanner.errors import ImageUnreadable, ScannerError
 from scanner.render import render_ticket, save_ticket_png
 from tests.gatecams import GATE_CONDITIONS, Conditions, background, gate_frame
@@ -129,3 +129,26 @@ def test_decode_image_of_a_missing_or_broken_file_raises_a_scanner_error(tmp_pat
         decode_image(empty)
     with pytest.raises(ImageUnreadable, match="not a file"):
         decode_image(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        b"GATE24-0001-89415704",
+        "ﾃﾞｻﾞｲﾝQR チケット".encode("shift_jis"),
+        "MECARD:N:測試;;".encode(),
+        bytes([0, 1, 2, 0xFF, 0x80, 0x7F]) * 4,
+    ],
+    ids=["ticket", "shift-jis", "utf-8", "binary"],
+)
+def test_every_decoding_pass_returns_the_same_raw_bytes(payload: bytes) -> None:
+    # zbar transcodes text to UTF-8 by its own guess unless told not to (it turned the bench's
+    # Shift-JIS codes into the wrong characters); every pass must hand back the symbol's bytes
+    image = render_ticket(payload, scale=6)
+    readers = {}
+    for view in (image, cv2.bitwise_not(image)):
+        for name, attempt in passes(view):
+            for data, _text in attempt():
+                readers.setdefault(name, set()).add(data)
+    assert {"zxing", "zxing-inverted", "zbar-small"} <= readers.keys()
+    assert all(found == {payload} for found in readers.values()), readers
