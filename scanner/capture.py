@@ -8,6 +8,7 @@ CaptureError when a camera stops delivering frames (unplugged, taken by another 
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 from typing import Protocol
@@ -111,14 +112,19 @@ class VideoCaptureSource:
 
 
 class ImageFolderSource:
-    """The images of a folder in name order, one every ``1/fps`` seconds (or at once if not realtime)."""
+    """The images of a folder in name order (numbers as numbers), one every ``1/fps`` seconds.
+
+    Not realtime: as fast as they load. An unreadable file is skipped, like a frame a camera drops.
+    """
 
     def __init__(self, folder: Path, *, fps: float, realtime: bool) -> None:
         self.name = f"images {folder}"
         self.live = False
         self.realtime = realtime
         self.media_time: float | None = None
-        self._files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        self._files = sorted(
+            (p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=_name_order
+        )
         if not self._files:
             raise CaptureError(f"{folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
         self._index = 0
@@ -144,6 +150,11 @@ class ImageFolderSource:
 
     def close(self) -> None:
         self._index = len(self._files)
+
+
+def _name_order(path: Path) -> list[tuple[int, int | str]]:
+    """Sort key for file names in which numbers compare as numbers: shot-2 before shot-10."""
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", path.name) if part]
 
 
 def _camera_argument(camera: int | str) -> int | str:
@@ -201,6 +212,9 @@ def _open_camera(camera: int | str, *, width: int, height: int, fps: float) -> V
     if not capture.isOpened():
         capture.release()
         raise CaptureError(f"{name} cannot be opened (not plugged in, or used by another program)")
+    # Most USB cameras give 1280x720 at 30 fps only as MJPG (raw YUYV at that size manages ~10 fps);
+    # a camera without MJPG ignores this.
+    capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*"MJPG"))
     capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
     capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
     capture.set(cv2.CAP_PROP_FPS, fps)

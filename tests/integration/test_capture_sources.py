@@ -136,3 +136,16 @@ def test_camera_code_path_reports_a_stream_that_stops_as_unplugged(video: Path) 
     source.close()
     with pytest.raises(CaptureError, match="closed"):
         source.read()
+
+
+def test_image_folder_orders_numbers_in_names_as_numbers(tmp_path: Path) -> None:
+    folder = tmp_path / "numbered"
+    folder.mkdir()
+    for number, code in zip((10, 2, 1), CODES, strict=True):
+        cv2.imwrite(str(folder / f"shot-{number}.png"), gate_frame(code, seed=number))
+    source = open_source(path=folder, realtime=False)
+    assert [decode_frame(frame) for frame in read_all(source)] == [
+        [CODES[2].encode()],  # shot-1
+        [CODES[1].encode()],  # shot-2
+        [CODES[0].encode()],  # shot-10
+    ]
