@@ -96,6 +96,26 @@ def test_an_unreachable_database_stops_the_server_with_one_clear_line() -> None:
     assert len(errors) == 1 and "database" in errors[0], done.stderr
 
 
+def test_a_port_already_taken_is_one_clear_error() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [sys.executable, "-m", "ticketgate", "server", "--port", str(port), "--workers", "2"],
+            # Never dialled: the port is checked before the database is touched.
+            env=clean_env(**SECRETS, TICKETGATE_DATABASE_URL="postgresql://postgres@127.0.0.1:1/nowhere"),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("ticketgate: error:")]
+    assert len(errors) == 1 and f"127.0.0.1:{port}" in errors[0], done.stderr
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_the_server_migrates_serves_the_api_runs_the_reaper_and_stops_cleanly(
     workers: int, empty_database: str
@@ -152,4 +172,6 @@ def test_the_server_migrates_serves_the_api_runs_the_reaper_and_stops_cleanly(
             output, _ = server.communicate()
     assert server.returncode == 0, output
     assert "Traceback" not in output, output
+    # One process per worker, each with its own listening socket.
+    assert output.count("Started server process") == workers, output
     assert_invariants(empty_database)
