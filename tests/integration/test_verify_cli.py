@@ -122,3 +122,13 @@ def test_tickets_import_then_verify_says_revoked(home: Path, tmp_path: Path) -> 
     result = _run(home, "verify", issue_code(V2, 9))
     assert result.returncode == 1
     assert result.stdout == f"{'REVOKED':<12}  {'VL9IHU-009':<16}  revoked: refunded\n"
+
+
+def test_home_flag_wins_over_the_environment(tmp_path: Path) -> None:
+    key_file = tmp_path / "key.json"
+    key_file.write_text(dump_key_file(V1))
+    flagged = tmp_path / "flagged"
+    result = _run(tmp_path / "from-env", "keys", "import", "--home", str(flagged), str(key_file))
+    assert result.returncode == 0, result.stderr
+    assert (flagged / "keys" / "VL9IHU.v1.json").is_file()
+    assert not (tmp_path / "from-env").exists()
