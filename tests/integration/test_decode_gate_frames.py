@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from scanner.decode import FrameDecoder, decode_frame, decode_image, passes, read_symbols
 from scanner.errors import ImageUnreadable, ScannerError
@@ -152,3 +156,25 @@ def test_every_decoding_pass_returns_the_same_raw_bytes(payload: bytes) -> None:
                 readers.setdefault(name, set()).add(data)
     assert {"zxing", "zxing-inverted", "zbar-small"} <= readers.keys()
     assert all(found == {payload} for found in readers.values()), readers
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    hnp.arrays(
+        dtype=st.sampled_from([np.uint8, np.int16, np.uint16, np.float32, np.float64, np.bool_]),
+        shape=hnp.array_shapes(min_dims=1, max_dims=4, min_side=0, max_side=64),
+    )
+)
+def test_decode_frame_never_raises_on_any_array(array: np.ndarray) -> None:
+    failures: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = failures.append  # type: ignore[method-assign]
+    decoder_log = logging.getLogger("scanner.decode")
+    decoder_log.addHandler(handler)
+    try:
+        found = decode_frame(array)
+    finally:
+        decoder_log.removeHandler(handler)
+    assert isinstance(found, list)
+    assert all(isinstance(payload, bytes) for payload in found)
+    assert failures == []  # refused cleanly, not by a swallowed exception
