@@ -12,9 +12,10 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from backend.db import database_errors
-from backend.errors import Busy, InvalidInput, OrderNotFound
+from backend.errors import Busy, ConfigError, InvalidInput, OrderNotFound
 from backend.lifecycle import Decision, OrderStatus, Outcome, StockMove, Trigger, decide
 from backend.orders import Order, fetch_order, parse_order_id
+from backend.settings import MIN_MASTER_SECRET_BYTES
 from backend.stock import allocate
 from backend.tickets import issue_ticket_codes
 
@@ -74,6 +75,8 @@ async def apply_payment_event(
         raise InvalidInput(f"the payment event id must be 1 to {MAX_PROVIDER_EVENT_ID_CHARS} characters")
     if not isinstance(event_type, str):
         raise InvalidInput("the payment event type must be text")
+    if len(master_secret) < MIN_MASTER_SECRET_BYTES:
+        raise ConfigError("TICKETGATE_MASTER_SECRET is not set: tickets cannot be signed without it")
     order_id = parse_order_id(order_id)
     actor = f"webhook:{provider_event_id}"
     try:

@@ -83,7 +83,8 @@ async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
 def assert_invariants(database_url: str) -> None:
     """Fail unless, for every event: capacity = available + held + sold; held = quantity of pending
     orders; sold = quantity of paid orders = valid tickets issued; no ticket without a paid order
-    (a refunded order's tickets are revoked); no shard negative; serials unique.
+    (a refunded order's tickets are revoked); no shard negative; and every order's status changes
+    form an unbroken chain in the audit log, from its creation to its status now.
     """
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
@@ -136,6 +137,28 @@ def assert_invariants(database_url: str) -> None:
             """
         ).fetchall()
         assert not allocations, f"orders whose shard allocation does not sum to their quantity: {allocations}"
+        trails = conn.execute(
+            """
+            SELECT o.id, o.status,
+                   array_agg(a.from_status ORDER BY a.id) FILTER (WHERE a.id IS NOT NULL),
+                   array_agg(a.to_status ORDER BY a.id) FILTER (WHERE a.id IS NOT NULL)
+              FROM orders o
+              LEFT JOIN audit_log a
+                ON a.order_id = o.id AND a.from_status IS DISTINCT FROM a.to_status
+             GROUP BY o.id, o.status
+            """
+        ).fetchall()
+        for order_id, status, froms, tos in trails:
+            # Every status an order went through is in the audit log, in order: created pending by
+            # checkout, each change starting where the previous one ended, ending at its status now.
+            assert froms and tos, f"order {order_id} has no audit trail"
+            assert froms[0] is None and tos[0] == "pending", (
+                f"order {order_id}: trail starts {froms[0]}->{tos[0]}"
+            )
+            chained = all(froms[i] == tos[i - 1] for i in range(1, len(froms)))
+            assert chained and tos[-1] == status, (
+                f"order {order_id} ({status}): audit trail {list(zip(froms, tos, strict=True))} is broken"
+            )
 
 
 def run_in_threads(
