@@ -58,6 +58,7 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (event, serial)
     ) WITHOUT ROWID;
     CREATE INDEX tickets_by_holder ON tickets (holder COLLATE NOCASE);
+    CREATE INDEX tickets_by_serial ON tickets (serial);
 
     -- One row per ticket ever admitted: read and updated in the scan's transaction, so the decision
     -- never has to scan the history.
@@ -147,11 +148,18 @@ def _scan(row: Sequence[Any]) -> ScanResult:
 
 
 class Store:
-    """The local store of one gate laptop. Thread-safe: one connection, used under a lock."""
+    """The local store of one gate laptop. Thread-safe.
+
+    Two connections: scans are written through one (under a lock, so decisions are serialised in this
+    process too); reads for the screens (counters, look-ups, history) go through the other, so a slow
+    look-up of a holder's name among a million tickets never delays a scan (WAL lets them overlap).
+    """
 
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self._conn = conn
         self._lock = threading.RLock()
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
         self.path = path
 
     # -- opening -------------------------------------------------------------------------------
@@ -182,11 +190,16 @@ class Store:
         try:
             store._configure(synchronous, busy_timeout_s=busy_timeout_s)
             store._migrate()
+            reader = sqlite3.connect(
+                path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+            )
+            reader.execute("PRAGMA query_only = 1")
+            store._reader = reader
         except sqlite3.DatabaseError as exc:
-            conn.close()
+            store.close()
             raise _store_error(exc, f"open the store {path}") from None
         except StoreError:
-            conn.close()
+            store.close()
             raise
         return store
 
@@ -230,6 +243,9 @@ class Store:
                 log.debug("store %s migrated to schema %d", self.path, step + 1)
 
     def close(self) -> None:
+        with self._reader_lock:
+            if self._reader is not None:
+                self._reader.close()
         with self._lock:
             self._conn.close()
 
@@ -247,10 +263,13 @@ class Store:
 
     @property
     def durability(self) -> tuple[str, str]:
-        """This connection's journal mode and synchronous level, e.g. ``("wal", "FULL")``."""
-        with self._read() as conn:
-            mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
-            level = conn.execute("PRAGMA synchronous").fetchone()[0]
+        """The scan connection's journal mode and synchronous level, e.g. ``("wal", "FULL")``."""
+        with self._lock:
+            try:
+                mode = str(self._conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+                level = self._conn.execute("PRAGMA synchronous").fetchone()[0]
+            except sqlite3.Error as exc:
+                raise _store_error(exc, "read") from None
         return mode, {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}.get(level, str(level))
 
     # -- transactions --------------------------------------------------------------------------
@@ -278,9 +297,12 @@ class Store:
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        """The read connection; each statement sees the last committed state (autocommit)."""
+        with self._reader_lock:
+            if self._reader is None:
+                raise StoreError("the local store is not open")
             try:
-                yield self._conn
+                yield self._reader
             except sqlite3.Error as exc:
                 raise _store_error(exc, "read") from None
 
