@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -202,19 +204,29 @@ def test_reaper_once_expires_overdue_orders(database_url: str) -> None:
         assert conn.execute("SELECT status FROM orders").fetchall() == [("expired",)]
 
 
-def test_without_a_database_url_an_embedded_postgresql_in_the_data_folder_is_used(tmp_path: Path) -> None:
+@pytest.fixture
+def home() -> Iterator[Path]:
+    """A TICKETGATE_HOME outside pytest's tmp_path: as root, pgserver runs PostgreSQL as another user,
+    and a concurrent pytest session resets /tmp/pytest-of-root to mode 0700, locking that user out."""
+    folder = Path(tempfile.mkdtemp(prefix="tg_home_"))
+    folder.chmod(0o755)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_without_a_database_url_an_embedded_postgresql_in_the_data_folder_is_used(home: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETGATE_")}
-    env["TICKETGATE_HOME"] = str(tmp_path)
-    first = ticketgate("migrate", env=env, cwd=tmp_path)
+    env["TICKETGATE_HOME"] = str(home)
+    first = ticketgate("migrate", env=env, cwd=home)
     assert first.returncode == 0, first.stderr
     assert "applied 1 migration(s)" in first.stdout
-    assert (tmp_path / "backend-data" / "pgdata" / "PG_VERSION").exists()
-    created = ticketgate(
-        "event", "create", "--code", "EMB1", "--name", "Embedded", "--capacity", "5", env=env
-    )
+    assert (home / "backend-data" / "pgdata" / "PG_VERSION").exists()
+    created = ticketgate("event", "create", "--code", "EMB1", "--name", "Emb", "--capacity", "5", env=env)
     assert created.returncode == 0, created.stderr
     # The data outlives the process: the next command finds the schema and the event.
-    again = ticketgate("migrate", env=env, cwd=tmp_path)
+    again = ticketgate("migrate", env=env, cwd=home)
     assert "up to date" in again.stdout, again.stderr
     duplicate = ticketgate("event", "create", "--code", "EMB1", "--name", "Again", "--capacity", "5", env=env)
     last_line = duplicate.stderr.strip().splitlines()[-1]
