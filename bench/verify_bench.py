@@ -144,6 +144,8 @@ def main() -> int:
     schema = hashlib.sha256("".join(MIGRATIONS).encode()).hexdigest()[:10]
     base = OUT / f"verify_base_{schema}_{TICKETS}_{PAST_SCANS}.sqlite3"
     if args.rebuild or not base.exists():
+        for stale in OUT.glob("verify_base_*.sqlite3"):  # built for an older schema: 150+ MB each
+            stale.unlink()
         t0 = time.perf_counter()
         build_base(base)
         print(f"built {base.name}: {TICKETS:,} tickets, {PAST_SCANS:,} past scans in "

@@ -44,7 +44,7 @@ def register(commands: Any, key_commands: Any) -> None:
 
     p = commands.add_parser("verify", help="verify codes offline; exit 0 only if all are admitted")
     _home(p)
-    p.add_argument("codes", nargs="+", metavar="CODE")
+    p.add_argument("codes", nargs="+", metavar="CODE", help="a ticket code; - reads codes from stdin")
     p.add_argument("--event", help="the gate's event (default: the single event whose key is held)")
     p.add_argument("--gate", help="gate name recorded with each scan")
     p.add_argument(

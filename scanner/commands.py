@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from scanner.gate import open_gate
@@ -41,16 +42,27 @@ def keys_list(args: argparse.Namespace) -> int:
 
 
 def verify(args: argparse.Namespace) -> int:
-    """``ticketgate verify CODE...``: one line per code; 0 only if every code was admitted, else 1."""
+    """``ticketgate verify CODE...``: one line per code; 0 only if every code was admitted, else 1.
+
+    A CODE of ``-`` reads codes from standard input, one per line (blank lines skipped).
+    """
     home = data_home(args.home)
     direction = Direction.OUT if args.exit_mode else Direction.IN
     all_admitted = True
     with open_gate(home, event=args.event, gate_name=args.gate) as gate:
-        for raw in args.codes:
+        for raw in _codes(args.codes):
             result = gate.check(raw, direction=direction, source="cli")
             print(format_result(result), flush=True)
             all_admitted = all_admitted and result.admitted
     return 0 if all_admitted else 1
+
+
+def _codes(arguments: list[str]) -> Iterator[str]:
+    for argument in arguments:
+        if argument == "-":
+            yield from (line for line in sys.stdin if line.strip())
+        else:
+            yield argument
 
 
 def format_result(result: ScanResult) -> str:

@@ -132,3 +132,18 @@ def test_home_flag_wins_over_the_environment(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert (flagged / "keys" / "VL9IHU.v1.json").is_file()
     assert not (tmp_path / "from-env").exists()
+
+
+def test_verify_reads_codes_from_stdin_with_a_dash(home: Path) -> None:
+    env = {**os.environ, "TICKETGATE_HOME": str(home)}
+    result = subprocess.run(
+        [sys.executable, "-m", "ticketgate", "verify", issue_code(V1, 20), "-"],
+        input=f"{issue_code(V1, 21)}\n\n  {issue_code(V2, 22)}  \n",
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert [line.split()[1] for line in result.stdout.splitlines()] == [
+        "VL9IHU-020",
+        "VL9IHU-021",
+        "VL9IHU-022",
+    ]
