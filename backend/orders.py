@@ -224,18 +224,30 @@ async def reserve(
                     )
     except _IdempotencyRace:
         assert idempotency_key is not None
-        async with database_errors(), pool.connection() as conn:
-            cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(
-                "SELECT id, quantity, email FROM orders"
-                " WHERE event_id = (SELECT id FROM events WHERE code = %s) AND idempotency_key = %s",
-                (code, idempotency_key),
-            )
-            winner = await cur.fetchone()
+        winner = await _find_by_key(pool, code, idempotency_key)
         assert winner is not None, "a conflicting insert was committed, so its row exists"
         _same_request(winner, quantity, email)
         existing_id = winner["id"]
+    except SoldOut:
+        # A request with the same key may have taken the last tickets while this one looked:
+        # the retry then gets that order, not "sold out".
+        winner = await _find_by_key(pool, code, idempotency_key) if idempotency_key else None
+        if winner is None:
+            raise
+        _same_request(winner, quantity, email)
+        existing_id = winner["id"]
     return await get_order(pool, existing_id)
+
+
+async def _find_by_key(pool: AsyncConnectionPool, code: str, idempotency_key: str) -> dict[str, Any] | None:
+    async with database_errors(), pool.connection() as conn:
+        cur = conn.cursor(row_factory=dict_row)
+        await cur.execute(
+            "SELECT id, quantity, email FROM orders"
+            " WHERE event_id = (SELECT id FROM events WHERE code = %s) AND idempotency_key = %s",
+            (code, idempotency_key),
+        )
+        return await cur.fetchone()
 
 
 async def _reserve_across_shards(

@@ -178,3 +178,21 @@ async def test_a_blocked_stock_row_gives_busy_not_a_hang(database_url: str) -> N
             await locker.rollback()
         assert (await _reserve(pool, "BUSY", 1)).quantity == 1
     assert_invariants(database_url)
+
+
+async def test_retries_racing_for_the_last_tickets_all_get_the_one_order_not_sold_out(
+    database_url: str,
+) -> None:
+    for round_ in range(5):
+        code = f"KEYL{round_}"
+        async with make_pool(database_url, min_size=1, max_size=1) as setup:
+            await events.create_event(setup, code=code, name="Last two", capacity=2)
+        results = run_in_threads(
+            database_url,
+            [lambda p, code=code: _reserve(p, code, 2, key="same-buyer")] * 8,
+            threads=4,
+            connections_per_thread=2,
+        )
+        assert all(isinstance(r, orders.Order) for r in results), results
+        assert len({r.id for r in results}) == 1
+    assert_invariants(database_url)
