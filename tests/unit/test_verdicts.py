@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import scanner.verdicts
 from scanner.verdicts import (
     Authentic,
     Direction,
@@ -215,3 +218,25 @@ def test_only_codes_with_a_correct_tag_ever_admit(raw: str, serial: int, use_rea
     assert (d.verdict is Verdict.ADMIT) == _is_correctly_tagged(raw)
     if use_real:
         assert d.verdict is Verdict.ADMIT
+
+
+def test_the_decision_module_does_no_io() -> None:
+    """verdicts.py is the pure domain rule: it imports the code format and plain data types only,
+    never the store, the key store, files, processes or the network."""
+    tree = ast.parse(Path(scanner.verdicts.__file__).read_text())
+    imported = {
+        name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for name in ([node.module] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names])
+    }
+    allowed = {
+        "__future__",
+        "unicodedata",
+        "collections.abc",
+        "dataclasses",
+        "datetime",
+        "enum",
+        "ticketcode",
+    }
+    assert imported <= allowed, imported - allowed
