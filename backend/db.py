@@ -104,9 +104,7 @@ async def migrate(url: str) -> list[str]:
                 async with conn.transaction():
                     # The file is our own shipped SQL, run as one multi-statement script.
                     await conn.execute(text.encode("utf-8"))
-                    await conn.execute(
-                        "INSERT INTO schema_migrations (version) VALUES (%s)", (version,)
-                    )
+                    await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
                 log.info("applied migration %s", version)
                 applied.append(version)
         finally:
