@@ -164,6 +164,11 @@ async def test_store_failure_shows_not_recorded_and_never_a_verdict(tmp_path: Pa
         assert panel(harness).word == "NOT RECORDED"
         assert harness.painted == []
         assert "store" in harness.app.problems
+        # Reading the figures fails too: the worker's failure lands in the app's one handler.
+        harness.app.problems.pop("store")
+        harness.app.load_figures()
+        await wait_for(lambda: "store" in harness.app.problems, what="store problem from the worker")
+        assert "cannot read the store" in harness.app.problems["store"]
         # The app is still alive and answers keys.
         await pilot.press("f1")
         assert isinstance(harness.app.screen, HelpScreen)

@@ -31,7 +31,7 @@ class SettingsScreen(ModalScreen[GateSettings | None]):
             yield Input(self._gate_name, id="gate-name")
             yield Label("Event code (applies at the next start)")
             yield Input(self._event, id="event")
-            yield Label("Camera: index or device path; blank for none (applies at the next start)")
+            yield Label("Camera index or device path (applies at the next start)")
             yield Input(self._settings.camera or "", id="camera")
             with Horizontal(id="sound-row"):
                 yield Label("Sound ")
