@@ -115,6 +115,10 @@ MIGRATIONS: tuple[str, ...] = (
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
+_CHECKPOINT_EVERY_S = 0.5
+# About 40 MB of WAL: reached only if the background checkpoints cannot keep up or keep failing.
+_INLINE_CHECKPOINT_PAGES = 10_000
+
 _SCAN_COLUMNS = (
     "id, verdict, direction, raw, code, event, serial, reason, scanned_at, gate, source, "
     "first_admitted_at, first_admitted_gate"
@@ -160,6 +164,8 @@ class Store:
         self._lock = threading.RLock()
         self._reader: sqlite3.Connection | None = None
         self._reader_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._checkpointer: threading.Thread | None = None
         self.path = path
 
     # -- opening -------------------------------------------------------------------------------
@@ -195,6 +201,7 @@ class Store:
             )
             reader.execute("PRAGMA query_only = 1")
             store._reader = reader
+            store._start_checkpointer(synchronous)
         except sqlite3.DatabaseError as exc:
             store.close()
             raise _store_error(exc, f"open the store {path}") from None
@@ -242,7 +249,38 @@ class Store:
                 conn.execute(f"PRAGMA user_version = {step + 1}")
                 log.debug("store %s migrated to schema %d", self.path, step + 1)
 
+    def _start_checkpointer(self, synchronous: Synchronous) -> None:
+        """Copy the WAL back into the database from a thread of its own.
+
+        Left to SQLite, the commit that crosses the WAL threshold does the checkpoint itself, and the
+        scan behind it waits for a few hundred page writes and an fsync of the database (tens of
+        milliseconds). The scan connection keeps a high threshold only as a safety net.
+        """
+        conn = sqlite3.connect(self.path, timeout=1.0, isolation_level=None, check_same_thread=False)
+        # PRAGMA takes no parameters; the value was checked against a fixed set in open().
+        conn.execute(f"PRAGMA synchronous = {synchronous}")
+        with self._lock:
+            self._conn.execute(f"PRAGMA wal_autocheckpoint = {_INLINE_CHECKPOINT_PAGES}")
+        self._checkpointer = threading.Thread(
+            target=self._checkpoint_loop, args=(conn,), name=f"checkpoint {self.path.name}", daemon=True
+        )
+        self._checkpointer.start()
+
+    def _checkpoint_loop(self, conn: sqlite3.Connection) -> None:
+        try:
+            while not self._stopping.wait(_CHECKPOINT_EVERY_S):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as exc:
+                    # Busy or failing now: the next round (or the inline safety net) will do it.
+                    log.debug("background checkpoint of %s skipped: %s", self.path, exc)
+        finally:
+            conn.close()
+
     def close(self) -> None:
+        self._stopping.set()
+        if self._checkpointer is not None and self._checkpointer is not threading.current_thread():
+            self._checkpointer.join(timeout=5)
         with self._reader_lock:
             if self._reader is not None:
                 self._reader.close()

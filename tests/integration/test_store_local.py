@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 import sqlite3
 import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -203,3 +206,27 @@ def test_a_bad_ticket_list_names_the_entry_and_imports_nothing(
         assert store.find_tickets("1") == []
     with Store.open(db_path) as store, pytest.raises(TicketListError, match="no such file"):
         store.import_tickets(tmp_path / "missing.json")
+
+
+def test_scans_reach_the_database_file_in_the_background_and_close_stops_it(
+    db_path: Path, tmp_path: Path
+) -> None:
+    with Store.open(db_path) as store:
+        gate = _gate(store, tmp_path)
+        # Far below the inline safety threshold: only the background checkpoint moves these out of the WAL.
+        for n in range(1, 201):
+            gate.check(issue_code(KEY, n))
+        main_file_scans = 0
+        deadline = time.monotonic() + 10
+        while main_file_scans < 200 and time.monotonic() < deadline:
+            time.sleep(0.2)
+            snapshot = tmp_path / "main-file-only.sqlite3"
+            shutil.copyfile(db_path, snapshot)  # the database file alone, without its -wal
+            with contextlib.closing(sqlite3.connect(snapshot)) as db:
+                tables = db.execute("SELECT name FROM sqlite_schema WHERE name = 'scans'").fetchall()
+                if tables:  # before the first checkpoint even the schema is only in the WAL
+                    main_file_scans = db.execute("SELECT count(*) FROM scans").fetchone()[0]
+            for leftover in tmp_path.glob("main-file-only.sqlite3*"):
+                leftover.unlink()
+        assert main_file_scans == 200
+    assert not [t for t in threading.enumerate() if t.name.startswith("checkpoint ")]
