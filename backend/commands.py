@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
+from datetime import UTC
 from pathlib import Path
 from typing import TypeVar
 
@@ -157,6 +158,7 @@ def orders_refund_due(args: argparse.Namespace) -> int:
                         "email": order.email,
                         "created_at": order.created_at.isoformat(),
                         "webhook_attempts": order.webhook_attempts,
+                        "payment_reference": order.payment_reference,
                     }
                     for order in due
                 ],
@@ -172,6 +174,7 @@ def orders_refund_due(args: argparse.Namespace) -> int:
         print(
             f"{order.id}  {order.event_code:<12}  {order.quantity:>3} ticket(s)  "
             f"{order.amount_cents / 100:>10.2f} {order.currency}  {order.email}  "
-            f"ordered {order.created_at:%Y-%m-%d %H:%M} UTC"
+            f"ordered {order.created_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC  "
+            f"payment {order.payment_reference or '(no reference)'}"
         )
     return 0

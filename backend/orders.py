@@ -40,6 +40,8 @@ class Order:
     paid_at: datetime | None
     webhook_attempts: int
     tickets: tuple[str, ...] = ()
+    # The provider's reference of the payment (e.g. Stripe's payment intent id): what a refund needs.
+    payment_reference: str | None = None
 
     def __post_init__(self) -> None:
         # Rows arrive with a plain status string and a list of codes; normalise them once here.
@@ -53,7 +55,7 @@ class _IdempotencyRace(Exception):
 
 ORDER_COLUMNS = (
     "o.id, e.code AS event_code, o.status, o.quantity, o.amount_cents, o.currency, o.email,"
-    " o.created_at, o.expires_at, o.paid_at, o.webhook_attempts"
+    " o.created_at, o.expires_at, o.paid_at, o.webhook_attempts, o.payment_reference"
 )
 
 # Checkout in one round trip: take the quantity from one shard (chosen by the caller at random) if

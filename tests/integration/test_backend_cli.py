@@ -154,6 +154,7 @@ async def _late_payment_without_stock(database_url: str) -> uuid.UUID:
             event_type="payment_intent.succeeded",
             order_id=late.id,
             master_secret=MASTER.encode(),
+            payment_reference="pi_late_123",
         )
         assert result.outcome == "refund_due"
         return late.id
@@ -181,8 +182,11 @@ def test_orders_refund_due_lists_late_payments_without_stock(database_url: str) 
     assert listed.stdout.startswith("1 order(s) paid but not fulfillable")
     assert str(order_id) in listed.stdout
     assert "late@example.org" in listed.stdout and "40.00 EUR" in listed.stdout
+    assert "payment pi_late_123" in listed.stdout  # what the operator refunds with the provider
     as_json = json.loads(ticketgate("orders", "refund-due", "--json", env=env).stdout)
-    assert [(o["id"], o["quantity"], o["amount_cents"]) for o in as_json] == [(str(order_id), 2, 4000)]
+    assert [(o["id"], o["quantity"], o["amount_cents"], o["payment_reference"]) for o in as_json] == [
+        (str(order_id), 2, 4000, "pi_late_123")
+    ]
 
 
 def test_reaper_once_expires_overdue_orders(database_url: str) -> None:
