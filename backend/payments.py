@@ -61,12 +61,15 @@ async def apply_payment_event(
 ) -> PaymentOutcome:
     """Apply one delivery of a payment event in one transaction; OrderNotFound if no such order.
 
-    Every delivery counts in ``webhook_attempts``. A provider event id seen before changes nothing
-    else (outcome ``duplicate``). ``payment_intent.succeeded`` on a pending order makes it paid with
-    its tickets and moves its stock from held to sold; on an expired order it re-reserves the
-    stock if there is enough (``late_paid``) or marks the order ``refund_due``.
+    Every delivery counts in ``webhook_attempts``, duplicates included; a provider event id seen
+    before changes nothing else (outcome ``duplicate``). Event types other than the two below are
+    recorded as processed (outcome ``ignored``) and change nothing else.
+    ``payment_intent.succeeded`` on a pending order makes it paid with its tickets and moves its
+    stock from held to sold; on an expired order it re-reserves the stock if there is enough
+    (``late_paid``) or marks the order ``refund_due``.
     ``payment_intent.payment_failed`` is recorded and the order stays pending until it expires.
-    If anything fails, the transaction rolls back and nothing of it remains.
+    If anything fails, the transaction rolls back and nothing of it remains, the attempt count
+    included: the provider retries such a delivery, and the retry is counted.
     """
     if (
         not isinstance(provider_event_id, str)
