@@ -27,6 +27,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend import errors, events, orders, payments, webhooks
+from backend.checkout_batch import ReserveRequest, reserve_batch
+from backend.coalescing import Coalescer
 from backend.db import make_pool
 from backend.reaper import run_reaper
 from backend.settings import Settings
@@ -41,6 +43,8 @@ MAX_ORDER_BODY_BYTES = 4 * 1024
 # Everything else (event creation) is small too; _BodyLimit enforces this for every route.
 MAX_BODY_BYTES = 256 * 1024
 DEFAULT_POOL_MAX_SIZE = 16
+# Checkouts of one event queued while the previous batch commits go together, at most this many.
+MAX_CHECKOUT_BATCH = 64
 
 # Most specific first: the first class in an error's MRO found here decides the status.
 _STATUS: dict[type[Exception], int] = {
@@ -349,6 +353,37 @@ def create_app(
         log.exception("%s %s failed", request.method, request.url.path)
         return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")
 
+    async def reserve_queued(
+        code: str, queued: Sequence[ReserveRequest]
+    ) -> list[orders.Order | errors.BackendError]:
+        # A lone checkout takes the single-order path (one statement, no explicit transaction).
+        if len(queued) == 1:
+            request = queued[0]
+            try:
+                order = await orders.reserve(
+                    db,
+                    event_code=code,
+                    quantity=request.quantity,
+                    email=request.email,
+                    idempotency_key=request.idempotency_key,
+                    hold_seconds=settings.hold_seconds,
+                    max_per_order=settings.max_tickets_per_order,
+                )
+            except errors.BackendError as exc:
+                return [exc]
+            return [order]
+        return await reserve_batch(
+            db,
+            event_code=code,
+            requests=queued,
+            hold_seconds=settings.hold_seconds,
+            max_per_order=settings.max_tickets_per_order,
+        )
+
+    checkouts: Coalescer[str, ReserveRequest, orders.Order] = Coalescer(
+        reserve_queued, max_batch=MAX_CHECKOUT_BATCH
+    )
+
     def require_admin(credentials: HTTPAuthorizationCredentials | None) -> JSONResponse | None:
         token = credentials.credentials if credentials is not None else ""
         if credentials is None or not hmac.compare_digest(
@@ -420,14 +455,18 @@ def create_app(
             body = OrderCreate.model_validate_json(raw)
         except ValidationError as exc:
             return error_response(422, "invalid_input", _describe_errors(exc.errors()))
-        order = await orders.reserve(
-            db,
-            event_code=code,
-            quantity=body.quantity,
-            email=body.email,
-            idempotency_key=request.headers.get("idempotency-key"),
-            hold_seconds=settings.hold_seconds,
-            max_per_order=settings.max_tickets_per_order,
+        try:
+            event_code = events.normalise_event_code(code)
+        except errors.InvalidInput:
+            raise errors.EventNotFound(f"no event has the code {code!r}") from None
+        # Buyers racing for the same event share one transaction (see backend.checkout_batch).
+        order = await checkouts.submit(
+            event_code,
+            ReserveRequest(
+                quantity=body.quantity,
+                email=body.email,
+                idempotency_key=request.headers.get("idempotency-key"),
+            ),
         )
         return Response(_to_json(_order_out(order)), status_code=201, media_type="application/json")
 

@@ -1,0 +1,166 @@
+"""Batched checkout (the API's path for buyers racing for one event) against real PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg_pool import AsyncConnectionPool
+
+from backend import events, orders
+from backend.checkout_batch import ReserveRequest, reserve_batch
+from backend.errors import EventNotFound, InvalidInput, SoldOut
+from tests.integration.conftest import assert_invariants, run_in_threads
+
+pytestmark = pytest.mark.anyio
+
+
+async def batch(pool: AsyncConnectionPool, code: str, requests: list[ReserveRequest]) -> list[Any]:
+    return await reserve_batch(pool, event_code=code, requests=requests, hold_seconds=900, max_per_order=10)
+
+
+async def test_each_request_of_a_batch_gets_its_own_order_or_error(
+    pool: AsyncConnectionPool, database_url: str
+) -> None:
+    await events.create_event(pool, code="BATCH1", name="b", capacity=5, price_cents=1000)
+    results = await batch(
+        pool,
+        "batch1",
+        [
+            ReserveRequest(2, "a@example.com"),
+            ReserveRequest(0, "bad@example.com"),
+            ReserveRequest(2, "b@example.com"),
+            ReserveRequest(2, "c@example.com"),  # only 1 left by now
+            ReserveRequest(1, "not an email"),
+            ReserveRequest(1, "d@example.com"),  # takes the last one
+        ],
+    )
+    first, zero, second, too_many, bad_email, last = results
+    assert isinstance(zero, InvalidInput) and isinstance(bad_email, InvalidInput)
+    assert isinstance(too_many, SoldOut)
+    made = [first, second, last]
+    assert all(isinstance(o, orders.Order) for o in made)
+    assert [(o.quantity, o.email, o.amount_cents, o.status.value) for o in made] == [
+        (2, "a@example.com", 2000, "pending"),
+        (2, "b@example.com", 2000, "pending"),
+        (1, "d@example.com", 1000, "pending"),
+    ]
+    assert all(o.event_code == "BATCH1" and o.expires_at > o.created_at for o in made)
+    for order in made:  # what the buyer was told is what the database holds
+        stored = await orders.get_order(pool, order.id)
+        assert (stored.quantity, stored.status, stored.email) == (order.quantity, order.status, order.email)
+    stock = await events.get_event_stock(pool, "BATCH1")
+    assert (stock.available, stock.held, stock.sold) == (0, 5, 0)
+    with psycopg.connect(database_url) as conn:
+        audited = conn.execute("SELECT count(*) FROM audit_log WHERE actor = 'checkout'").fetchone()
+    assert audited == (3,)
+    assert_invariants(database_url)
+
+
+async def test_idempotency_keys_in_a_batch_return_one_order_per_key(
+    pool: AsyncConnectionPool, database_url: str
+) -> None:
+    await events.create_event(pool, code="BATCHKEY", name="b", capacity=3)
+    earlier = await orders.reserve(
+        pool, event_code="BATCHKEY", quantity=1, email="k@example.com", idempotency_key="k-old",
+        hold_seconds=900, max_per_order=10,
+    )  # fmt: skip
+    results = await batch(
+        pool,
+        "BATCHKEY",
+        [
+            ReserveRequest(2, "n@example.com", "k-new"),
+            ReserveRequest(2, "n@example.com", "k-new"),  # double click inside the batch
+            ReserveRequest(1, "k@example.com", "k-old"),  # retry of an order made before
+            ReserveRequest(3, "n@example.com", "k-new"),  # same key, different order
+            ReserveRequest(1, "x@example.com", "k-other"),  # sold out: 1 (k-old) + 2 (k-new) = all 3
+        ],
+    )
+    new, repeat, old, conflict, sold_out = results
+    assert isinstance(new, orders.Order) and isinstance(repeat, orders.Order)
+    assert repeat.id == new.id
+    assert isinstance(old, orders.Order) and old.id == earlier.id
+    assert isinstance(conflict, InvalidInput)
+    assert isinstance(sold_out, SoldOut)
+    # A retry after the sale sold out still finds its order.
+    again = await batch(pool, "BATCHKEY", [ReserveRequest(2, "n@example.com", "k-new")] * 2)
+    assert [o.id for o in again] == [new.id, new.id]
+    stock = await events.get_event_stock(pool, "BATCHKEY")
+    assert (stock.available, stock.held) == (0, 3)
+    assert_invariants(database_url)
+
+
+async def test_an_order_bigger_than_any_shard_is_taken_across_shards(
+    pool: AsyncConnectionPool, database_url: str
+) -> None:
+    await events.create_event(pool, code="SPLIT1", name="b", capacity=64)  # 8 shards of 8
+    results = await batch(pool, "SPLIT1", [ReserveRequest(10, f"s{i}@example.com") for i in range(6)])
+    assert all(isinstance(r, orders.Order) for r in results)
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute("SELECT alloc_shards, alloc_quantities FROM orders").fetchall()
+    assert all(sum(quantities) == 10 and len(shards) >= 2 for shards, quantities in rows)
+    stock = await events.get_event_stock(pool, "SPLIT1")
+    assert (stock.available, stock.held) == (4, 60)
+    assert_invariants(database_url)
+
+
+async def test_an_unknown_event_fails_every_valid_request(pool: AsyncConnectionPool) -> None:
+    results = await batch(
+        pool, "NOSUCH", [ReserveRequest(1, "a@example.com"), ReserveRequest(0, "a@example.com")]
+    )
+    assert isinstance(results[0], EventNotFound) and isinstance(results[1], InvalidInput)
+    results = await batch(pool, "bad code!", [ReserveRequest(1, "a@example.com")])
+    assert isinstance(results[0], EventNotFound)
+
+
+def test_concurrent_batches_from_many_processes_never_oversell(database_url: str) -> None:
+    async def setup(pool: AsyncConnectionPool) -> None:
+        await events.create_event(pool, code="STORM1", name="b", capacity=300)
+
+    run_in_threads(database_url, [setup], threads=1, connections_per_thread=1)
+    rng = random.Random(7)
+    batches = [[ReserveRequest(rng.randint(1, 3), f"b{j}-{i}@example.com") for i in range(rng.randint(1, 20))]
+               for j in range(40)]  # fmt: skip
+
+    def job(requests: list[ReserveRequest]) -> Any:
+        return lambda pool: batch(pool, "STORM1", requests)
+
+    outcomes = run_in_threads(database_url, [job(b) for b in batches], threads=4, connections_per_thread=3)
+    reserved = 0
+    for requests, results in zip(batches, outcomes, strict=True):
+        assert not isinstance(results, BaseException), results
+        for request, result in zip(requests, results, strict=True):
+            assert isinstance(result, orders.Order | SoldOut), result
+            if isinstance(result, orders.Order):
+                assert result.quantity == request.quantity
+                reserved += result.quantity
+    asked = sum(r.quantity for b in batches for r in b)
+    assert asked > 300 and reserved <= 300
+    with psycopg.connect(database_url) as conn:
+        held = conn.execute("SELECT sum(held), sum(available) FROM event_stock").fetchone()
+    assert held is not None and held[0] == reserved and held[1] < 3
+    assert_invariants(database_url)
+
+
+async def test_a_batch_and_single_checkouts_racing_for_the_same_key_make_one_order(
+    pool: AsyncConnectionPool, database_url: str
+) -> None:
+    await events.create_event(pool, code="RACEKEY", name="b", capacity=50)
+
+    async def single() -> Any:
+        return await orders.reserve(
+            pool, event_code="RACEKEY", quantity=2, email="r@example.com", idempotency_key="same",
+            hold_seconds=900, max_per_order=10,
+        )  # fmt: skip
+
+    results = await asyncio.gather(
+        single(), batch(pool, "RACEKEY", [ReserveRequest(2, "r@example.com", "same")] * 3), single()
+    )
+    ids = {results[0].id, results[2].id, *(o.id for o in results[1])}
+    assert len(ids) == 1
+    stock = await events.get_event_stock(pool, "RACEKEY")
+    assert stock.held == 2
+    assert_invariants(database_url)
