@@ -43,7 +43,7 @@ MAX_ORDER_BODY_BYTES = 4 * 1024
 # Everything else (event creation) is small too; _BodyLimit enforces this for every route.
 MAX_BODY_BYTES = 256 * 1024
 DEFAULT_POOL_MAX_SIZE = 16
-# Checkouts of one event queued while the previous batch commits go together, at most this many.
+# Checkouts queued while the previous batch commits go together, at most this many.
 MAX_CHECKOUT_BATCH = 64
 
 # Most specific first: the first class in an error's MRO found here decides the status.
@@ -354,7 +354,7 @@ def create_app(
         return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")
 
     async def reserve_queued(
-        code: str, queued: Sequence[ReserveRequest]
+        _: str, queued: Sequence[ReserveRequest]
     ) -> list[orders.Order | errors.BackendError]:
         # A lone checkout takes the single-order path (one statement, no explicit transaction).
         if len(queued) == 1:
@@ -362,7 +362,7 @@ def create_app(
             try:
                 order = await orders.reserve(
                     db,
-                    event_code=code,
+                    event_code=request.event_code,
                     quantity=request.quantity,
                     email=request.email,
                     idempotency_key=request.idempotency_key,
@@ -374,12 +374,13 @@ def create_app(
             return [order]
         return await reserve_batch(
             db,
-            event_code=code,
             requests=queued,
             hold_seconds=settings.hold_seconds,
             max_per_order=settings.max_tickets_per_order,
         )
 
+    # One queue for all events: whether buyers race for one event or spread over many, the checkouts
+    # that arrive while a batch commits go together in the next one.
     checkouts: Coalescer[str, ReserveRequest, orders.Order] = Coalescer(
         reserve_queued, max_batch=MAX_CHECKOUT_BATCH
     )
@@ -455,14 +456,11 @@ def create_app(
             body = OrderCreate.model_validate_json(raw)
         except ValidationError as exc:
             return error_response(422, "invalid_input", _describe_errors(exc.errors()))
-        try:
-            event_code = events.normalise_event_code(code)
-        except errors.InvalidInput:
-            raise errors.EventNotFound(f"no event has the code {code!r}") from None
-        # Buyers racing for the same event share one transaction (see backend.checkout_batch).
+        # Concurrent buyers share one transaction (see backend.checkout_batch).
         order = await checkouts.submit(
-            event_code,
+            "checkout",
             ReserveRequest(
+                event_code=code,
                 quantity=body.quantity,
                 email=body.email,
                 idempotency_key=request.headers.get("idempotency-key"),

@@ -1,16 +1,16 @@
-"""Checkout in batches: many buyers' reservations for one event held in one transaction and one commit.
+"""Checkout in batches: many buyers' reservations, for one or many events, in one transaction and commit.
 
-The API's coalescer (``backend.coalescing``) hands over the checkouts that queued for the same event
-while the previous batch was committing. Each request keeps exactly the semantics of
-``orders.reserve``: its own order or its own error (SoldOut, InvalidInput), the same Idempotency-Key
-rules, the same rows (order with its shard allocation, audit entry, stock moved from available to
-held). Only the transaction is shared. Why: one commit and a few round trips per batch instead of per
-buyer cut the database CPU per reservation 7-10x (measured with 8-32 orders per statement).
+The API's coalescer (``backend.coalescing``) hands over the checkouts that queued while the previous
+batch was committing. Each request keeps exactly the semantics of ``orders.reserve``: its own order
+or its own error (SoldOut, InvalidInput, EventNotFound), the same Idempotency-Key rules, the same
+rows (order with its shard allocation, audit entry, stock moved from available to held). Only the
+transaction is shared. Why: one commit and a few round trips per batch instead of per buyer cut the
+database CPU per reservation 7-10x (measured with 8-32 orders per statement).
 
-Correctness: the event's stock rows are locked (in shard order, like every multi-shard writer) and
-the allocation is computed from the locked counts, so nothing can be taken twice; the stock update
-is derived from the order rows actually inserted; and ``CHECK (available >= 0)`` would abort the
-whole batch rather than oversell.
+Correctness: the stock rows of the events involved are locked in (event, shard) order, the order
+every multi-row stock writer uses, and the allocation is computed from the locked counts, so nothing
+can be taken twice; the stock update is derived from the order rows actually inserted; and
+``CHECK (available >= 0)`` would abort the whole batch rather than oversell.
 """
 
 from __future__ import annotations
@@ -35,28 +35,52 @@ from backend.stock import allocate
 class ReserveRequest:
     """One buyer's checkout, as ``orders.reserve`` takes it."""
 
+    event_code: str
     quantity: int
     email: str
     idempotency_key: str | None = None
 
 
+@dataclass
+class _Event:
+    id: int
+    code: str
+    price_cents: int
+    currency: str
+    available: dict[int, int]
+
+
+@dataclass(frozen=True)
+class _New:
+    index: int
+    order_id: uuid.UUID
+    event: _Event
+    quantity: int
+    email: str
+    key: str | None
+    allocation: list[tuple[int, int]]
+
+
 _LOCK_STOCK = """
-SELECT e.id AS event_id, e.price_cents, e.currency, s.shard, s.available
+SELECT e.id, e.code, e.price_cents, e.currency, s.shard, s.available
   FROM events e JOIN event_stock s ON s.event_id = e.id
- WHERE e.code = %s
- ORDER BY s.shard
+ WHERE e.code = ANY(%s)
+ ORDER BY e.id, s.shard
    FOR UPDATE OF s
 """
 
 _EXISTING_KEYS = """
-SELECT id, quantity, email, idempotency_key FROM orders
- WHERE event_id = %s AND idempotency_key = ANY(%s)
+SELECT o.id, o.event_id, o.quantity, o.email, o.idempotency_key
+  FROM orders o JOIN unnest(%s::bigint[], %s::text[]) AS k(event_id, idempotency_key)
+       ON o.event_id = k.event_id AND o.idempotency_key = k.idempotency_key
 """
 
 _PLACE = """
 WITH req AS (
-    SELECT * FROM unnest(%(ids)s::uuid[], %(quantities)s::integer[], %(emails)s::text[], %(keys)s::text[])
-        AS r(id, quantity, email, idempotency_key)
+    SELECT * FROM unnest(%(ids)s::uuid[], %(event_ids)s::bigint[], %(prices)s::bigint[],
+                         %(currencies)s::text[], %(quantities)s::integer[], %(emails)s::text[],
+                         %(keys)s::text[])
+        AS r(id, event_id, price_cents, currency, quantity, email, idempotency_key)
 ), alloc AS (
     SELECT a.id, array_agg(a.shard ORDER BY a.shard) AS shards,
            array_agg(a.quantity ORDER BY a.shard) AS quantities
@@ -66,7 +90,7 @@ WITH req AS (
 ), placed AS (
     INSERT INTO orders (id, event_id, status, quantity, amount_cents, currency, email, idempotency_key,
                         expires_at, alloc_shards, alloc_quantities)
-    SELECT r.id, %(event_id)s, 'pending', r.quantity, %(price)s::bigint * r.quantity, %(currency)s, r.email,
+    SELECT r.id, r.event_id, 'pending', r.quantity, r.price_cents * r.quantity, r.currency, r.email,
            r.idempotency_key, now() + make_interval(secs => %(hold)s), alloc.shards, alloc.quantities
       FROM req r JOIN alloc ON alloc.id = r.id
     ON CONFLICT ON CONSTRAINT orders_idempotency_key DO NOTHING
@@ -75,10 +99,10 @@ WITH req AS (
 ), taken AS (
     UPDATE event_stock s
        SET available = s.available - t.quantity, held = s.held + t.quantity
-      FROM (SELECT a.shard, sum(a.quantity)::integer AS quantity
+      FROM (SELECT p.event_id, a.shard, sum(a.quantity)::integer AS quantity
               FROM placed p, unnest(p.alloc_shards, p.alloc_quantities) AS a(shard, quantity)
-             GROUP BY a.shard) t
-     WHERE s.event_id = %(event_id)s AND s.shard = t.shard
+             GROUP BY p.event_id, a.shard) t
+     WHERE s.event_id = t.event_id AND s.shard = t.shard
     RETURNING s.shard
 ), audited AS (
     INSERT INTO audit_log (order_id, event_id, from_status, to_status, actor, detail)
@@ -89,23 +113,25 @@ WITH req AS (
 SELECT p.*, (SELECT count(*) FROM taken) AS shards_taken FROM placed p
 """
 
+_DIFFERENT_ORDER = "this Idempotency-Key was already used for a different order (quantity or email differ)"
+
 
 async def reserve_batch(
     pool: AsyncConnectionPool,
     *,
-    event_code: str,
     requests: Sequence[ReserveRequest],
     hold_seconds: int,
     max_per_order: int,
 ) -> list[Order | BackendError]:
-    """Reserve every request for ``event_code`` in one transaction; one result per request, in order.
+    """Reserve every request in one transaction; one result per request, in order.
 
-    A request gets its new pending Order, the order its Idempotency-Key already made (also when the
-    event is sold out by now), or its own error: InvalidInput, SoldOut, EventNotFound. Database
-    failures (Busy, DatabaseUnavailable) are raised for the whole batch, which then holds nothing.
+    A request gets its new pending Order, the order its Idempotency-Key already made on that event
+    (also when the event is sold out by now), or its own error: InvalidInput, SoldOut,
+    EventNotFound. Database failures (Busy, DatabaseUnavailable) are raised for the whole batch,
+    which then holds nothing.
     """
     results: list[Order | BackendError | None] = [None] * len(requests)
-    valid: list[tuple[int, int, str, str | None]] = []
+    valid: list[tuple[int, str, int, str, str | None]] = []
     for i, request in enumerate(requests):
         try:
             quantity, email, key = validate_order_request(
@@ -117,115 +143,116 @@ async def reserve_batch(
         except InvalidInput as exc:
             results[i] = exc
             continue
-        valid.append((i, quantity, email, key))
-    try:
-        code = normalise_event_code(event_code)
-    except InvalidInput:
-        code = ""
+        try:
+            code = normalise_event_code(request.event_code)
+        except InvalidInput:
+            results[i] = EventNotFound(f"no event has the code {request.event_code!r}")
+            continue
+        valid.append((i, code, quantity, email, key))
     # Orders that already existed under a key, read after the commit with their current state.
     existing_ids: dict[int, uuid.UUID] = {}
-    if valid and code:
+    if valid:
         async with database_errors(), pool.connection() as conn, conn.transaction():
-            locked = await (await conn.execute(_LOCK_STOCK, (code,))).fetchall()
-            if locked:
+            codes = sorted({code for _, code, *_ in valid})
+            found: dict[str, _Event] = {}
+            for event_id, code, price_cents, currency, shard, available in await (
+                await conn.execute(_LOCK_STOCK, (codes,))
+            ).fetchall():
+                event = found.setdefault(code, _Event(event_id, code, price_cents, currency, {}))
+                event.available[int(shard)] = int(available)
+            if found:
                 await _place(
                     conn,
-                    code=code,
-                    locked=locked,
+                    found=found,
                     valid=valid,
                     results=results,
                     existing_ids=existing_ids,
                     hold_seconds=hold_seconds,
                 )
-    for i, *_ in valid:
+    for i, code, *_ in valid:
         if results[i] is None and i not in existing_ids:
-            results[i] = EventNotFound(f"no event has the code {code or event_code!r}")
+            results[i] = EventNotFound(f"no event has the code {code}")
     for i, order_id in existing_ids.items():
         results[i] = await get_order(pool, order_id)
-    assert all(result is not None for result in results)
     return [result for result in results if result is not None]
 
 
 async def _place(
     conn: Any,
     *,
-    code: str,
-    locked: list[tuple[Any, ...]],
-    valid: list[tuple[int, int, str, str | None]],
+    found: dict[str, _Event],
+    valid: list[tuple[int, str, int, str, str | None]],
     results: list[Order | BackendError | None],
     existing_ids: dict[int, uuid.UUID],
     hold_seconds: int,
 ) -> None:
-    """Inside the batch's transaction, with the event's stock rows locked: allocate and insert."""
-    event_id, price_cents, currency = locked[0][0], locked[0][1], locked[0][2]
-    available = {int(row[3]): int(row[4]) for row in locked}
-    keys = [key for _, _, _, key in valid if key is not None]
-    known: dict[str, dict[str, Any]] = {}
-    if keys:
+    """Inside the batch's transaction, with the events' stock rows locked: allocate and insert."""
+    keyed = [(found[code].id, key) for _, code, _, _, key in valid if key is not None and code in found]
+    known: dict[tuple[int, str], dict[str, Any]] = {}
+    if keyed:
         cur = conn.cursor(row_factory=dict_row)
-        await cur.execute(_EXISTING_KEYS, (event_id, keys))
-        known = {row["idempotency_key"]: row for row in await cur.fetchall()}
-    new: list[tuple[int, uuid.UUID, int, str, str | None, list[tuple[int, int]]]] = []
-    # A key repeated inside this batch (a double-click) gets the order of its first request.
-    first_of_key: dict[str, tuple[uuid.UUID, int, str]] = {}
-    for i, quantity, email, key in valid:
+        await cur.execute(_EXISTING_KEYS, ([e for e, _ in keyed], [k for _, k in keyed]))
+        known = {(row["event_id"], row["idempotency_key"]): row for row in await cur.fetchall()}
+    new: list[_New] = []
+    # A key repeated inside this batch (a double click) gets the order of its first request.
+    made_now: dict[tuple[int, str], _New] = {}
+    for i, code, quantity, email, key in valid:
+        event = found.get(code)
+        if event is None:
+            continue  # reported as EventNotFound by the caller
         if key is not None:
-            previous = known.get(key)
-            made_now = first_of_key.get(key)
-            if previous is not None or made_now is not None:
-                same = (
-                    (previous["quantity"], previous["email"]) == (quantity, email)
-                    if previous is not None
-                    else made_now is not None and (made_now[1], made_now[2]) == (quantity, email)
-                )
-                if not same:
-                    results[i] = InvalidInput(
-                        "this Idempotency-Key was already used for a different order"
-                        " (quantity or email differ)"
-                    )
-                elif previous is not None:
-                    existing_ids[i] = previous["id"]
+            previous = known.get((event.id, key))
+            first = made_now.get((event.id, key))
+            if previous is not None or first is not None:
+                if previous is not None:
+                    same = (previous["quantity"], previous["email"]) == (quantity, email)
+                    target = previous["id"]
                 else:
-                    assert made_now is not None
-                    existing_ids[i] = made_now[0]
+                    assert first is not None
+                    same = (first.quantity, first.email) == (quantity, email)
+                    target = first.order_id
+                if same:
+                    existing_ids[i] = target
+                else:
+                    results[i] = InvalidInput(_DIFFERENT_ORDER)
                 continue
-        allocation = allocate(available, quantity, start=random.randrange(1 << 30))
+        allocation = allocate(event.available, quantity, start=random.randrange(1 << 30))
         if allocation is None:
             results[i] = SoldOut(f"sold out: event {code} has fewer than {quantity} ticket(s) left")
             continue
-        for shard, n in allocation:
-            available[shard] -= n
-        order_id = uuid.uuid4()
-        new.append((i, order_id, quantity, email, key, allocation))
+        for shard, taken in allocation:
+            event.available[shard] -= taken
+        item = _New(i, uuid.uuid4(), event, quantity, email, key, allocation)
+        new.append(item)
         if key is not None:
-            first_of_key[key] = (order_id, quantity, email)
+            made_now[(event.id, key)] = item
     if not new:
         return
     cur = conn.cursor(row_factory=dict_row)
     await cur.execute(
         _PLACE,
         {
-            "ids": [order_id for _, order_id, *_ in new],
-            "quantities": [quantity for _, _, quantity, *_ in new],
-            "emails": [email for _, _, _, email, *_ in new],
-            "keys": [key for _, _, _, _, key, _ in new],
-            "alloc_ids": [order_id for _, order_id, *_, allocation in new for _ in allocation],
-            "alloc_shards": [shard for *_, allocation in new for shard, _ in allocation],
-            "alloc_quantities": [n for *_, allocation in new for _, n in allocation],
-            "event_id": event_id,
-            "price": price_cents,
-            "currency": currency,
+            "ids": [n.order_id for n in new],
+            "event_ids": [n.event.id for n in new],
+            "prices": [n.event.price_cents for n in new],
+            "currencies": [n.event.currency for n in new],
+            "quantities": [n.quantity for n in new],
+            "emails": [n.email for n in new],
+            "keys": [n.key for n in new],
+            "alloc_ids": [n.order_id for n in new for _ in n.allocation],
+            "alloc_shards": [shard for n in new for shard, _ in n.allocation],
+            "alloc_quantities": [q for n in new for _, q in n.allocation],
             "hold": hold_seconds,
         },
     )
     placed = {row["id"]: row for row in await cur.fetchall()}
     skipped: dict[uuid.UUID, uuid.UUID] = {}
-    for i, order_id, _, _, key, _ in new:
-        row = placed.get(order_id)
+    for n in new:
+        row = placed.get(n.order_id)
         if row is not None:
-            results[i] = Order(
+            results[n.index] = Order(
                 id=row["id"],
-                event_code=code,
+                event_code=n.event.code,
                 status=row["status"],
                 quantity=row["quantity"],
                 amount_cents=row["amount_cents"],
@@ -236,17 +263,16 @@ async def _place(
                 paid_at=row["paid_at"],
                 webhook_attempts=row["webhook_attempts"],
             )
-        else:
-            # Skipped by ON CONFLICT: a single-order checkout with the same key committed meanwhile.
-            # Nothing was taken for it (the stock update follows the inserted rows); use that order.
-            assert key is not None
-            winner = await (
-                await conn.execute(
-                    "SELECT id FROM orders WHERE event_id = %s AND idempotency_key = %s", (event_id, key)
-                )
-            ).fetchone()
-            assert winner is not None
-            existing_ids[i] = skipped[order_id] = winner[0]
+            continue
+        # Skipped by ON CONFLICT: a single-order checkout with the same key committed meanwhile.
+        # Nothing was taken for it (the stock update follows the inserted rows); use that order.
+        winner = await (
+            await conn.execute(
+                "SELECT id FROM orders WHERE event_id = %s AND idempotency_key = %s", (n.event.id, n.key)
+            )
+        ).fetchone()
+        assert winner is not None, "ON CONFLICT skipped the row, so the conflicting order exists"
+        existing_ids[n.index] = skipped[n.order_id] = winner[0]
     # A repeat of that key later in this batch pointed at the order we meant to make: redirect it.
     for i, order_id in list(existing_ids.items()):
         existing_ids[i] = skipped.get(order_id, order_id)

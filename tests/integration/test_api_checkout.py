@@ -81,6 +81,34 @@ def test_500_buyers_race_for_100_tickets_and_exactly_the_capacity_is_held(
     assert_invariants(database_url)
 
 
+def test_buyers_spread_over_several_events_never_oversell_any(base_url: str, database_url: str) -> None:
+    capacities = {"SPREADA": 20, "SPREADB": 35, "SPREADC": 50}
+    for code, capacity in capacities.items():
+        create_event(base_url, code, capacity)
+    rng = random.Random(5)
+    buyers = [(rng.choice(sorted(capacities)), rng.randint(1, 3)) for _ in range(200)]
+
+    async def buy_all() -> list[tuple[str, int, int]]:
+        limits = httpx.Limits(max_connections=200, max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
+
+            async def buy(i: int, code: str, quantity: int) -> tuple[str, int, int]:
+                response = await client.post(
+                    f"/api/events/{code}/orders", json={"quantity": quantity, "email": f"s{i}@example.com"}
+                )
+                return code, quantity, response.status_code
+
+            return await asyncio.gather(*(buy(i, code, q) for i, (code, q) in enumerate(buyers)))
+
+    results = asyncio.run(buy_all())
+    assert {status for _, _, status in results} <= {201, 409}
+    for code, capacity in capacities.items():
+        held = sum(q for c, q, status in results if c == code and status == 201)
+        stock = httpx.get(f"{base_url}/api/events/{code}").json()
+        assert held <= capacity and (stock["held"], stock["available"]) == (held, capacity - held)
+    assert_invariants(database_url)
+
+
 def test_a_buyer_reserves_pays_by_webhook_and_gets_tickets_that_verify(
     base_url: str, database_url: str
 ) -> None:

@@ -18,8 +18,14 @@ from tests.integration.conftest import assert_invariants, run_in_threads
 pytestmark = pytest.mark.anyio
 
 
-async def batch(pool: AsyncConnectionPool, code: str, requests: list[ReserveRequest]) -> list[Any]:
-    return await reserve_batch(pool, event_code=code, requests=requests, hold_seconds=900, max_per_order=10)
+def req(code: str, quantity: int, email: str, key: str | None = None) -> ReserveRequest:
+    return ReserveRequest(event_code=code, quantity=quantity, email=email, idempotency_key=key)
+
+
+async def batch(pool: AsyncConnectionPool, code: str, requests: list[tuple[Any, ...]]) -> list[Any]:
+    """Reserve ``requests`` ((quantity, email[, key]) tuples) for ``code`` in one batch."""
+    made = [req(code, *r) for r in requests]
+    return await reserve_batch(pool, requests=made, hold_seconds=900, max_per_order=10)
 
 
 async def test_each_request_of_a_batch_gets_its_own_order_or_error(
@@ -30,12 +36,12 @@ async def test_each_request_of_a_batch_gets_its_own_order_or_error(
         pool,
         "batch1",
         [
-            ReserveRequest(2, "a@example.com"),
-            ReserveRequest(0, "bad@example.com"),
-            ReserveRequest(2, "b@example.com"),
-            ReserveRequest(2, "c@example.com"),  # only 1 left by now
-            ReserveRequest(1, "not an email"),
-            ReserveRequest(1, "d@example.com"),  # takes the last one
+            (2, "a@example.com"),
+            (0, "bad@example.com"),
+            (2, "b@example.com"),
+            (2, "c@example.com"),  # only 1 left by now
+            (1, "not an email"),
+            (1, "d@example.com"),  # takes the last one
         ],
     )
     first, zero, second, too_many, bad_email, last = results
@@ -72,11 +78,11 @@ async def test_idempotency_keys_in_a_batch_return_one_order_per_key(
         pool,
         "BATCHKEY",
         [
-            ReserveRequest(2, "n@example.com", "k-new"),
-            ReserveRequest(2, "n@example.com", "k-new"),  # double click inside the batch
-            ReserveRequest(1, "k@example.com", "k-old"),  # retry of an order made before
-            ReserveRequest(3, "n@example.com", "k-new"),  # same key, different order
-            ReserveRequest(1, "x@example.com", "k-other"),  # sold out: 1 (k-old) + 2 (k-new) = all 3
+            (2, "n@example.com", "k-new"),
+            (2, "n@example.com", "k-new"),  # double click inside the batch
+            (1, "k@example.com", "k-old"),  # retry of an order made before
+            (3, "n@example.com", "k-new"),  # same key, different order
+            (1, "x@example.com", "k-other"),  # sold out: 1 (k-old) + 2 (k-new) = all 3
         ],
     )
     new, repeat, old, conflict, sold_out = results
@@ -86,7 +92,7 @@ async def test_idempotency_keys_in_a_batch_return_one_order_per_key(
     assert isinstance(conflict, InvalidInput)
     assert isinstance(sold_out, SoldOut)
     # A retry after the sale sold out still finds its order.
-    again = await batch(pool, "BATCHKEY", [ReserveRequest(2, "n@example.com", "k-new")] * 2)
+    again = await batch(pool, "BATCHKEY", [(2, "n@example.com", "k-new")] * 2)
     assert [o.id for o in again] == [new.id, new.id]
     stock = await events.get_event_stock(pool, "BATCHKEY")
     assert (stock.available, stock.held) == (0, 3)
@@ -97,7 +103,7 @@ async def test_an_order_bigger_than_any_shard_is_taken_across_shards(
     pool: AsyncConnectionPool, database_url: str
 ) -> None:
     await events.create_event(pool, code="SPLIT1", name="b", capacity=64)  # 8 shards of 8
-    results = await batch(pool, "SPLIT1", [ReserveRequest(10, f"s{i}@example.com") for i in range(6)])
+    results = await batch(pool, "SPLIT1", [(10, f"s{i}@example.com") for i in range(6)])
     assert all(isinstance(r, orders.Order) for r in results)
     with psycopg.connect(database_url) as conn:
         rows = conn.execute("SELECT alloc_shards, alloc_quantities FROM orders").fetchall()
@@ -108,11 +114,9 @@ async def test_an_order_bigger_than_any_shard_is_taken_across_shards(
 
 
 async def test_an_unknown_event_fails_every_valid_request(pool: AsyncConnectionPool) -> None:
-    results = await batch(
-        pool, "NOSUCH", [ReserveRequest(1, "a@example.com"), ReserveRequest(0, "a@example.com")]
-    )
+    results = await batch(pool, "NOSUCH", [(1, "a@example.com"), (0, "a@example.com")])
     assert isinstance(results[0], EventNotFound) and isinstance(results[1], InvalidInput)
-    results = await batch(pool, "bad code!", [ReserveRequest(1, "a@example.com")])
+    results = await batch(pool, "bad code!", [(1, "a@example.com")])
     assert isinstance(results[0], EventNotFound)
 
 
@@ -122,10 +126,10 @@ def test_concurrent_batches_from_many_processes_never_oversell(database_url: str
 
     run_in_threads(database_url, [setup], threads=1, connections_per_thread=1)
     rng = random.Random(7)
-    batches = [[ReserveRequest(rng.randint(1, 3), f"b{j}-{i}@example.com") for i in range(rng.randint(1, 20))]
+    batches = [[(rng.randint(1, 3), f"b{j}-{i}@example.com") for i in range(rng.randint(1, 20))]
                for j in range(40)]  # fmt: skip
 
-    def job(requests: list[ReserveRequest]) -> Any:
+    def job(requests: list[tuple[Any, ...]]) -> Any:
         return lambda pool: batch(pool, "STORM1", requests)
 
     outcomes = run_in_threads(database_url, [job(b) for b in batches], threads=4, connections_per_thread=3)
@@ -135,9 +139,9 @@ def test_concurrent_batches_from_many_processes_never_oversell(database_url: str
         for request, result in zip(requests, results, strict=True):
             assert isinstance(result, orders.Order | SoldOut), result
             if isinstance(result, orders.Order):
-                assert result.quantity == request.quantity
+                assert result.quantity == request[0]
                 reserved += result.quantity
-    asked = sum(r.quantity for b in batches for r in b)
+    asked = sum(quantity for b in batches for quantity, _ in b)
     assert asked > 300 and reserved <= 300
     with psycopg.connect(database_url) as conn:
         held = conn.execute("SELECT sum(held), sum(available) FROM event_stock").fetchone()
@@ -157,10 +161,38 @@ async def test_a_batch_and_single_checkouts_racing_for_the_same_key_make_one_ord
         )  # fmt: skip
 
     results = await asyncio.gather(
-        single(), batch(pool, "RACEKEY", [ReserveRequest(2, "r@example.com", "same")] * 3), single()
+        single(), batch(pool, "RACEKEY", [(2, "r@example.com", "same")] * 3), single()
     )
     ids = {results[0].id, results[2].id, *(o.id for o in results[1])}
     assert len(ids) == 1
     stock = await events.get_event_stock(pool, "RACEKEY")
     assert stock.held == 2
+    assert_invariants(database_url)
+
+
+async def test_one_batch_serves_several_events_each_from_its_own_stock(
+    pool: AsyncConnectionPool, database_url: str
+) -> None:
+    await events.create_event(pool, code="MULTIA", name="a", capacity=3, price_cents=100)
+    await events.create_event(pool, code="MULTIB", name="b", capacity=2, price_cents=700, currency="USD")
+    requests = [
+        req("MULTIA", 2, "a1@example.com"),
+        req("MULTIB", 2, "b1@example.com", "same-key"),
+        req("nosuch", 1, "x@example.com"),
+        req("MULTIA", 2, "a2@example.com"),  # 1 left on A
+        req("MULTIA", 1, "a3@example.com", "same-key"),  # the same key on another event is another order
+        req("MULTIB", 1, "b2@example.com"),  # B is sold out
+    ]
+    a1, b1, unknown, a2, a3, b2 = await reserve_batch(
+        pool, requests=requests, hold_seconds=900, max_per_order=10
+    )
+    assert isinstance(unknown, EventNotFound)
+    assert isinstance(a2, SoldOut) and "MULTIA" in str(a2)
+    assert isinstance(b2, SoldOut) and "MULTIB" in str(b2)
+    assert (a1.event_code, a1.amount_cents, a1.currency) == ("MULTIA", 200, "EUR")
+    assert (b1.event_code, b1.amount_cents, b1.currency) == ("MULTIB", 1400, "USD")
+    assert a3.event_code == "MULTIA" and a3.id != b1.id
+    for code, held in (("MULTIA", 3), ("MULTIB", 2)):
+        stock = await events.get_event_stock(pool, code)
+        assert (stock.available, stock.held) == (0, held)
     assert_invariants(database_url)
