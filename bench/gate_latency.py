@@ -27,6 +27,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+# The gate app's own setting (scanner/tui/launch.py), applied before Textual is imported.
+os.environ.setdefault("TEXTUAL_FPS", "120")
 
 from textual import events  # noqa: E402
 
@@ -155,7 +157,7 @@ def baseline(video: Path, home: Path, first_frame: dict[str, int]) -> list[float
 
 async def through_app(
     video: Path, home: Path, first_frame: dict[str, int]
-) -> tuple[list[float], list[float], int]:
+) -> tuple[list[float], list[float], list[int]]:
     """Frame read -> verdict painted, the real app headless."""
     gate = new_gate(home)
     timed: list[TimedSource] = []
@@ -190,7 +192,7 @@ async def through_app(
             await asyncio.sleep(0.1)
         await pilot.pause(0.5)
     gate.close()
-    return latencies, ui_part, len(seen)
+    return latencies, ui_part, sorted(r.serial or 0 for r in seen)
 
 
 async def handheld(home: Path, count: int) -> list[float]:
@@ -302,7 +304,8 @@ def main() -> int:
         a50, a95 = report("gate app: frame read -> verdict painted", app_latencies)
         report("  of which: code decoded -> verdict painted", ui_part)
         report("gate app: handheld Enter -> verdict painted", wedge)
-        print(f"  verdicts painted: {verdicts} of {len(codes)} tickets in the video")
+        missed = sorted(set(range(1, len(codes) + 1)) - set(verdicts))
+        print(f"  verdicts painted: {len(verdicts)} of {len(codes)} tickets; missed serials {missed}")
         print(f"  ratio app/baseline: p50 x{a50 / b50:.2f}, p95 x{a95 / b95:.2f}")
         print(f"  aim: p95 < 100 ms from frame to verdict on screen -> {'met' if a95 < 100 else 'NOT met'}")
         if not args.no_screenshots:
