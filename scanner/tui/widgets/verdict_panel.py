@@ -50,4 +50,7 @@ class VerdictPanel(Vertical):
         self.query_one("#verdict-reason", Static).update(view.reason, layout=False)
         self.query_one("#verdict-detail", Static).update(view.detail, layout=False)
         for child in self.children:
-            child.refresh()  # the colours are inherited: repaint even a child whose text is unchanged
+            # Children inherit the colours but cache their computed style: drop that cache and repaint,
+            # even a child whose text is unchanged (the serial of a ticket scanned twice).
+            child.notify_style_update()
+            child.refresh()
