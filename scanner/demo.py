@@ -108,7 +108,7 @@ def explanation(setup: DemoSetup) -> str:
         "F2 to type a code by hand, F3 to switch to exit mode, F4 to look up 'Grace', F1 for help; "
         "Ctrl+Q quits."
     )
-    return textwrap.fill(text, width=100)
+    return textwrap.fill(text, width=100, break_on_hyphens=False, break_long_words=False)
 
 
 def demo(args: argparse.Namespace) -> int:
