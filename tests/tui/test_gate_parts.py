@@ -157,5 +157,7 @@ def test_verdict_views_name_the_colour_word_and_reason_staff_act_on() -> None:
         assert verdict_view(_result(verdict), UTC).style == "-reject"
     unknown = verdict_view(_result(Verdict.UNKNOWN_KEY), UTC)
     assert (unknown.style, unknown.reason) == ("-unknown", "no key for VL9IHU — sync or import a key")
+    not_inside = verdict_view(_result(Verdict.NOT_INSIDE, direction=Direction.OUT), UTC)
+    assert (not_inside.word, not_inside.style) == ("NOT INSIDE", "-used")  # never the green of ADMIT
     garbage = verdict_view(_result(Verdict.INVALID, code=None, serial=None, raw="hello"), UTC)
     assert garbage.serial == "" and garbage.detail.startswith("hello")
