@@ -261,8 +261,14 @@ async def test_settings_dialog_renames_gate_now_and_persists(tmp_path: Path) -> 
     harness = make_harness(home, settings=GateSettings(gate_name="Gate B", event=EVENT))
     async with harness.app.run_test(size=(100, 40)) as pilot:
         await pilot.press("f6")
-        name = harness.app.screen.query_one("#gate-name")
-        name.value = "North Gate"
+        dialog = harness.app.screen
+        dialog.query_one("#event").value = "not an event!"
+        await pilot.click("#save")
+        assert harness.app.screen is dialog  # refused, with the reason shown
+        assert "not an event code" in str(dialog.query_one("#settings-error").render())
+        await pilot.pause(0.3)  # a Button ignores clicks during its 0.2 s pressed effect
+        dialog.query_one("#event").value = EVENT.lower()
+        dialog.query_one("#gate-name").value = "  North   Gate "
         await pilot.click("#save")
         await wait_for(lambda: settings_path(home).exists(), what="settings saved")
         assert harness.app.gate_screen.query_one(StatusLine).status.gate == "North Gate"

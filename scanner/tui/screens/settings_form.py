@@ -11,7 +11,9 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Switch
 
+from scanner.gate import MAX_GATE_NAME_CHARS
 from scanner.settings import GateSettings
+from ticketcode.keys import EVENT_CODE_RE
 
 
 class SettingsScreen(ModalScreen[GateSettings | None]):
@@ -36,6 +38,7 @@ class SettingsScreen(ModalScreen[GateSettings | None]):
             with Horizontal(id="sound-row"):
                 yield Label("Sound ")
                 yield Switch(self._settings.sound, id="sound")
+            yield Label("", id="settings-error")
             with Horizontal(id="buttons"):
                 yield Button("Save", id="save", variant="primary")
                 yield Button("Cancel", id="cancel")
@@ -44,10 +47,21 @@ class SettingsScreen(ModalScreen[GateSettings | None]):
     @on(Input.Submitted)
     def save(self) -> None:
         camera = self.query_one("#camera", Input).value.strip() or None
+        gate_name = " ".join(self.query_one("#gate-name", Input).value.split()) or None
+        event = self.query_one("#event", Input).value.strip().upper() or None
+        problem = None
+        if gate_name is not None and len(gate_name) > MAX_GATE_NAME_CHARS:
+            problem = f"the gate name is longer than {MAX_GATE_NAME_CHARS} characters"
+        elif event is not None and not EVENT_CODE_RE.fullmatch(event):
+            problem = f"{event!r} is not an event code (4 to 12 of A-Z and 0-9)"
+        if problem is not None:
+            # Refused here, with the reason, rather than at the next start of the gate.
+            self.query_one("#settings-error", Label).update(f"[b red]{problem}[/]")
+            return
         self.dismiss(
             GateSettings(
-                gate_name=self.query_one("#gate-name", Input).value.strip() or None,
-                event=self.query_one("#event", Input).value.strip().upper() or None,
+                gate_name=gate_name,
+                event=event,
                 sound=self.query_one("#sound", Switch).value,
                 camera=camera,
                 # A camera chosen here replaces a file source remembered from an earlier start.
