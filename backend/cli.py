@@ -1,30 +1,9 @@
-"""The backend's subcommands: argument definitions only; handlers live in ``backend.commands``."""
+"""The backend's subcommands: argument definitions only; each names its handler as ``module:function``."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import sys
 from typing import Any
-
-
-def _lazy(module: str, name: str) -> Any:
-    """A handler that imports ``module`` only when its command runs."""
-
-    def run(args: argparse.Namespace) -> int:
-        handler = getattr(importlib.import_module(module), name)
-        result: int = handler(args)
-        return result
-
-    return run
-
-
-def _not_yet(what: str) -> Any:
-    def run(args: argparse.Namespace) -> int:
-        print(f"ticketgate: {what} is not available in this release yet", file=sys.stderr)
-        return 2
-
-    return run
 
 
 def _db(parser: argparse.ArgumentParser) -> None:
@@ -42,21 +21,19 @@ def register(commands: Any, key_commands: Any) -> None:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--workers", type=int, default=1, help="HTTP worker processes")
     p.add_argument("--no-reaper", action="store_true", help="do not run the reaper in this process")
-    p.set_defaults(run=_lazy("backend.server", "run"))
+    p.set_defaults(handler="backend.server:run")
 
     p = commands.add_parser("migrate", help="apply database migrations (idempotent)")
     _db(p)
-    p.set_defaults(run=_lazy("backend.commands", "migrate"))
+    p.set_defaults(handler="backend.commands:migrate")
 
     p = commands.add_parser("reaper", help="expire abandoned orders and return their stock")
     _db(p)
     p.add_argument("--once", action="store_true", help="one pass, then exit")
-    p.set_defaults(run=_lazy("backend.commands", "reaper"))
+    p.set_defaults(handler="backend.commands:reaper")
 
     event = commands.add_parser("event", help="manage events")
-    event_commands = event.add_subparsers(
-        dest="event_command", metavar="EVENT_COMMAND", required=True
-    )
+    event_commands = event.add_subparsers(dest="event_command", metavar="EVENT_COMMAND", required=True)
     p = event_commands.add_parser("create", help="create an event")
     _db(p)
     p.add_argument("--code", required=True, help="event code, 4 to 12 of A-Z and 0-9")
@@ -64,32 +41,28 @@ def register(commands: Any, key_commands: Any) -> None:
     p.add_argument("--capacity", type=int, required=True)
     p.add_argument("--price-cents", type=int, default=0)
     p.add_argument("--currency", default="EUR")
-    p.set_defaults(run=_lazy("backend.commands", "event_create"))
+    p.set_defaults(handler="backend.commands:event_create")
 
     device = commands.add_parser("device", help="gate devices")
-    device_commands = device.add_subparsers(
-        dest="device_command", metavar="DEVICE_COMMAND", required=True
-    )
+    device_commands = device.add_subparsers(dest="device_command", metavar="DEVICE_COMMAND", required=True)
     p = device_commands.add_parser(
         "add", help="a one-time pairing token for a gate device (not yet available)"
     )
     _db(p)
     p.add_argument("--event", required=True)
     p.add_argument("--name", required=True)
-    p.set_defaults(run=_not_yet("pairing gate devices (device add)"))
+    p.set_defaults(unavailable="pairing gate devices (device add)")
 
     orders = commands.add_parser("orders", help="orders needing an operator")
-    order_commands = orders.add_subparsers(
-        dest="orders_command", metavar="ORDERS_COMMAND", required=True
-    )
+    order_commands = orders.add_subparsers(dest="orders_command", metavar="ORDERS_COMMAND", required=True)
     p = order_commands.add_parser("refund-due", help="list paid-but-unfulfillable orders to refund")
     _db(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(run=_lazy("backend.commands", "orders_refund_due"))
+    p.set_defaults(handler="backend.commands:orders_refund_due")
 
     p = key_commands.add_parser("export", help="write an event's key file (for a gate laptop)")
     _db(p)
     p.add_argument("--event", required=True)
     p.add_argument("--version", type=int, help="key version (default: the event's current one)")
     p.add_argument("--output", "-o", help="file to write (default: standard output)")
-    p.set_defaults(run=_lazy("backend.commands", "keys_export"))
+    p.set_defaults(handler="backend.commands:keys_export")

@@ -1,30 +1,9 @@
-"""The scanner's subcommands: argument definitions only; handlers live in ``scanner.commands``."""
+"""The scanner's subcommands: argument definitions only; each names its handler as ``module:function``."""
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import sys
 from typing import Any
-
-
-def _lazy(module: str, name: str) -> Any:
-    """A handler that imports ``module`` only when its command runs."""
-
-    def run(args: argparse.Namespace) -> int:
-        handler = getattr(importlib.import_module(module), name)
-        result: int = handler(args)
-        return result
-
-    return run
-
-
-def _not_yet(what: str) -> Any:
-    def run(args: argparse.Namespace) -> int:
-        print(f"ticketgate: {what} is not available in this release yet", file=sys.stderr)
-        return 2
-
-    return run
 
 
 def _home(parser: argparse.ArgumentParser) -> None:
@@ -36,21 +15,19 @@ def register(commands: Any, key_commands: Any) -> None:
     p = key_commands.add_parser("import", help="import an event key file onto this gate laptop")
     _home(p)
     p.add_argument("file")
-    p.set_defaults(run=_lazy("scanner.commands", "keys_import"))
+    p.set_defaults(handler="scanner.commands:keys_import")
 
     p = key_commands.add_parser("list", help="list held keys: event, version, fingerprint")
     _home(p)
-    p.set_defaults(run=_lazy("scanner.commands", "keys_list"))
+    p.set_defaults(handler="scanner.commands:keys_list")
 
     p = commands.add_parser("verify", help="verify codes offline; exit 0 only if all are admitted")
     _home(p)
     p.add_argument("codes", nargs="+", metavar="CODE", help="a ticket code; - reads codes from stdin")
     p.add_argument("--event", help="the gate's event (default: the single event whose key is held)")
     p.add_argument("--gate", help="gate name recorded with each scan")
-    p.add_argument(
-        "--exit", dest="exit_mode", action="store_true", help="record exits instead of entries"
-    )
-    p.set_defaults(run=_lazy("scanner.commands", "verify"))
+    p.add_argument("--exit", dest="exit_mode", action="store_true", help="record exits instead of entries")
+    p.set_defaults(handler="scanner.commands:verify")
 
     p = commands.add_parser("tickets", help="known tickets and revocations on this gate laptop")
     ticket_commands = p.add_subparsers(dest="tickets_command", metavar="TICKETS_COMMAND", required=True)
@@ -59,11 +36,11 @@ def register(commands: Any, key_commands: Any) -> None:
     )
     _home(p)
     p.add_argument("file")
-    p.set_defaults(run=_lazy("scanner.commands", "tickets_import"))
+    p.set_defaults(handler="scanner.commands:tickets_import")
 
     p = commands.add_parser("decode", help="print the QR text(s) found in each image")
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.set_defaults(run=_lazy("scanner.decode", "decode_command"))
+    p.set_defaults(handler="scanner.decode:decode_command")
 
     p = commands.add_parser("scan", help="the gate app (terminal UI)")
     _home(p)
@@ -73,22 +50,18 @@ def register(commands: Any, key_commands: Any) -> None:
     p.add_argument("--event", help="the gate's event")
     p.add_argument("--gate", help="gate name")
     p.add_argument("--no-sound", action="store_true")
-    p.set_defaults(run=_lazy("scanner.tui.launch", "scan"))
+    p.set_defaults(handler="scanner.tui.launch:scan")
 
-    p = commands.add_parser(
-        "pair", help="pair this gate laptop with the backend (not yet available)"
-    )
+    p = commands.add_parser("pair", help="pair this gate laptop with the backend (not yet available)")
     _home(p)
     p.add_argument("token")
     p.add_argument("--server", required=True, help="backend URL")
-    p.set_defaults(run=_not_yet("pairing with the backend (pair)"))
+    p.set_defaults(unavailable="pairing with the backend (pair)")
 
     p = commands.add_parser("sync", help="one sync round with the backend now (not yet available)")
     _home(p)
-    p.set_defaults(run=_not_yet("sync with the backend (sync)"))
+    p.set_defaults(unavailable="sync with the backend (sync)")
 
-    p = commands.add_parser(
-        "demo", help="see a gate at work: throwaway key, ticket images, the gate app"
-    )
+    p = commands.add_parser("demo", help="see a gate at work: throwaway key, ticket images, the gate app")
     p.add_argument("--home", help="keep the demo's data here (default: a temporary folder)")
-    p.set_defaults(run=_lazy("scanner.demo", "demo"))
+    p.set_defaults(handler="scanner.demo:demo")

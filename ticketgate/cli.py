@@ -7,6 +7,7 @@ scanner's commands must work on a laptop where the database driver is never touc
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -44,12 +45,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        result: int = args.run(args)
+        result = _run(args)
     except (BackendError, ScannerError, TicketCodeError) as exc:
         print(f"ticketgate: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    return result
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Import the command's handler only now, so each command loads just what it uses."""
+    if getattr(args, "unavailable", None):
+        print(f"ticketgate: {args.unavailable} is not available in this release yet", file=sys.stderr)
+        return 2
+    module, _, name = args.handler.partition(":")
+    handler = getattr(importlib.import_module(module), name)
+    result: int = handler(args)
     return result
 
 
