@@ -23,16 +23,21 @@ bench: $(STAMP)
 
 setup: $(STAMP)
 
-# libzbar0 is the C library pyzbar loads at run time; pip cannot install it.
+# libzbar0 is the C library pyzbar loads at run time (pip cannot install it); Debian's python3 needs
+# python3-venv to make a virtualenv.
 system-deps:
-	@if ! ldconfig -p | grep -q 'libzbar.so.0'; then \
-		echo "installing libzbar0 (system library needed by pyzbar)"; \
+	@missing=""; \
+	ldconfig -p | grep -q 'libzbar.so.0' || missing="$$missing libzbar0"; \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing system packages:$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq libzbar0; \
+		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
 $(STAMP): pyproject.toml | system-deps
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip -q
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv
 	$(BIN)/python -m uv pip install -q --python $(BIN)/python -e '.[dev]'
 	touch $(STAMP)
