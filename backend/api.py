@@ -46,7 +46,7 @@ DEFAULT_POOL_MAX_SIZE = 16
 # Checkouts queued while the previous batch commits go together, at most this many.
 MAX_CHECKOUT_BATCH = 64
 
-# Most specific first: the first class in an error's MRO found here decides the status.
+# The first class in an error's MRO found here decides its status (so subclasses may refine).
 _STATUS: dict[type[Exception], int] = {
     errors.InvalidInput: 422,
     errors.EventNotFound: 404,
@@ -356,7 +356,7 @@ def create_app(
     async def reserve_queued(
         _: str, queued: Sequence[ReserveRequest]
     ) -> list[orders.Order | errors.BackendError]:
-        # A lone checkout takes the single-order path (one statement, no explicit transaction).
+        # A lone checkout (no rush) takes the single-order path, orders.reserve: one round trip.
         if len(queued) == 1:
             request = queued[0]
             try:
