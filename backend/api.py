@@ -356,7 +356,7 @@ def create_app(
     async def reserve_queued(
         _: str, queued: Sequence[ReserveRequest]
     ) -> list[orders.Order | errors.BackendError]:
-        # A lone checkout (no rush) takes the single-order path, orders.reserve: one round trip.
+        # A lone checkout (no rush) takes the single-order path: orders.reserve, one conditional statement.
         if len(queued) == 1:
             request = queued[0]
             try:
