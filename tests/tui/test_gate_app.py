@@ -58,6 +58,15 @@ async def test_handheld_scanner_code_admits_and_updates_counters(tmp_path: Path)
         assert [s.serial for s in recent] == [7]
 
 
+async def test_scanner_ending_codes_with_tab_or_line_feed_is_understood(tmp_path: Path) -> None:
+    harness = make_harness(make_home(tmp_path))
+    async with harness.app.run_test(size=(80, 24)) as pilot:
+        await pilot.press(*code(21), "tab")
+        await pilot.press(*code(22), "ctrl+j")
+        results = await wait_painted(harness, 2)
+        assert [(r.serial, r.verdict) for r in results] == [(21, Verdict.ADMIT), (22, Verdict.ADMIT)]
+
+
 async def test_same_code_again_is_already_used_with_first_admission_time(tmp_path: Path) -> None:
     harness = make_harness(make_home(tmp_path), gate_name="Gate B")
     async with harness.app.run_test(size=(80, 24)) as pilot:

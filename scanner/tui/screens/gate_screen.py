@@ -20,6 +20,8 @@ from scanner.tui.widgets.status_line import GateStatus, StatusLine
 from scanner.tui.widgets.verdict_panel import VerdictPanel
 
 IDLE_HINT = "handheld scanner ready: scan a ticket, or F2 to type a code"
+# Handheld scanners end a code with Enter (CR), a line feed or, configured so, a Tab.
+_SUBMIT_KEYS = {"enter", "ctrl+m", "ctrl+j"}
 
 
 class GateScreen(Screen[None]):
@@ -45,7 +47,7 @@ class GateScreen(Screen[None]):
         yield Footer()
 
     def on_key(self, event: events.Key) -> None:
-        if event.key == "enter":
+        if event.key in _SUBMIT_KEYS or (event.key == "tab" and self.wedge.text):
             event.stop()
             started = time.perf_counter()
             text = self.wedge.take()

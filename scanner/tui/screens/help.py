@@ -14,7 +14,7 @@ HELP_TEXT = """\
 # Gate app — help
 
 **Scanning.** Hold the ticket's QR code in front of the camera, or scan it with the handheld
-scanner: it types the code and Enter straight into this screen, no field to click. The verdict
+scanner: it types the code and Enter (or Tab) straight into this screen, no field to click. The verdict
 fills the screen with its colour and a sound:
 
 | colour | verdict | what to do |
