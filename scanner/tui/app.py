@@ -279,6 +279,10 @@ class GateApp(App[int]):
 
     @on(CameraStatusChanged)
     def camera_changed(self, message: CameraStatusChanged) -> None:
+        if message.state == "starting" and self._camera_problem is not None:
+            # A retry is under way: keep showing the problem until the camera is live again, rather
+            # than flickering between "starting" and "no camera" every retry.
+            return
         self.gate_screen.query_one(StatusLine).change(camera=message.state)
         if message.state in _CAMERA_PROBLEMS:
             self._camera_problem = message.message

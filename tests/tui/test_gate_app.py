@@ -163,6 +163,21 @@ async def test_failing_source_shows_camera_error_while_handheld_still_admits(tmp
         assert "camera" in harness.app.problems  # still visible after the scan
 
 
+async def test_camera_plugged_in_later_is_retried_and_its_scans_admit(tmp_path: Path) -> None:
+    video = tmp_path / "camera.avi"  # appears only after the app has reported it missing
+    harness = make_harness(
+        make_home(tmp_path), open_frames=lambda: open_source(path=video, realtime=False), retry_forever=True
+    )
+    async with harness.app.run_test(size=(80, 24)):
+        status = harness.app.gate_screen.query_one(StatusLine)
+        await wait_for(lambda: status.status.camera == "no camera", what="camera missing")
+        write_ticket_video(tmp_path / "partial.avi", [code(30)]).rename(video)
+        [result] = await wait_painted(harness, 1, timeout=20)
+        assert (result.serial, result.verdict, result.source) == (30, Verdict.ADMIT, "camera")
+        await wait_for(lambda: status.status.camera == "ended", what="the video to end")
+        assert "no camera" not in harness.app.problems.get("camera", "")
+
+
 async def test_store_failure_shows_not_recorded_and_never_a_verdict(tmp_path: Path) -> None:
     harness = make_harness(make_home(tmp_path))
     async with harness.app.run_test(size=(80, 24)) as pilot:
