@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import tempfile
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
@@ -27,7 +26,7 @@ class SettingsError(ScannerError):
 class GateSettings:
     """What gate staff set once and expect to find again after a restart."""
 
-    gate_name: str | None = None
+    gate_name: str | None = None  # None: the laptop's host name (scanner.gate.default_gate_name)
     event: str | None = None
     sound: bool = True
     camera: str | None = None
@@ -36,12 +35,6 @@ class GateSettings:
     def merged(self, **overrides: Any) -> GateSettings:
         """These settings with every override that is not None applied."""
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
-
-
-def default_gate_name() -> str:
-    """A gate name good enough until staff set one: the laptop's host name."""
-    host = socket.gethostname().split(".")[0].strip()
-    return f"Gate {host}" if host else "Gate"
 
 
 def _from_json(data: Any) -> GateSettings:
