@@ -116,6 +116,58 @@ def test_a_port_already_taken_is_one_clear_error() -> None:
     assert len(errors) == 1 and f"127.0.0.1:{port}" in errors[0], done.stderr
 
 
+def socket_inodes_on(port: int, *, state: str) -> set[str]:
+    """Inodes of this machine's TCP sockets with local ``port`` in ``state`` (01 established, 0A listen)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == state:
+                inodes.add(fields[9])
+    return inodes
+
+
+def socket_inodes_of(pid: int) -> set[str]:
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            found.add(target[len("socket:[") : -1])
+    return found
+
+
+def assert_connections_reach_every_worker(supervisor: int, port: int) -> None:
+    """16 keep-alive connections land on every worker process, not all on one."""
+    children = [
+        pid
+        for pid in map(int, Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split())
+        if b"spawn_main"
+        in Path(f"/proc/{pid}/cmdline").read_bytes()  # not multiprocessing's resource tracker
+    ]
+    # A worker listens once its start-up is done; until then the others take every connection.
+    deadline = time.monotonic() + 30
+    while len(socket_inodes_on(port, state="0A")) < len(children):
+        assert time.monotonic() < deadline, "not every worker is listening after 30 s"
+        time.sleep(0.1)
+    clients = []
+    try:
+        for _ in range(16):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            sock.sendall(b"GET /api/events/NONE HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(4096).startswith(b"HTTP/1.1 404")
+            clients.append(sock)
+        established = socket_inodes_on(port, state="01")
+        per_worker = [len(socket_inodes_of(child) & established) for child in children]
+    finally:
+        for sock in clients:
+            sock.close()
+    assert len(per_worker) == 2 and sum(per_worker) == 16, per_worker
+    assert min(per_worker) >= 1, f"one worker got every connection: {per_worker}"
+
+
 @pytest.mark.parametrize("workers", [1, 2])
 def test_the_server_migrates_serves_the_api_runs_the_reaper_and_stops_cleanly(
     workers: int, empty_database: str
@@ -148,6 +200,8 @@ def test_the_server_migrates_serves_the_api_runs_the_reaper_and_stops_cleanly(
             assert time.monotonic() < deadline, "the server did not answer within 60 s"
             time.sleep(0.2)
 
+        if workers > 1:
+            assert_connections_reach_every_worker(server.pid, port)
         admin = {"Authorization": f"Bearer {SECRETS['TICKETGATE_ADMIN_TOKEN']}"}
         created = httpx.post(
             f"{base}/api/events", json={"code": "SRV1", "name": "S", "capacity": 5}, headers=admin
