@@ -58,14 +58,27 @@ def call(base: str, method: str, path: str, body: dict[str, Any] | None = None) 
         return exc.code, json.loads(exc.read() or b"null")
 
 
-def wait_ready(base: str, server: subprocess.Popen[bytes], *, timeout: float = 60) -> None:
+def listening_sockets(port: int) -> int:
+    """How many sockets listen on ``port`` (one per server worker process)."""
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            count += int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A"
+    return count
+
+
+def wait_ready(
+    base: str, server: subprocess.Popen[bytes], *, port: int, workers: int, timeout: float = 60
+) -> None:
+    """Until the API answers and every worker listens (before that, the first takes all connections)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
             raise SystemExit(f"the server exited with {server.returncode} before it was ready")
         try:
             status, _ = call(base, "GET", "/api/events/NOSUCHEVENT")
-            if status == 404:
+            if status == 404 and listening_sockets(port) >= workers:
                 return
         except OSError:
             pass
@@ -201,7 +214,7 @@ def main() -> int:
     ]  # fmt: skip
     server = subprocess.Popen(server_command, env=env, cwd=HERE.parent)
     try:
-        wait_ready(base, server)
+        wait_ready(base, server, port=port, workers=args.workers)
         per_event = max(1, args.capacity // SPREAD_EVENTS)
         spread = [f"SPREAD{i:02d}" for i in range(SPREAD_EVENTS)]
         for code, capacity in [("WARMUP", 2000), ("HOTSALE", args.capacity)] + [
