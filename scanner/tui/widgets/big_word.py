@@ -66,12 +66,17 @@ def box_rows(word: str) -> tuple[str, ...] | None:
 
 
 @lru_cache(maxsize=32)
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    return ImageFont.load_default(size=size)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont | None:
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError, ImportError):
+        return None  # a Pillow without FreeType (or before 10.1): the box font is used instead
 
 
 def _draw(word: str, size: int) -> Image.Image | None:
     font = _font(size)
+    if font is None:
+        return None
     left, top, right, bottom = (int(v) for v in font.getbbox(word))
     stroke = 1 if size >= 20 else 0  # a little extra weight once strokes are thick enough to take it
     image = Image.new("L", (right - left + 4 + 2 * stroke, bottom - top + 4 + 2 * stroke), 0)
