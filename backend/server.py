@@ -143,9 +143,6 @@ def _supervise(host: str, port: int, *, workers: int, access_log: bool) -> int:
 def _worker_main(host: str, port: int, access_log: bool) -> None:
     """One worker process: its own listening socket (SO_REUSEPORT), app, pool and reaper."""
     logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT)
-    # uvicorn re-raises the stop signal once it has shut down; as KeyboardInterrupt it ends the
-    # worker with status 0 instead of "killed by SIGTERM".
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
     settings = load_settings()
     app = create_app(settings, reaper=os.environ.get(_WORKER_REAPER_VARIABLE, "1") != "0")
     server = uvicorn.Server(_uvicorn_config(app, access_log=access_log))
@@ -154,6 +151,9 @@ def _worker_main(host: str, port: int, access_log: bool) -> None:
 
 def _serve_until_stopped(server: uvicorn.Server, sock: socket.socket) -> None:
     """Serve on ``sock`` until SIGINT/SIGTERM; a signal is the normal way to stop, not an error."""
+    # uvicorn re-raises the stop signal once it has shut down; as KeyboardInterrupt it ends the
+    # process with status 0 instead of "killed by SIGTERM".
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:
