@@ -27,7 +27,7 @@ from psycopg_pool import AsyncConnectionPool
 from backend.db import database_errors
 from backend.errors import BackendError, EventNotFound, InvalidInput, SoldOut
 from backend.events import normalise_event_code
-from backend.orders import Order, get_order, validate_order_request
+from backend.orders import Order, get_order, order_from_row, validate_order_request
 from backend.stock import allocate
 
 
@@ -250,19 +250,7 @@ async def _place(
     for n in new:
         row = placed.get(n.order_id)
         if row is not None:
-            results[n.index] = Order(
-                id=row["id"],
-                event_code=n.event.code,
-                status=row["status"],
-                quantity=row["quantity"],
-                amount_cents=row["amount_cents"],
-                currency=row["currency"],
-                email=row["email"],
-                created_at=row["created_at"],
-                expires_at=row["expires_at"],
-                paid_at=row["paid_at"],
-                webhook_attempts=row["webhook_attempts"],
-            )
+            results[n.index] = order_from_row(row, n.event.code)
             continue
         # Skipped by ON CONFLICT: a single-order checkout with the same key committed meanwhile.
         # Nothing was taken for it (the stock update follows the inserted rows); use that order.

@@ -147,7 +147,8 @@ def validate_order_request(
     return quantity, email, idempotency_key
 
 
-def _order_from_row(row: dict[str, Any], event_code: str) -> Order:
+def order_from_row(row: dict[str, Any], event_code: str) -> Order:
+    """An Order (without tickets) from an ``orders`` row read as a dict."""
     return Order(
         id=row["id"],
         event_code=event_code,
@@ -213,7 +214,7 @@ async def reserve(
                     _same_request(row, quantity, email)
                     existing_id: UUID = row["id"]
                 elif row["id"] is not None:
-                    return _order_from_row(row, code)
+                    return order_from_row(row, code)
                 elif row["taken"]:
                     raise _IdempotencyRace
             if not row["existed"]:
@@ -282,7 +283,7 @@ async def _reserve_across_shards(
     assert row is not None
     if row["id"] is None:
         raise _IdempotencyRace
-    return _order_from_row(row, code)
+    return order_from_row(row, code)
 
 
 _GET_ORDER = (
