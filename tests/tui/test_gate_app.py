@@ -237,7 +237,9 @@ async def test_verdict_returns_to_ready_after_a_few_seconds(tmp_path: Path) -> N
     async with harness.app.run_test(size=(80, 24)) as pilot:
         await pilot.press(*code(4), "enter")
         await wait_painted(harness, 1)
+        assert panel(harness).word == "ADMIT"
         await wait_for(lambda: panel(harness).word == "READY", timeout=5, what="back to READY")
+        assert panel(harness).serial != "004"
 
 
 async def test_quit_asks_for_confirmation(tmp_path: Path) -> None:

@@ -179,16 +179,30 @@ def test_any_body_either_parses_or_is_a_clean_rejection(body: bytes) -> None:
     assert event.order_id is None or isinstance(event.order_id, UUID)
 
 
-@given(
-    data=st.recursive(
-        st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
-        max_leaves=20,
-    )
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
+    max_leaves=20,
 )
+# Documents shaped like Stripe's (data.object.metadata.order_id), with a UUID or junk at the leaf.
+_STRIPE_SHAPED = st.fixed_dictionaries(
+    {
+        "object": st.fixed_dictionaries(
+            {"metadata": st.fixed_dictionaries({"order_id": st.uuids().map(str) | _JSON})},
+            optional={"id": _JSON},
+        )
+    }
+)
+
+
+@given(data=_JSON | _STRIPE_SHAPED)
 def test_any_json_document_either_parses_or_is_a_clean_rejection(data: object) -> None:
     wrapped = {"id": "evt_1", "type": PAYMENT_SUCCEEDED, "data": data}
     try:
-        parse_event(json.dumps(wrapped).encode())
+        event = parse_event(json.dumps(wrapped).encode())
     except MalformedEvent:
-        pass
+        return
+    # Parsing succeeded only because the document really holds an order id where Stripe puts it.
+    assert (event.id, event.type) == ("evt_1", PAYMENT_SUCCEEDED)
+    assert event.order_id is not None
+    assert isinstance(data, dict) and str(event.order_id) in json.dumps(data)
