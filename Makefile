@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export TICKETGATE_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: demo test lint bench setup system-deps clean
+.PHONY: demo test lint bench setup system-deps lock clean
 
 demo: $(STAMP)
 	$(BIN)/ticketgate demo
@@ -38,12 +38,17 @@ system-deps:
 		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-$(STAMP): pyproject.toml | system-deps
+$(STAMP): pyproject.toml requirements.lock | system-deps
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv
-	$(BIN)/python -m uv pip install -q --python $(BIN)/python -e '.[dev]'
+	$(BIN)/python -m uv pip install -q --python $(BIN)/python -r requirements.lock
+	$(BIN)/python -m uv pip install -q --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
+
+# Re-resolve the newest versions pyproject.toml allows into requirements.lock (then run make test).
+lock: $(STAMP)
+	$(BIN)/python -m uv pip compile -q pyproject.toml --extra dev -o requirements.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
