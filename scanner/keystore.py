@@ -116,9 +116,7 @@ class KeyStore:
             if self._cache is not None and self._cache[0] == stamp and now - self._cache[1] < _CACHE_SECONDS:
                 return list(self._cache[2])
             keys = []
-            for path in sorted(self.directory.iterdir()):
-                if _KEY_FILE_RE.fullmatch(path.name) is None:
-                    continue
+            for path in self._key_files():
                 key = self._read_one(path)
                 if key is not None:
                     keys.append(key)
@@ -137,16 +135,24 @@ class KeyStore:
     def problems(self) -> list[str]:
         """One line per file in the key folder that looks like a key file but cannot be used."""
         found: list[str] = []
-        if not self.directory.is_dir():
+        if not self.directory.exists():
             return found
-        for path in sorted(self.directory.iterdir()):
-            if _KEY_FILE_RE.fullmatch(path.name) is None:
-                continue
+        for path in self._key_files():
             try:
                 self._load(path)
             except (OSError, KeyFileError, KeyStoreError) as exc:
                 found.append(f"{path.name}: {exc}")
         return found
+
+    def _key_files(self) -> list[Path]:
+        """The files of the folder named like key files, sorted; KeyStoreError when it cannot be listed
+        (a file where the folder should be, no permission): a scan must say so, not crash."""
+        try:
+            names = sorted(os.listdir(self.directory))
+        except OSError as exc:
+            why = exc.strerror or exc
+            raise KeyStoreError(f"cannot read the key folder {self.directory}: {why}") from None
+        return [self.directory / name for name in names if _KEY_FILE_RE.fullmatch(name)]
 
     def _read_one(self, path: Path) -> EventKey | None:
         try:

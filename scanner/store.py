@@ -119,6 +119,10 @@ _CHECKPOINT_EVERY_S = 0.5
 # About 40 MB of WAL: reached only if the background checkpoints cannot keep up or keep failing.
 _INLINE_CHECKPOINT_PAGES = 10_000
 
+# A code's serial has at most 9 digits (ticketcode's format): a larger number names no ticket, and
+# past 2**63 SQLite cannot even bind it.
+_MAX_SERIAL = 999_999_999
+
 _SCAN_COLUMNS = (
     "id, verdict, direction, raw, code, event, serial, reason, scanned_at, gate, source, "
     "first_admitted_at, first_admitted_gate"
@@ -583,7 +587,9 @@ class Store:
             return []
         select = "SELECT event, serial, holder, revoked, revoked_reason FROM tickets"
         with self._read() as conn:
-            if query.isdigit():
+            if query.isascii() and query.isdigit():
+                if int(query) > _MAX_SERIAL:
+                    return []
                 rows = conn.execute(
                     f"{select} WHERE serial = ? ORDER BY event LIMIT ?", (int(query), limit)
                 ).fetchall()
@@ -621,7 +627,13 @@ def _ticket_ident(text: str) -> tuple[str, int] | None:
     except MalformedCode:
         pass
     parts = text.split("-")
-    if len(parts) == 2 and EVENT_CODE_RE.fullmatch(parts[0].upper()) and parts[1].isdigit():
+    if (
+        len(parts) == 2
+        and EVENT_CODE_RE.fullmatch(parts[0].upper())
+        and parts[1].isascii()
+        and parts[1].isdigit()
+        and int(parts[1]) <= _MAX_SERIAL
+    ):
         return parts[0].upper(), int(parts[1])
     return None
 
@@ -685,8 +697,8 @@ def _ticket_from(entry: object, *, revoked: bool, where: str) -> KnownTicket:
             serial = int(str(raw_serial).strip())
         except (TypeError, ValueError):
             raise TicketListError(f"{where}: serial {raw_serial!r} is not a whole number") from None
-        if serial < 1:
-            raise TicketListError(f"{where}: serial {serial} does not exist (serials start at 1)")
+        if not 1 <= serial <= _MAX_SERIAL:
+            raise TicketListError(f"{where}: serial {serial} does not exist (serials are 1 to {_MAX_SERIAL})")
     flag = entry.get("revoked", entry.get("status", False))
     if isinstance(flag, str):
         lowered = flag.strip().lower()

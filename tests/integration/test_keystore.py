@@ -99,3 +99,12 @@ def test_a_damaged_file_in_the_key_folder_is_skipped_and_reported(tmp_path: Path
     (tmp_path / "keys" / "VL9IHU.v2.json").write_text(dump_key_file(V1))
     assert [k.version for k in KeyStore(tmp_path / "keys").all()] == [1]
     assert "file name says VL9IHU v2" in store.problems()[0]
+
+
+def test_a_key_folder_that_cannot_be_listed_is_a_clear_error_not_a_crash(tmp_path: Path) -> None:
+    # A file where the key folder should be (a botched copy from a USB stick): every read says so.
+    (tmp_path / "keys").write_text("not a folder")
+    store = KeyStore(tmp_path / "keys")
+    for read in (store.all, store.events, store.problems, lambda: store.keys_for("VL9IHU")):
+        with pytest.raises(KeyStoreError, match="cannot read the key folder"):
+            read()
