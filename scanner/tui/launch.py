@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -46,6 +48,34 @@ def frame_opener(settings: GateSettings, *, fps: float = 30.0) -> Callable[[], F
     return lambda: open_source(camera=camera)
 
 
+@contextmanager
+def _logging_off_the_terminal() -> Iterator[None]:
+    """While the app owns the terminal, log records go to Textual's log instead of stderr.
+
+    A stream handler (``ticketgate``'s logging set-up) holds the real stderr, which is the terminal
+    the app paints on: a warning about a damaged key file would scribble across the verdict panel.
+    The app shows such problems itself.
+    """
+    # Imported here, like the app: the other commands never pay for Textual.
+    from textual.logging import TextualHandler
+
+    root = logging.getLogger()
+    moved = [h for h in root.handlers if type(h) is logging.StreamHandler]
+    replacement = TextualHandler()
+    for handler in moved:
+        root.removeHandler(handler)
+    if moved:
+        replacement.setFormatter(moved[0].formatter)
+        root.addHandler(replacement)
+    try:
+        yield
+    finally:
+        if moved:
+            root.removeHandler(replacement)
+        for handler in moved:
+            root.addHandler(handler)
+
+
 def scan(args: argparse.Namespace, *, source_fps: float = 30.0) -> int:
     """Run the gate app. Configuration problems raise ScannerError (one clear line, exit 2)."""
     # Textual reads TEXTUAL_FPS once, at import: set it first (a value the user set wins).
@@ -76,7 +106,8 @@ def scan(args: argparse.Namespace, *, source_fps: float = 30.0) -> int:
         startup_problem=problem,
     )
     try:
-        code = app.run()
+        with _logging_off_the_terminal():
+            code = app.run()
     finally:
         gate.close()
     if app.return_code not in (None, 0):
