@@ -66,6 +66,19 @@ async def database_errors() -> AsyncIterator[None]:
         ) from exc
 
 
+def storable_text(text: str) -> bool:
+    """Whether a PostgreSQL text column can hold ``text``: no NUL character and valid UTF-8 (no lone
+    surrogates, which Python's JSON parser lets through). Input failing this is the sender's error,
+    to be refused before it reaches (and fails) a statement other requests may share."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

@@ -10,7 +10,7 @@ from psycopg import errors as pg_errors
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
-from backend.db import database_errors
+from backend.db import database_errors, storable_text
 from backend.errors import EventExists, EventNotFound, InvalidInput
 from backend.stock import shard_count, split_capacity
 
@@ -77,8 +77,8 @@ async def create_event(
     ``actor`` is recorded in the audit log (e.g. ``admin`` for the HTTP API, ``cli`` for the command).
     """
     code = normalise_event_code(code)
-    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 200:
-        raise InvalidInput("the event name must be 1 to 200 characters")
+    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 200 or not storable_text(name):
+        raise InvalidInput("the event name must be 1 to 200 characters of text (no NUL)")
     if not _is_int(capacity) or not 1 <= capacity <= MAX_CAPACITY:
         raise InvalidInput(f"capacity must be a whole number from 1 to {MAX_CAPACITY}")
     if not _is_int(price_cents) or not 0 <= price_cents <= MAX_PRICE_CENTS:

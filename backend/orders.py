@@ -13,7 +13,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import class_row, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from backend.db import database_errors
+from backend.db import database_errors, storable_text
 from backend.errors import EventNotFound, InvalidInput, OrderNotFound, SoldOut
 from backend.events import normalise_event_code
 from backend.lifecycle import OrderStatus
@@ -138,12 +138,16 @@ def validate_order_request(
     if not isinstance(email, str) or len(email.strip()) > MAX_EMAIL_CHARS:
         raise InvalidInput("email must be an e-mail address")
     email = email.strip()
-    if not _EMAIL_RE.fullmatch(email):
+    # Checked here, per request: text the database cannot store (NUL, lone surrogates) must be this
+    # buyer's 422, not a failed statement for the whole checkout batch the request shares.
+    if not _EMAIL_RE.fullmatch(email) or not storable_text(email):
         raise InvalidInput(f"{email!r} is not an e-mail address")
     if idempotency_key is not None and (
-        not isinstance(idempotency_key, str) or not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_CHARS
+        not isinstance(idempotency_key, str)
+        or not 1 <= len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_CHARS
+        or not storable_text(idempotency_key)
     ):
-        raise InvalidInput(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters")
+        raise InvalidInput(f"Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY_CHARS} characters of text")
     return quantity, email, idempotency_key
 
 

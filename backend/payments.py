@@ -11,7 +11,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from backend.db import database_errors
+from backend.db import database_errors, storable_text
 from backend.errors import Busy, ConfigError, InvalidInput, OrderNotFound
 from backend.lifecycle import Decision, OrderStatus, Outcome, StockMove, Trigger, decide
 from backend.orders import Order, fetch_order, parse_order_id
@@ -74,10 +74,13 @@ async def apply_payment_event(
     if (
         not isinstance(provider_event_id, str)
         or not 1 <= len(provider_event_id) <= MAX_PROVIDER_EVENT_ID_CHARS
+        or not storable_text(provider_event_id)
     ):
         raise InvalidInput(f"the payment event id must be 1 to {MAX_PROVIDER_EVENT_ID_CHARS} characters")
-    if not isinstance(event_type, str):
+    if not isinstance(event_type, str) or not storable_text(event_type):
         raise InvalidInput("the payment event type must be text")
+    if payment_reference is not None and not storable_text(payment_reference):
+        raise InvalidInput("the payment reference must be text")
     if len(master_secret) < MIN_MASTER_SECRET_BYTES:
         raise ConfigError("TICKETGATE_MASTER_SECRET is not set: tickets cannot be signed without it")
     order_id = parse_order_id(order_id)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from backend.db import storable_text
 from backend.errors import BackendError
 
 SIGNATURE_HEADER = "Stripe-Signature"
@@ -139,14 +140,15 @@ def parse_event(body: bytes) -> PaymentEvent:
         raise MalformedEvent("the event must be a JSON object")
     event_id = data.get("id")
     event_type = data.get("type")
-    if not isinstance(event_id, str) or not event_id or len(event_id) > 255:
+    # storable_text: a NUL or a lone surrogate (both valid JSON escapes) cannot be recorded.
+    if not isinstance(event_id, str) or not 1 <= len(event_id) <= 255 or not storable_text(event_id):
         raise MalformedEvent("the event has no 'id' (a string of 1 to 255 characters)")
-    if not isinstance(event_type, str) or not event_type or len(event_type) > 255:
+    if not isinstance(event_type, str) or not 1 <= len(event_type) <= 255 or not storable_text(event_type):
         raise MalformedEvent("the event has no 'type' (a string of 1 to 255 characters)")
     raw_order_id = _metadata_order_id(data)
     payment_object = data.get("data", {}).get("object") if isinstance(data.get("data"), dict) else None
     reference = payment_object.get("id") if isinstance(payment_object, dict) else None
-    if not isinstance(reference, str) or not 1 <= len(reference) <= 255:
+    if not isinstance(reference, str) or not 1 <= len(reference) <= 255 or not storable_text(reference):
         reference = None
     if raw_order_id is None:
         if event_type in KNOWN_TYPES:

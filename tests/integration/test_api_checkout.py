@@ -219,6 +219,7 @@ def test_event_creation_errors_are_clear(base_url: str) -> None:
         {"code": "GOOD1", "name": "x", "capacity": "5"},
         {"code": "GOOD1", "name": "", "capacity": 5},
         {"code": "GOOD1", "name": "x", "capacity": 5, "currency": "euro"},
+        {"code": "GOOD1", "name": "nul\u0000", "capacity": 5},
     ):
         assert_error(httpx.post(f"{base_url}/api/events", json=bad, headers=ADMIN), 422, "invalid_input")
 
@@ -233,6 +234,7 @@ BAD_CHECKOUT_BODIES: list[object] = [
     {"quantity": 1, "email": "not an email"},
     {"quantity": 1, "email": "x" * 300 + "@example.com"},
     {"quantity": 1, "email": 5},
+    {"quantity": 1, "email": "nul\u0000@example.com"},
     {"quantity": 1},
     {"email": "a@example.com"},
     [1, 2],

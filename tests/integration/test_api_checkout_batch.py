@@ -196,3 +196,28 @@ async def test_one_batch_serves_several_events_each_from_its_own_stock(
         stock = await events.get_event_stock(pool, code)
         assert (stock.available, stock.held) == (0, held)
     assert_invariants(database_url)
+
+
+async def test_text_the_database_cannot_store_fails_only_its_own_request(
+    pool: AsyncConnectionPool, database_url: str
+) -> None:
+    # A NUL (or a lone surrogate) in one buyer's email used to fail the batch's shared statement, so
+    # every buyer checking out at that moment got a 500.
+    await events.create_event(pool, code="NULBATCH", name="b", capacity=10)
+    results = await batch(
+        pool,
+        "NULBATCH",
+        [
+            (1, "a@example.com"),
+            (1, "nul\x00@example.com"),
+            (1, "b@example.com"),
+            (1, "lone\ud800@example.com"),
+            (1, "c@example.com", "key\x00"),
+        ],
+    )
+    first, nul, second, surrogate, nul_key = results
+    assert isinstance(first, orders.Order) and isinstance(second, orders.Order)
+    assert all(isinstance(r, InvalidInput) for r in (nul, surrogate, nul_key)), results
+    stock = await events.get_event_stock(pool, "NULBATCH")
+    assert (stock.available, stock.held) == (8, 2)
+    assert_invariants(database_url)

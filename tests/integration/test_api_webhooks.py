@@ -95,6 +95,9 @@ def test_rejected_deliveries_get_their_status_and_change_nothing(base_url: str, 
         ("no order id", json.dumps({"id": "evt_x", "type": "payment_intent.succeeded"}).encode()),
         ("order id not a UUID", json.dumps({"id": "e", "type": "payment_intent.succeeded",
                                             "data": {"object": {"metadata": {"order_id": "42"}}}}).encode()),
+        ("event id with a NUL", json.dumps({"id": "e\x00", "type": "payment_intent.succeeded",
+                                            "data": {"object": {"metadata": {"order_id": order["id"]}}}},
+                                           ).encode()),
     ]:  # fmt: skip
         # Correctly signed malformed bytes: they pass the signature check and must fail the parser.
         signed = {"Stripe-Signature": sign(raw, secret=WEBHOOK_SECRET, timestamp=int(time.time()))}

@@ -131,6 +131,9 @@ async def test_order_carries_amount_expiry_and_an_unguessable_id(pool: AsyncConn
         (11, "a@b.example", None, "quantity"),
         (True, "a@b.example", None, "quantity"),
         (1, "not-an-address", None, "e-mail"),
+        (1, "nul\x00@b.example", None, "e-mail"),
+        (1, "lone\ud800@b.example", None, "e-mail"),
+        (1, "a@b.example", "k\x00", "Idempotency-Key"),
         (1, "a@b.example", "", "Idempotency-Key"),
         (1, "a@b.example", "x" * 201, "Idempotency-Key"),
     ],
@@ -166,6 +169,9 @@ async def test_unknown_events_and_duplicate_codes_are_clear_errors(pool: AsyncCo
         await events.create_event(pool, code="AB", name="Short code", capacity=5)
     with pytest.raises(InvalidInput):
         await events.create_event(pool, code="ZERO", name="No seats", capacity=0)
+    for unstorable in ("nul\x00name", "lone\ud800"):
+        with pytest.raises(InvalidInput, match="name"):
+            await events.create_event(pool, code="TEXT", name=unstorable, capacity=5)
 
 
 async def test_a_blocked_stock_row_gives_busy_not_a_hang(database_url: str) -> None:

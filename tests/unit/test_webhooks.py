@@ -138,6 +138,14 @@ def test_parse_event_reads_id_type_and_order_id_from_metadata() -> None:
     assert event.payment_reference == "pi_1"
 
 
+def test_a_payment_reference_the_database_cannot_store_is_dropped() -> None:
+    order_id = uuid4()
+    payment = {"id": "pi_\x00", "metadata": {"order_id": str(order_id)}}
+    raw = json.dumps({"id": "evt_1", "type": PAYMENT_SUCCEEDED, "data": {"object": payment}})
+    event = parse_event(raw.encode())
+    assert (event.order_id, event.payment_reference) == (order_id, None)
+
+
 def test_parse_event_accepts_a_payment_failure() -> None:
     order_id = uuid4()
     assert parse_event(event_body(event_type=PAYMENT_FAILED, order_id=str(order_id))).order_id == order_id
@@ -159,6 +167,9 @@ def test_an_unhandled_event_type_without_order_is_parsed_with_no_order() -> None
         (b'{"type": "payment_intent.succeeded"}', "no 'id'"),
         (b'{"id": 5, "type": "payment_intent.succeeded"}', "no 'id'"),
         (b'{"id": "evt_1"}', "no 'type'"),
+        # Valid JSON escapes PostgreSQL cannot store: refused here, not a 500 at the INSERT.
+        (b'{"id": "evt_\\u0000", "type": "payment_intent.succeeded"}', "no 'id'"),
+        (b'{"id": "evt_1", "type": "payment_intent.\\ud800"}', "no 'type'"),
         (event_body(), "needs data.object.metadata.order_id"),
         (event_body(order_id="not-a-uuid"), "not an order id"),
         (event_body(order_id=12), "must be a string"),
