@@ -5,11 +5,11 @@ from __future__ import annotations
 import logging
 import os
 import re
-import tempfile
 import threading
 import time
 from pathlib import Path
 
+from scanner.durable import replace_file
 from scanner.errors import KeyStoreError
 from ticketcode import EventKey, KeyFileError, dump_key_file, load_key_file
 
@@ -78,24 +78,7 @@ class KeyStore:
         try:
             if not self.directory.exists():
                 self.directory.mkdir(mode=0o700, parents=True)
-            # Written under a temporary name with mode 0600 from the start, then renamed: the key is
-            # never readable by others, and a crash never leaves half a key file behind.
-            fd, tmp = tempfile.mkstemp(prefix=".import-", suffix=".tmp", dir=self.directory)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                    fh.write(text)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.chmod(tmp, 0o600)
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-            dir_fd = os.open(self.directory, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+            replace_file(target, text, prefix=".import-")
         except OSError as exc:
             raise KeyStoreError(f"cannot write to {self.directory}: {exc.strerror or exc}") from None
 
