@@ -10,6 +10,7 @@ from importlib import resources
 
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.conninfo import conninfo_to_dict
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from backend.errors import Busy, ConfigError, DatabaseUnavailable
@@ -128,6 +129,13 @@ async def migrate(url: str) -> list[str]:
 def resolve_database_url(settings: Settings) -> str:
     """The configured database URL, or, when there is none, an embedded PostgreSQL's (started now)."""
     if settings.database_url:
+        try:
+            # Only parses (no connection): a malformed URL is the operator's typo, not a crash later.
+            conninfo_to_dict(settings.database_url)
+        except psycopg.ProgrammingError as exc:
+            raise ConfigError(
+                f"TICKETGATE_DATABASE_URL (or --database-url) is not a PostgreSQL URL: {_first_line(exc)}"
+            ) from None
         return settings.database_url
     from backend.embedded import start_embedded_postgres
 

@@ -137,6 +137,11 @@ def test_unknown_event_and_unreachable_database_are_clear_errors(database_url: s
     assert down.returncode == 2
     assert "ticketgate: error: the database is unavailable" in down.stderr
     assert "Traceback" not in down.stderr
+    for malformed in ("localhost", "postgresql://%zz@127.0.0.1/x"):
+        typo = ticketgate("migrate", "--database-url", malformed, env=_env(database_url))
+        assert typo.returncode == 2, typo.stderr
+        assert typo.stderr.startswith("ticketgate: error: TICKETGATE_DATABASE_URL (or --database-url) is not")
+        assert len(typo.stderr.strip().splitlines()) == 1, typo.stderr
 
 
 async def _late_payment_without_stock(database_url: str) -> uuid.UUID:
