@@ -3,6 +3,7 @@
 Fixtures (function scope unless said):
 - ``database_url``: the URL of a new database ``tg_<hex>``, copied from a template database that was
   migrated once per session (fast), dropped after the test. Works for sync and async tests.
+- ``empty_database_url``: the URL of a new database with no tables at all, dropped after the test.
 - ``pool``: an opened ``AsyncConnectionPool`` (max 10 connections) on ``database_url``.
 - ``anyio_backend``: "asyncio". Async tests use anyio's pytest plugin: mark them
   ``@pytest.mark.anyio`` and request ``pool`` (or ``database_url``) as usual.
@@ -63,6 +64,17 @@ def database_url(template_database: str) -> Iterator[str]:
             sql.Identifier(name), sql.Identifier(template_database)
         )
     )
+    try:
+        yield url_for_database(name)
+    finally:
+        _admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def empty_database_url() -> Iterator[str]:
+    """A new database with nothing in it, not even the schema (for migrations and first starts)."""
+    name = f"tg_empty_{uuid.uuid4().hex[:12]}"
+    _admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         yield url_for_database(name)
     finally:

@@ -8,16 +8,12 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
-from psycopg import sql
 
-from tests.integration.conftest import ADMIN_URL, assert_invariants, url_for_database
+from tests.integration.conftest import assert_invariants
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRETS = {
@@ -31,19 +27,6 @@ def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETGATE_")}
     env.update(extra)
     return env
-
-
-@pytest.fixture
-def empty_database() -> Iterator[str]:
-    """A database with no tables at all: the server must migrate it itself."""
-    name = f"tg_srv_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield url_for_database(name)
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def free_port() -> int:
@@ -171,13 +154,13 @@ def assert_connections_reach_every_worker(supervisor: int, port: int) -> None:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_the_server_migrates_serves_the_api_runs_the_reaper_and_stops_cleanly(
-    workers: int, empty_database: str
+    workers: int, empty_database_url: str
 ) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = clean_env(
         **SECRETS,
-        TICKETGATE_DATABASE_URL=empty_database,
+        TICKETGATE_DATABASE_URL=empty_database_url,
         TICKETGATE_HOLD_SECONDS="1",
         TICKETGATE_REAPER_INTERVAL_SECONDS="0.3",
     )
@@ -230,4 +213,4 @@ def test_the_server_migrates_serves_the_api_runs_the_reaper_and_stops_cleanly(
     assert "Traceback" not in output, output
     # One process per worker, each with its own listening socket.
     assert output.count("Started server process") == workers, output
-    assert_invariants(empty_database)
+    assert_invariants(empty_database_url)

@@ -15,12 +15,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
-from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from backend import events, orders, payments, reaper
 from backend.db import make_pool
-from tests.integration.conftest import ADMIN_URL, url_for_database
 from ticketcode import derive_event_key, load_key_file
 
 MASTER = "cli-test-master-secret-0123456789"
@@ -42,19 +40,6 @@ def _env(database_url: str, **extra: str) -> dict[str, str]:
     env["TICKETGATE_DATABASE_URL"] = database_url
     env.update(extra)
     return env
-
-
-@pytest.fixture
-def empty_database_url() -> Iterator[str]:
-    """A database with nothing in it, not even the schema."""
-    name = f"tg_empty_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield url_for_database(name)
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def test_migrate_is_idempotent(empty_database_url: str) -> None:

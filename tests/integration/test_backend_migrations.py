@@ -3,27 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import Iterator
 
 import psycopg
-import pytest
-from psycopg import sql
 
 from backend.db import migrate, migration_files
-from tests.integration.conftest import ADMIN_URL, url_for_database
-
-
-@pytest.fixture
-def empty_database_url() -> Iterator[str]:
-    name = f"tg_mig_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        yield url_for_database(name)
-    finally:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 def test_migrations_are_numbered_in_order() -> None:
