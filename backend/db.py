@@ -49,7 +49,8 @@ def make_pool(
 
 @asynccontextmanager
 async def database_errors() -> AsyncIterator[None]:
-    """Translate driver failures inside the block into Busy / DatabaseUnavailable (both retryable)."""
+    """Translate driver failures inside the block into Busy / DatabaseUnavailable (both retryable), or
+    ConfigError for a database that is set up wrong (no tables yet, missing privileges)."""
     try:
         yield
     except psycopg.OperationalError as exc:
@@ -61,6 +62,13 @@ async def database_errors() -> AsyncIterator[None]:
         if isinstance(exc, PoolTimeout):
             raise DatabaseUnavailable(f"no database connection became free in time: {exc}") from exc
         raise DatabaseUnavailable(f"the database is unavailable: {_first_line(exc)}") from exc
+    except pg_errors.InsufficientPrivilege as exc:
+        # E.g. PostgreSQL 15+ gives ordinary users no CREATE on schema public: an operator's set-up
+        # to fix, to be told in one line, not a driver traceback.
+        raise ConfigError(
+            f"the database user lacks a privilege ticketgate needs ({_first_line(exc)}): "
+            "connect as the database's owner or grant it"
+        ) from exc
     except pg_errors.UndefinedTable as exc:
         raise ConfigError(
             f"the database has no ticketgate tables ({_first_line(exc)}): run `ticketgate migrate` first"

@@ -12,13 +12,16 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
+from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from backend import events, orders, payments, reaper
 from backend.db import make_pool
+from tests.integration.conftest import ADMIN_URL
 from ticketcode import derive_event_key, load_key_file
 
 MASTER = "cli-test-master-secret-0123456789"
@@ -225,3 +228,21 @@ def test_without_a_database_url_an_embedded_postgresql_in_the_data_folder_is_use
     duplicate = ticketgate("event", "create", "--code", "EMB1", "--name", "Again", "--capacity", "5", env=env)
     last_line = duplicate.stderr.strip().splitlines()[-1]
     assert last_line == "ticketgate: error: an event with code EMB1 already exists"
+
+
+def test_a_database_user_without_privileges_is_one_clear_line(empty_database_url: str) -> None:
+    # PostgreSQL 15+ gives ordinary users no CREATE on schema public: a common first set-up.
+    role = f"tg_weak_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
+    try:
+        parts = urlsplit(empty_database_url)
+        as_role = urlunsplit(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port or 5432}"))
+        result = ticketgate("migrate", "--database-url", as_role, env=_env(as_role))
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("ticketgate: error: the database user lacks a privilege"), result.stderr
+    assert "permission denied" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
