@@ -12,6 +12,12 @@ from backend.errors import ConfigError
 # A shorter master secret would make every event key guessable offline from one ticket code.
 MIN_MASTER_SECRET_BYTES = 16
 
+# Upper bounds beyond which every checkout would fail in the database (an expiry past PostgreSQL's
+# last timestamp; a quantity past its integer), so a typo is refused at start instead. A hold of up to
+# 30 days leaves room for slow payment methods (bank debits); no event is larger than 10 million.
+MAX_HOLD_SECONDS = 30 * 24 * 3600
+MAX_TICKETS_PER_ORDER = 10_000_000
+
 # The secrets a command may require, by field name, with the variable that provides each.
 SECRET_VARIABLES = {
     "master_secret": "TICKETGATE_MASTER_SECRET",
@@ -39,7 +45,7 @@ class Settings:
     data_dir: Path = Path("var/backend")
 
 
-def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -47,8 +53,8 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int) -> in
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number, not {raw!r}") from None
-    if value < minimum:
-        raise ConfigError(f"{name} must be at least {minimum}, not {value}")
+    if not minimum <= value <= maximum:
+        raise ConfigError(f"{name} must be from {minimum} to {maximum}, not {value}")
     return value
 
 
@@ -100,9 +106,11 @@ def load_settings(
         master_secret=master_secret,
         webhook_secret=secrets["webhook_secret"],
         admin_token=secrets["admin_token"],
-        hold_seconds=_int(env, "TICKETGATE_HOLD_SECONDS", 900, minimum=1),
+        hold_seconds=_int(env, "TICKETGATE_HOLD_SECONDS", 900, minimum=1, maximum=MAX_HOLD_SECONDS),
         reaper_interval_seconds=_seconds(env, "TICKETGATE_REAPER_INTERVAL_SECONDS", 60.0),
-        max_tickets_per_order=_int(env, "TICKETGATE_MAX_TICKETS_PER_ORDER", 10, minimum=1),
+        max_tickets_per_order=_int(
+            env, "TICKETGATE_MAX_TICKETS_PER_ORDER", 10, minimum=1, maximum=MAX_TICKETS_PER_ORDER
+        ),
         # Not "$TICKETGATE_HOME/backend": a folder named like the package in the working directory
         # would shadow it under `python -m ticketgate`.
         data_dir=Path(home) / "backend-data" if home else Path("var/backend"),

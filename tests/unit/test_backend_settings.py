@@ -50,6 +50,14 @@ def test_numbers_and_home_are_read_and_checked(tmp_path: Path) -> None:
     assert settings.data_dir == tmp_path / "backend-data"
     with pytest.raises(ConfigError, match="TICKETGATE_HOLD_SECONDS must be a whole number"):
         load_settings(environ={**env, "TICKETGATE_HOLD_SECONDS": "soon"})
+    # Values every checkout would then fail on in the database (expiry or quantity out of range).
+    for variable, value in (
+        ("TICKETGATE_HOLD_SECONDS", "99999999999999"),
+        ("TICKETGATE_HOLD_SECONDS", "0"),
+        ("TICKETGATE_MAX_TICKETS_PER_ORDER", "99999999999"),
+    ):
+        with pytest.raises(ConfigError, match=f"{variable} must be from 1 to"):
+            load_settings(environ={**env, variable: value})
     with pytest.raises(ConfigError, match="TICKETGATE_MASTER_SECRET is too short"):
         load_settings(environ={**env, "TICKETGATE_MASTER_SECRET": "short"})
 
