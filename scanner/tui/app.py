@@ -242,7 +242,9 @@ class GateApp(App[int]):
     @on(ScanDecided)
     def scan_decided(self, message: ScanDecided) -> None:
         result = message.result
-        self._show_verdict(verdict_view(result, self.tz))
+        view = verdict_view(result, self.tz)
+        self._show_verdict(view)
+        self._tell_if_hidden(view, error=not result.admitted)
         self.gate_screen.query_one(RecentScans).add(result)
         self.sounder.play(result.verdict)
         if self._on_painted is not None:
@@ -251,7 +253,9 @@ class GateApp(App[int]):
 
     @on(ScanNotRecorded)
     def scan_not_recorded(self, message: ScanNotRecorded) -> None:
-        self._show_verdict(not_recorded_view(message.raw, message.message))
+        view = not_recorded_view(message.raw, message.message)
+        self._show_verdict(view)
+        self._tell_if_hidden(view, error=True)
         self._set_problem("store", f"scan NOT recorded: {message.message}")
         self.sounder.play(None)
 
@@ -398,6 +402,19 @@ class GateApp(App[int]):
             self._ready_timer.stop()
         if self.verdict_seconds > 0:
             self._ready_timer = self.set_timer(self.verdict_seconds, self._show_ready)
+
+    def _tell_if_hidden(self, view: VerdictView, *, error: bool) -> None:
+        """A verdict reached while the look-up covers the gate screen (the camera keeps scanning) is
+        also shown where staff are looking: otherwise an ADMIT is recorded that nobody saw, and the
+        person's next scan says ALREADY USED."""
+        if self.screen is self.gate_screen:
+            return
+        self.notify(
+            f"{view.serial} {view.reason}".strip(),
+            title=view.word,
+            severity="error" if error else "information",
+            timeout=max(self.verdict_seconds, 4.0),
+        )
 
     def _show_ready(self) -> None:
         self._ready_timer = None

@@ -302,3 +302,20 @@ async def test_settings_dialog_renames_gate_now_and_persists(tmp_path: Path) -> 
         await pilot.press(*code(1), "enter")
         [result] = await wait_painted(harness, 1)
         assert result.gate == "North Gate"
+
+
+async def test_a_scan_while_the_lookup_covers_the_gate_screen_is_shown_on_top(tmp_path: Path) -> None:
+    harness = make_harness(make_home(tmp_path), verdict_seconds=4.0)
+    async with harness.app.run_test(size=(80, 24), notifications=True) as pilot:
+        await pilot.press("f4")
+        assert isinstance(harness.app.screen, LookupScreen)
+        # The camera keeps scanning while staff look a ticket up.
+        harness.app.submit(code(3), source="camera")
+        await wait_painted(harness, 1)
+        await wait_for(lambda: "ADMIT" in screen_text(harness.app), what="the verdict over the look-up")
+        shown = screen_text(harness.app)
+        assert "003 admitted" in shown
+        harness.app.submit(code(3), source="camera")
+        await wait_painted(harness, 2)
+        await wait_for(lambda: "ALREADY USED" in screen_text(harness.app), what="the second verdict")
+        assert isinstance(harness.app.screen, LookupScreen)  # the look-up itself stays open
