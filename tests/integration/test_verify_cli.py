@@ -147,3 +147,22 @@ def test_verify_reads_codes_from_stdin_with_a_dash(home: Path) -> None:
         "VL9IHU-021",
         "VL9IHU-022",
     ]
+
+
+def test_verify_whose_reader_went_away_stops_quietly_without_recording_more(home: Path) -> None:
+    env = {**os.environ, "TICKETGATE_HOME": str(home)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ticketgate", "verify", "-"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True,
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    proc.stdin.write(issue_code(V1, 30) + "\n")
+    proc.stdin.flush()
+    assert proc.stdout.readline().startswith("ADMIT")
+    proc.stdout.close()  # `... | head -1`: the reader has had enough
+    _out, err = proc.communicate("".join(issue_code(V1, n) + "\n" for n in range(31, 60)), timeout=60)
+    assert proc.returncode == 1 and "Traceback" not in err, err
+    # The scan whose verdict could not be printed is recorded; none after it.
+    listed = _run(home, "verify", *(issue_code(V1, n) for n in (30, 31, 32)))
+    verdicts = [line.split()[0] for line in listed.stdout.splitlines()]
+    assert verdicts == ["ALREADY_USED", "ALREADY_USED", "ADMIT"]
