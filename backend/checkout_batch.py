@@ -26,7 +26,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from backend.db import database_errors
 from backend.errors import BackendError, EventNotFound, InvalidInput, SoldOut
-from backend.events import normalise_event_code
+from backend.events import code_to_look_up
 from backend.orders import Order, get_order, order_from_row, validate_order_request
 from backend.stock import allocate
 
@@ -144,9 +144,9 @@ async def reserve_batch(
             results[i] = exc
             continue
         try:
-            code = normalise_event_code(request.event_code)
-        except InvalidInput:
-            results[i] = EventNotFound(f"no event has the code {request.event_code!r}")
+            code = code_to_look_up(request.event_code)
+        except EventNotFound as exc:
+            results[i] = exc
             continue
         valid.append((i, code, quantity, email, key))
     # Orders that already existed under a key, read after the commit with their current state.

@@ -58,6 +58,14 @@ def normalise_event_code(code: str) -> str:
     return canonical
 
 
+def code_to_look_up(code: str) -> str:
+    """The canonical code to find an event by; EventNotFound when no event could have this code."""
+    try:
+        return normalise_event_code(code)
+    except InvalidInput:
+        raise EventNotFound(f"no event has the code {code!r}") from None
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -117,10 +125,7 @@ async def create_event(
 
 async def get_event_stock(pool: AsyncConnectionPool, code: str) -> EventStock:
     """The event's stock right now (one consistent snapshot over all its shards)."""
-    try:
-        code = normalise_event_code(code)
-    except InvalidInput:
-        raise EventNotFound(f"no event has the code {code!r}") from None
+    code = code_to_look_up(code)
     async with database_errors(), pool.connection() as conn:
         cur = conn.cursor(row_factory=class_row(EventStock))
         await cur.execute(
@@ -139,10 +144,7 @@ async def get_event_stock(pool: AsyncConnectionPool, code: str) -> EventStock:
 
 async def get_event(pool: AsyncConnectionPool, code: str) -> Event:
     """The event with this code; EventNotFound otherwise."""
-    try:
-        code = normalise_event_code(code)
-    except InvalidInput:
-        raise EventNotFound(f"no event has the code {code!r}") from None
+    code = code_to_look_up(code)
     async with database_errors(), pool.connection() as conn:
         cur = conn.cursor(row_factory=class_row(Event))
         await cur.execute(

@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from backend.db import database_errors, storable_text
 from backend.errors import EventNotFound, InvalidInput, OrderNotFound, SoldOut
-from backend.events import normalise_event_code
+from backend.events import code_to_look_up
 from backend.lifecycle import OrderStatus
 from backend.stock import allocate
 
@@ -194,10 +194,7 @@ async def reserve(
     quantity, email, idempotency_key = validate_order_request(
         quantity=quantity, email=email, idempotency_key=idempotency_key, max_per_order=max_per_order
     )
-    try:
-        code = normalise_event_code(event_code)
-    except InvalidInput:
-        raise EventNotFound(f"no event has the code {event_code!r}") from None
+    code = code_to_look_up(event_code)
     params = {
         "code": code,
         "key": idempotency_key,
