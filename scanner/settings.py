@@ -13,6 +13,8 @@ from typing import Any
 
 from scanner.durable import replace_file
 from scanner.errors import ScannerError
+from scanner.gate import MAX_GATE_NAME_CHARS
+from ticketcode.keys import EVENT_CODE_RE
 
 
 class SettingsError(ScannerError):
@@ -49,8 +51,20 @@ def _from_json(data: Any) -> GateSettings:
                 raise SettingsError("setting 'sound' must be true or false")
         elif value is not None and not isinstance(value, str):
             raise SettingsError(f"setting {name!r} must be text")
+        _check_value(name, value)
         values[name] = value
     return GateSettings(**values)
+
+
+def _check_value(name: str, value: Any) -> None:
+    """Refuse here what the gate would refuse at start: an edited or damaged file must not keep the
+    gate app from starting (the app then runs on defaults and says why)."""
+    if value is None:
+        return
+    if name == "gate_name" and not 1 <= len(" ".join(value.split())) <= MAX_GATE_NAME_CHARS:
+        raise SettingsError(f"setting 'gate_name' must be 1 to {MAX_GATE_NAME_CHARS} characters")
+    if name == "event" and not EVENT_CODE_RE.fullmatch(value.strip().upper()):
+        raise SettingsError(f"setting 'event' {value!r} is not an event code (4 to 12 of A-Z and 0-9)")
 
 
 def load_settings(path: Path) -> GateSettings:

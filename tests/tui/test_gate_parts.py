@@ -45,6 +45,17 @@ def test_a_corrupt_settings_file_is_a_clear_error(tmp_path: Path) -> None:
     path.write_text(json.dumps({"sound": "loud"}), encoding="utf-8")
     with pytest.raises(SettingsError, match="'sound' must be true or false"):
         load_settings(path)
+    # Values the gate would refuse at start: refused here, so `ticketgate scan` starts on defaults
+    # and shows why, instead of exiting with an error about an --event flag nobody gave.
+    for bad, message in (
+        ({"gate_name": " "}, "'gate_name' must be 1 to 40"),
+        ({"event": "x"}, "'event' 'x'"),
+    ):
+        path.write_text(json.dumps(bad), encoding="utf-8")
+        with pytest.raises(SettingsError, match=message):
+            load_settings(path)
+    path.write_text(json.dumps({"gate_name": " North  Gate ", "event": "vl9ihu"}), encoding="utf-8")
+    assert load_settings(path) == GateSettings(gate_name=" North  Gate ", event="vl9ihu")
 
 
 def test_settings_from_a_newer_version_are_ignored_not_refused(tmp_path: Path) -> None:
