@@ -108,3 +108,16 @@ def test_a_key_folder_that_cannot_be_listed_is_a_clear_error_not_a_crash(tmp_pat
     for read in (store.all, store.events, store.problems, lambda: store.keys_for("VL9IHU")):
         with pytest.raises(KeyStoreError, match="cannot read the key folder"):
             read()
+
+
+def test_a_key_file_nested_too_deeply_for_json_is_refused_and_skipped_not_a_crash(tmp_path: Path) -> None:
+    deep = _file(tmp_path, "deep.json", "[" * 60_000)  # under the size limit, past the parser's depth
+    store = KeyStore(tmp_path / "keys")
+    with pytest.raises(KeyStoreError, match="nested too deeply"):
+        store.import_file(deep)
+    store.add(V1)
+    (tmp_path / "keys" / "VL9IHU.v2.json").write_text("[" * 60_000)
+    assert [k.version for k in store.all()] == [1]  # the gate keeps scanning with the good key
+    assert store.problems() == ["VL9IHU.v2.json: not a JSON key file: nested too deeply"]
+    (tmp_path / "keys" / "VL9IHU.v2.json").write_text(" " * 70_000)
+    assert store.problems() == ["VL9IHU.v2.json: too large to be a key file"]
