@@ -652,6 +652,8 @@ def parse_ticket_list(text: str, *, name: str = "ticket list") -> list[KnownTick
             data = json.loads(stripped)
         except ValueError as exc:
             raise TicketListError(f"{name}: not valid JSON: {exc}") from None
+        except RecursionError:  # json's answer to brackets nested thousands deep
+            raise TicketListError(f"{name}: not valid JSON: nested too deeply") from None
         if isinstance(data, list):
             entries = [(e, False) for e in data]
         elif isinstance(data, dict) and set(data) <= {"tickets", "revocations"} and data:

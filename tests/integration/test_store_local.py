@@ -193,6 +193,7 @@ def test_import_tickets_from_json_and_csv_and_revocations_are_sticky(tmp_path: P
         ('[{"code": "nope"}]', r"entry 1: code 'nope'"),
         ('{"tickets": 5}', r"must be lists"),
         ("{not json", r"not valid JSON"),
+        pytest.param("[" * 100_000, r"not valid JSON: nested too deeply", id="nested-too-deeply"),
         ("name,age\nAda,36\n", r"not JSON, and not CSV"),
         ("event,serial\nSTORE1,1\nSTORE1,-2\n", r"line 3: serial -2 does not exist"),
         ("event,serial,revoked\nSTORE1,1,maybe\n", r"line 2: revoked/status 'maybe'"),
