@@ -82,6 +82,8 @@ def load_settings(path: Path) -> GateSettings:
         data = json.loads(text)
     except ValueError as exc:
         raise SettingsError(f"settings {path} is not valid JSON: {exc}") from None
+    except RecursionError:  # json's answer to brackets nested thousands deep
+        raise SettingsError(f"settings {path} is not valid JSON: nested too deeply") from None
     return _from_json(data)
 
 

@@ -42,6 +42,9 @@ def test_a_corrupt_settings_file_is_a_clear_error(tmp_path: Path) -> None:
     path.write_text("{ half a file", encoding="utf-8")
     with pytest.raises(SettingsError, match="not valid JSON"):
         load_settings(path)
+    path.write_text("[" * 100_000, encoding="utf-8")
+    with pytest.raises(SettingsError, match="not valid JSON: nested too deeply"):
+        load_settings(path)
     path.write_text(json.dumps({"sound": "loud"}), encoding="utf-8")
     with pytest.raises(SettingsError, match="'sound' must be true or false"):
         load_settings(path)
