@@ -236,6 +236,8 @@ def test_a_database_user_without_privileges_is_one_clear_line(empty_database_url
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(role)))
     try:
+        with psycopg.connect(empty_database_url, autocommit=True) as conn:
+            conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")  # as PostgreSQL 15+, on any version
         parts = urlsplit(empty_database_url)
         as_role = urlunsplit(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port or 5432}"))
         result = ticketgate("migrate", "--database-url", as_role, env=_env(as_role))
