@@ -13,6 +13,7 @@ from typing import ClassVar
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.content import Content
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Static
@@ -317,9 +318,11 @@ class GateApp(App[int]):
         elif worker.group == "figures":
             self._set_problem("store", f"cannot read the store or keys: {text}")
         elif worker.group == "settings":
-            self.notify(f"settings not saved: {text}", severity="error", timeout=10)
+            self.notify(f"settings not saved: {text}", severity="error", timeout=10, markup=False)
         else:
-            self.notify(f"{worker.name or worker.group} failed: {text}", severity="error", timeout=10)
+            self.notify(
+                f"{worker.name or worker.group} failed: {text}", severity="error", timeout=10, markup=False
+            )
 
     # -- actions -------------------------------------------------------------------------------
 
@@ -414,6 +417,7 @@ class GateApp(App[int]):
             title=view.word,
             severity="error" if error else "information",
             timeout=max(self.verdict_seconds, 4.0),
+            markup=False,
         )
 
     def _show_ready(self) -> None:
@@ -432,5 +436,6 @@ class GateApp(App[int]):
 
     def _show_problems(self) -> None:
         notice = self.gate_screen.query_one("#notice", Static)
-        notice.update("\n".join(f"⚠ {text}" for text in self.problems.values()))
+        # Plain Content: messages quote paths, camera names and errors, which may hold "[".
+        notice.update(Content("\n".join(f"⚠ {text}" for text in self.problems.values())))
         notice.display = bool(self.problems)

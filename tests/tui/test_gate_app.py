@@ -273,7 +273,7 @@ async def test_lookup_finds_ticket_by_holder_and_shows_its_history(tmp_path: Pat
         await pilot.press(*"grace", "enter")
         results = screen.query_one("#lookup-results")
         await wait_for(lambda: results.row_count == 1, what="one ticket found")
-        assert results.get_row_at(0)[:3] == [EVENT, "006", "Grace Hopper"]
+        assert [str(cell) for cell in results.get_row_at(0)[:3]] == [EVENT, "006", "Grace Hopper"]
         await pilot.press("enter")  # the found ticket is focused: Enter opens its history
         history = screen.query_one("#lookup-history")
         await wait_for(lambda: history.row_count == 2, what="two scans in the history")
@@ -319,3 +319,26 @@ async def test_a_scan_while_the_lookup_covers_the_gate_screen_is_shown_on_top(tm
         await wait_painted(harness, 2)
         await wait_for(lambda: "ALREADY USED" in screen_text(harness.app), what="the second verdict")
         assert isinstance(harness.app.screen, LookupScreen)  # the look-up itself stays open
+
+
+async def test_scanned_text_that_looks_like_markup_is_shown_as_text_not_a_crash(tmp_path: Path) -> None:
+    harness = make_harness(make_home(tmp_path))
+    harness.gate.store.upsert_tickets([KnownTicket(EVENT, 8, holder="[/] Ada [bold")])
+    async with harness.app.run_test(size=(80, 24)) as pilot:
+        # A QR code of another system, as the camera reads it: Textual markup would raise MarkupError.
+        harness.app.submit(b"[/]menu[/bold]", source="camera")
+        [result] = await wait_painted(harness, 1)
+        assert result.verdict is Verdict.INVALID
+        assert panel(harness).detail.startswith("[/]menu[/bold] · camera")
+        assert "[/]menu[/bold]" in screen_text(harness.app)
+        await pilot.press(*"[/]x")  # a handheld scanner typing the same: echoed as typed
+        assert "typed: [/]x" in screen_text(harness.app)
+        await pilot.press("escape", "f4")
+        await pilot.press(*"[/b]", "enter")  # a look-up for it, then for a holder whose name has brackets
+        title = harness.app.screen.query_one("#lookup-history-title")
+        await wait_for(lambda: "[/b]" in screen_text(harness.app), what="the look-up's answer")
+        await pilot.press("ctrl+a", "ctrl+k", *"ada", "enter")
+        results = harness.app.screen.query_one("#lookup-results")
+        await wait_for(lambda: results.row_count == 1, what="the holder found")
+        assert "[/] Ada [bold" in screen_text(harness.app) and "1 ticket(s)" in str(title.render())
+        assert harness.app.is_running

@@ -8,6 +8,7 @@ from datetime import tzinfo
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
@@ -71,6 +72,9 @@ class GateScreen(Screen[None]):
         typed = self.query_one("#typed", Static)
         text = self.wedge.text
         # One fixed line, never hidden: showing or hiding it would re-layout the screen per keystroke.
-        typed.update(f"typed: {text}▏  (Enter checks it, Esc clears)" if text else IDLE_HINT, layout=False)
+        # Plain Content: what a scanner types is data, never markup.
+        typed.update(
+            Content(f"typed: {text}▏  (Enter checks it, Esc clears)" if text else IDLE_HINT), layout=False
+        )
         if typed.has_class("-active") != bool(text):
             typed.set_class(bool(text), "-active")

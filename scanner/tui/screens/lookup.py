@@ -6,9 +6,11 @@ from datetime import tzinfo
 from functools import partial
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
@@ -83,17 +85,18 @@ class LookupScreen(Screen[None]):
         self._rows.clear()
         for ticket in message.tickets:
             state = f"REVOKED: {ticket.revoked_reason or ''}" if ticket.revoked else "valid"
-            key = table.add_row(ticket.event, f"{ticket.serial:03d}", ticket.holder or "", state)
+            # Text cells, not str: a DataTable reads str cells as markup, and names come from files.
+            key = table.add_row(ticket.event, f"{ticket.serial:03d}", Text(ticket.holder or ""), Text(state))
             self._rows[key.value or ""] = (ticket.event, ticket.serial)
         title = self.query_one("#lookup-history-title", Static)
         if message.tickets:
             title.update(
-                f"{len(message.tickets)} ticket(s) for {message.query!r}: select one for its history"
+                Content(f"{len(message.tickets)} ticket(s) for {message.query!r}: select one for its history")
             )
             table.focus()
         else:
             title.update(
-                f"no known ticket matches {message.query!r} (known tickets come from sync or import)"
+                Content(f"no known ticket matches {message.query!r} (known tickets come from sync or import)")
             )
 
     @on(DataTable.RowSelected, "#lookup-results")
@@ -118,8 +121,8 @@ class LookupScreen(Screen[None]):
                 local_time(scan.scanned_at, self._tz),
                 str(scan.verdict),
                 str(scan.direction),
-                scan.gate,
-                scan.reason,
+                Text(scan.gate),
+                Text(scan.reason),
             )
 
     def action_close(self) -> None:

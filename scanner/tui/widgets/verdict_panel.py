@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.widgets import Static
 
 from scanner.tui.presentation import VerdictView
@@ -47,8 +48,10 @@ class VerdictPanel(Vertical):
         self.query_one("#verdict-word", BigWord).word = view.word
         self.query_one("#verdict-serial", BigWord).word = view.serial
         # Fixed heights (gate.tcss) and no layout pass: a verdict must reach the screen in a blink.
-        self.query_one("#verdict-reason", Static).update(view.reason, layout=False)
-        self.query_one("#verdict-detail", Static).update(view.detail, layout=False)
+        # Plain Content, never markup: the detail holds whatever was scanned ("[/]" in a QR code
+        # would otherwise raise MarkupError and take the gate app down).
+        self.query_one("#verdict-reason", Static).update(Content(view.reason), layout=False)
+        self.query_one("#verdict-detail", Static).update(Content(view.detail), layout=False)
         for child in self.children:
             # Children inherit the colours but cache their computed style: drop that cache and repaint,
             # even a child whose text is unchanged (the serial of a ticket scanned twice).
