@@ -288,10 +288,10 @@ async def test_settings_dialog_renames_gate_now_and_persists(tmp_path: Path) -> 
     async with harness.app.run_test(size=(100, 40)) as pilot:
         await pilot.press("f6")
         dialog = harness.app.screen
-        dialog.query_one("#event").value = "not an event!"
+        dialog.query_one("#event").value = "not an event[/]!"  # brackets: quoted as typed, not markup
         await pilot.click("#save")
         assert harness.app.screen is dialog  # refused, with the reason shown
-        assert "not an event code" in str(dialog.query_one("#settings-error").render())
+        assert "'NOT AN EVENT[/]!' is not an event code" in str(dialog.query_one("#settings-error").render())
         await pilot.pause(0.3)  # a Button ignores clicks during its 0.2 s pressed effect
         dialog.query_one("#event").value = EVENT.lower()
         dialog.query_one("#gate-name").value = "  North   Gate "

@@ -8,6 +8,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Switch
 
@@ -56,7 +57,8 @@ class SettingsScreen(ModalScreen[GateSettings | None]):
             problem = f"{event!r} is not an event code (4 to 12 of A-Z and 0-9)"
         if problem is not None:
             # Refused here, with the reason, rather than at the next start of the gate.
-            self.query_one("#settings-error", Label).update(f"[b red]{problem}[/]")
+            # Styled, not markup: the problem quotes what was typed, which may hold "[/]".
+            self.query_one("#settings-error", Label).update(Content.styled(problem, "bold red"))
             return
         self.dismiss(
             GateSettings(
