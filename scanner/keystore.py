@@ -50,7 +50,7 @@ class KeyStore:
         if len(data) > _MAX_KEY_FILE_BYTES:
             raise KeyStoreError(f"{path}: too large to be a key file")
         try:
-            key = _parse(data)
+            key = load_key_file(data)
         except KeyFileError as exc:
             raise KeyStoreError(f"{path}: {exc}") from None
         self.add(key)
@@ -150,17 +150,8 @@ class KeyStore:
             data = fh.read(_MAX_KEY_FILE_BYTES + 1)
         if len(data) > _MAX_KEY_FILE_BYTES:
             raise KeyStoreError("too large to be a key file")
-        key = _parse(data)
+        key = load_key_file(data)
         match = _KEY_FILE_RE.fullmatch(path.name)
         if match and (match.group(1), int(match.group(2))) != (key.event, key.version):
             raise KeyStoreError(f"file name says {match.group(1)} v{match.group(2)}, content {key!r}")
         return key
-
-
-def _parse(data: bytes) -> EventKey:
-    """``load_key_file``, with JSON nested too deeply for the parser refused like any other bad file
-    (json raises RecursionError there: a traceback on import, and every scan failing at the gate)."""
-    try:
-        return load_key_file(data)
-    except RecursionError:
-        raise KeyFileError("not a JSON key file: nested too deeply") from None

@@ -108,6 +108,8 @@ def load_key_file(text: str | bytes) -> EventKey:
         data = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise KeyFileError(f"not a JSON key file: {exc}") from None
+    except RecursionError:  # json's answer to brackets nested thousands deep
+        raise KeyFileError("not a JSON key file: nested too deeply") from None
     if not isinstance(data, dict):
         raise KeyFileError("a key file must be a JSON object")
     missing = [f for f in ("event", "version", "algorithm", "key") if f not in data]

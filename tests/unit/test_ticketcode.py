@@ -157,3 +157,8 @@ def test_only_the_right_tag_verifies(serial: int, tag: str) -> None:
     good = issue_code(key, serial)
     candidate = f"{good.rsplit('-', 1)[0]}-{tag}"
     assert (find_signing_key(parse_code(candidate), [key]) is not None) == (candidate == good)
+
+
+def test_a_key_file_nested_too_deeply_for_the_parser_is_a_key_file_error() -> None:
+    with pytest.raises(KeyFileError, match="nested too deeply"):
+        load_key_file("[" * 100_000 + "]" * 100_000)
