@@ -29,6 +29,7 @@ import pytest
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
+from backend import orders
 from backend.db import make_pool, migrate
 
 ADMIN_URL = os.environ.get("TICKETGATE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -90,6 +91,26 @@ def anyio_backend() -> str:
 async def pool(database_url: str) -> AsyncIterator[AsyncConnectionPool]:
     async with make_pool(database_url, min_size=1, max_size=10) as opened:
         yield opened
+
+
+async def reserve(
+    pool: AsyncConnectionPool,
+    code: str,
+    quantity: int,
+    *,
+    key: str | None = None,
+    email: str = "buyer@example.org",
+) -> orders.Order:
+    """``orders.reserve`` with the defaults every backend test uses (15 min hold, 10 per order)."""
+    return await orders.reserve(
+        pool,
+        event_code=code,
+        quantity=quantity,
+        email=email,
+        idempotency_key=key,
+        hold_seconds=900,
+        max_per_order=10,
+    )
 
 
 def assert_invariants(database_url: str) -> None:

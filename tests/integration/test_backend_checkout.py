@@ -13,23 +13,9 @@ from psycopg_pool import AsyncConnectionPool
 from backend import events, orders
 from backend.db import make_pool
 from backend.errors import Busy, EventExists, EventNotFound, InvalidInput, SoldOut
-from tests.integration.conftest import assert_invariants, run_in_threads
+from tests.integration.conftest import assert_invariants, reserve, run_in_threads
 
 pytestmark = pytest.mark.anyio
-
-
-async def _reserve(
-    pool: AsyncConnectionPool, code: str, quantity: int, key: str | None = None
-) -> orders.Order:
-    return await orders.reserve(
-        pool,
-        event_code=code,
-        quantity=quantity,
-        email="buyer@example.org",
-        idempotency_key=key,
-        hold_seconds=900,
-        max_per_order=10,
-    )
 
 
 async def test_500_concurrent_buyers_for_100_tickets_never_oversell(
@@ -41,7 +27,7 @@ async def test_500_concurrent_buyers_for_100_tickets_never_oversell(
     quantities = [1 + i % 3 for i in range(500)]
 
     def buyer(quantity: int) -> Callable[[AsyncConnectionPool], Awaitable[Any]]:
-        return lambda p: _reserve(p, "RUSH", quantity)
+        return lambda p: reserve(p, "RUSH", quantity)
 
     results = run_in_threads(
         database_url, [buyer(q) for q in quantities], threads=8, connections_per_thread=4
@@ -63,9 +49,7 @@ async def test_two_buyers_race_for_the_last_ticket_one_wins(
     for round_ in range(15):
         code = f"LAST{round_:02d}"
         await events.create_event(pool, code=code, name="One seat", capacity=1)
-        results = await asyncio.gather(
-            _reserve(pool, code, 1), _reserve(pool, code, 1), return_exceptions=True
-        )
+        results = await asyncio.gather(reserve(pool, code, 1), reserve(pool, code, 1), return_exceptions=True)
         assert sorted(type(r).__name__ for r in results) == ["Order", "SoldOut"], results
     assert_invariants(database_url)
 
@@ -76,7 +60,7 @@ async def test_concurrent_retries_with_one_idempotency_key_make_one_order(
     await events.create_event(pool, code="IDEM", name="Retries", capacity=50)
     results = run_in_threads(
         database_url,
-        [lambda p: _reserve(p, "IDEM", 2, key="retry-123")] * 12,
+        [lambda p: reserve(p, "IDEM", 2, key="retry-123")] * 12,
         threads=4,
         connections_per_thread=3,
     )
@@ -85,9 +69,9 @@ async def test_concurrent_retries_with_one_idempotency_key_make_one_order(
     stock = await events.get_event_stock(pool, "IDEM")
     assert stock.held == 2
     # A later retry returns the same order; the key reused for a different order is refused.
-    assert (await _reserve(pool, "IDEM", 2, key="retry-123")).id == results[0].id
+    assert (await reserve(pool, "IDEM", 2, key="retry-123")).id == results[0].id
     with pytest.raises(InvalidInput, match="already used"):
-        await _reserve(pool, "IDEM", 3, key="retry-123")
+        await reserve(pool, "IDEM", 3, key="retry-123")
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM orders").fetchone() == (1,)
     assert_invariants(database_url)
@@ -95,10 +79,10 @@ async def test_concurrent_retries_with_one_idempotency_key_make_one_order(
 
 async def test_a_retry_after_sell_out_still_gets_its_order(pool: AsyncConnectionPool) -> None:
     await events.create_event(pool, code="GONE", name="Tiny", capacity=2)
-    first = await _reserve(pool, "GONE", 2, key="k")
+    first = await reserve(pool, "GONE", 2, key="k")
     with pytest.raises(SoldOut):
-        await _reserve(pool, "GONE", 1)
-    assert (await _reserve(pool, "GONE", 2, key="k")).id == first.id
+        await reserve(pool, "GONE", 1)
+    assert (await reserve(pool, "GONE", 2, key="k")).id == first.id
 
 
 async def test_an_order_bigger_than_any_shard_is_served_while_the_total_allows(
@@ -106,18 +90,18 @@ async def test_an_order_bigger_than_any_shard_is_served_while_the_total_allows(
 ) -> None:
     event = await events.create_event(pool, code="SPLIT", name="Two shards", capacity=16)
     assert event.stock_shards == 2
-    await _reserve(pool, "SPLIT", 5)
-    await _reserve(pool, "SPLIT", 5)  # the second shard: the first has only 3 left
-    order = await _reserve(pool, "SPLIT", 6)  # 3 + 3 left, in two rows
+    await reserve(pool, "SPLIT", 5)
+    await reserve(pool, "SPLIT", 5)  # the second shard: the first has only 3 left
+    order = await reserve(pool, "SPLIT", 6)  # 3 + 3 left, in two rows
     assert order.quantity == 6
     with pytest.raises(SoldOut, match="sold out"):
-        await _reserve(pool, "SPLIT", 1)
+        await reserve(pool, "SPLIT", 1)
     assert_invariants(database_url)
 
 
 async def test_order_carries_amount_expiry_and_an_unguessable_id(pool: AsyncConnectionPool) -> None:
     await events.create_event(pool, code="GIG1", name="Gig", capacity=10, price_cents=2500, currency="eur")
-    order = await _reserve(pool, "gig1", 3)
+    order = await reserve(pool, "gig1", 3)
     assert (order.status, order.quantity, order.amount_cents, order.currency) == ("pending", 3, 7500, "EUR")
     assert order.id.version == 4
     assert 899 <= (order.expires_at - order.created_at).total_seconds() <= 901
@@ -157,9 +141,9 @@ async def test_bad_checkout_input_is_refused_and_holds_nothing(
 
 async def test_unknown_events_and_duplicate_codes_are_clear_errors(pool: AsyncConnectionPool) -> None:
     with pytest.raises(EventNotFound):
-        await _reserve(pool, "NOPE", 1)
+        await reserve(pool, "NOPE", 1)
     with pytest.raises(EventNotFound):
-        await _reserve(pool, "bad code!", 1)
+        await reserve(pool, "bad code!", 1)
     with pytest.raises(EventNotFound):
         await events.get_event_stock(pool, "NOPE")
     await events.create_event(pool, code="DUPE", name="First", capacity=5)
@@ -180,9 +164,9 @@ async def test_a_blocked_stock_row_gives_busy_not_a_hang(database_url: str) -> N
         async with await psycopg.AsyncConnection.connect(database_url) as locker:
             await locker.execute("SELECT 1 FROM event_stock FOR UPDATE")
             with pytest.raises(Busy, match="retry"):
-                await _reserve(pool, "BUSY", 1)
+                await reserve(pool, "BUSY", 1)
             await locker.rollback()
-        assert (await _reserve(pool, "BUSY", 1)).quantity == 1
+        assert (await reserve(pool, "BUSY", 1)).quantity == 1
     assert_invariants(database_url)
 
 
@@ -195,7 +179,7 @@ async def test_retries_racing_for_the_last_tickets_all_get_the_one_order_not_sol
             await events.create_event(setup, code=code, name="Last two", capacity=2)
         results = run_in_threads(
             database_url,
-            [lambda p, code=code: _reserve(p, code, 2, key="same-buyer")] * 8,
+            [lambda p, code=code: reserve(p, code, 2, key="same-buyer")] * 8,
             threads=4,
             connections_per_thread=2,
         )

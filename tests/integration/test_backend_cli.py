@@ -17,11 +17,10 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg_pool import AsyncConnectionPool
 
-from backend import events, orders, payments, reaper
+from backend import events, payments, reaper
 from backend.db import make_pool
-from tests.integration.conftest import ADMIN_URL
+from tests.integration.conftest import ADMIN_URL, reserve
 from ticketcode import derive_event_key, load_key_file
 
 MASTER = "cli-test-master-secret-0123456789"
@@ -136,11 +135,11 @@ async def _late_payment_without_stock(database_url: str) -> uuid.UUID:
     """The real path to refund_due: hold 2 of 2, the hold ends, others buy them, then the payment."""
     async with make_pool(database_url, min_size=1, max_size=2) as pool:
         await events.create_event(pool, code="LATE1", name="Late", capacity=2, price_cents=2000)
-        late = await _reserve(pool, "LATE1", 2)
+        late = await reserve(pool, "LATE1", 2, email="late@example.org")
         with psycopg.connect(database_url) as conn:
             conn.execute("UPDATE orders SET expires_at = now() - interval '1 minute'")
         assert await reaper.reap_once(pool) == 1
-        await _reserve(pool, "LATE1", 2)
+        await reserve(pool, "LATE1", 2)
         result = await payments.apply_payment_event(
             pool,
             provider_event_id="evt_late",
@@ -151,18 +150,6 @@ async def _late_payment_without_stock(database_url: str) -> uuid.UUID:
         )
         assert result.outcome == "refund_due"
         return late.id
-
-
-async def _reserve(pool: AsyncConnectionPool, code: str, quantity: int) -> orders.Order:
-    return await orders.reserve(
-        pool,
-        event_code=code,
-        quantity=quantity,
-        email="late@example.org",
-        idempotency_key=None,
-        hold_seconds=900,
-        max_per_order=10,
-    )
 
 
 def test_orders_refund_due_lists_late_payments_without_stock(database_url: str) -> None:
@@ -189,7 +176,7 @@ def test_reaper_once_expires_overdue_orders(database_url: str) -> None:
 
     async def hold_three() -> None:
         async with make_pool(database_url, min_size=1, max_size=1) as pool:
-            await _reserve(pool, "RPR1", 3)
+            await reserve(pool, "RPR1", 3)
 
     asyncio.run(hold_three())
     with psycopg.connect(database_url) as conn:

@@ -13,25 +13,13 @@ from psycopg_pool import AsyncConnectionPool
 
 from backend import events, orders, payments, reaper
 from backend.errors import DatabaseUnavailable, OrderNotFound
-from tests.integration.conftest import assert_invariants, run_in_threads
+from tests.integration.conftest import assert_invariants, reserve, run_in_threads
 from ticketcode import derive_event_key, find_signing_key, parse_code
 
 pytestmark = pytest.mark.anyio
 
 MASTER = b"test-master-secret-0123456789abcdef"
 SUCCEEDED = "payment_intent.succeeded"
-
-
-async def _order(pool: AsyncConnectionPool, code: str, quantity: int) -> orders.Order:
-    return await orders.reserve(
-        pool,
-        event_code=code,
-        quantity=quantity,
-        email="payer@example.org",
-        idempotency_key=None,
-        hold_seconds=900,
-        max_per_order=10,
-    )
 
 
 async def _pay(
@@ -59,7 +47,7 @@ async def test_payment_makes_the_order_paid_with_signed_tickets(
     database_url: str, pool: AsyncConnectionPool
 ) -> None:
     event = await events.create_event(pool, code="PAYD", name="Paid show", capacity=1200, price_cents=1000)
-    order = await _order(pool, "PAYD", 3)
+    order = await reserve(pool, "PAYD", 3)
     result = await _pay(pool, order.id, "evt_1")
     assert result.outcome == "paid"
     paid = result.order
@@ -80,7 +68,7 @@ async def test_the_same_webhook_ten_times_at_once_gives_one_set_of_tickets(
     database_url: str, pool: AsyncConnectionPool
 ) -> None:
     await events.create_event(pool, code="TENX", name="Ten deliveries", capacity=20)
-    order = await _order(pool, "TENX", 2)
+    order = await reserve(pool, "TENX", 2)
     deliver: Callable[[AsyncConnectionPool], Awaitable[Any]] = lambda p: _pay(p, order.id, "evt_same")  # noqa: E731
     results = run_in_threads(database_url, [deliver] * 10, threads=5, connections_per_thread=2)
     outcomes = sorted(r.outcome for r in results)
@@ -95,7 +83,7 @@ async def test_the_same_webhook_ten_times_at_once_gives_one_set_of_tickets(
 
 async def test_a_redelivered_event_later_changes_only_the_attempt_count(pool: AsyncConnectionPool) -> None:
     await events.create_event(pool, code="AGIN", name="Again", capacity=5)
-    order = await _order(pool, "AGIN", 1)
+    order = await reserve(pool, "AGIN", 1)
     first = await _pay(pool, order.id, "evt_a")
     again = await _pay(pool, order.id, "evt_a")
     assert again.outcome == "duplicate"
@@ -107,7 +95,7 @@ async def test_a_failed_payment_is_recorded_and_the_order_stays_pending(
     database_url: str, pool: AsyncConnectionPool
 ) -> None:
     await events.create_event(pool, code="FAIL", name="Declined", capacity=5)
-    order = await _order(pool, "FAIL", 1)
+    order = await reserve(pool, "FAIL", 1)
     result = await _pay(pool, order.id, "evt_f", "payment_intent.payment_failed")
     assert (result.outcome, result.order.status, result.order.webhook_attempts) == (
         "failed_recorded",
@@ -145,7 +133,7 @@ async def test_a_late_payment_with_stock_left_is_fulfilled(
     database_url: str, pool: AsyncConnectionPool
 ) -> None:
     await events.create_event(pool, code="LATE", name="Late", capacity=10)
-    order = await _order(pool, "LATE", 4)
+    order = await reserve(pool, "LATE", 4)
     _expire_now(database_url, order.id)
     assert await reaper.reap_once(pool) == 1
     assert (await events.get_event_stock(pool, "LATE")).available == 10
@@ -160,10 +148,10 @@ async def test_a_late_payment_without_stock_becomes_refund_due(
     database_url: str, pool: AsyncConnectionPool
 ) -> None:
     await events.create_event(pool, code="NONE", name="Gone", capacity=3)
-    order = await _order(pool, "NONE", 2)
+    order = await reserve(pool, "NONE", 2)
     _expire_now(database_url, order.id)
     await reaper.reap_once(pool)
-    await _order(pool, "NONE", 2)  # someone else buys the returned tickets
+    await reserve(pool, "NONE", 2)  # someone else buys the returned tickets
     result = await _pay(pool, order.id, "evt_too_late")
     assert (result.outcome, result.order.status, result.order.tickets) == ("refund_due", "refund_due", ())
     due = await orders.list_refund_due(pool)
@@ -186,7 +174,7 @@ async def test_a_killed_connection_during_confirmation_leaves_no_partial_order(
     database_url: str, pool: AsyncConnectionPool
 ) -> None:
     await events.create_event(pool, code="KILL", name="Killed", capacity=10)
-    order = await _order(pool, "KILL", 2)
+    order = await reserve(pool, "KILL", 2)
     async with (
         await psycopg.AsyncConnection.connect(database_url) as blocker,
         await psycopg.AsyncConnection.connect(database_url, autocommit=True) as admin,
@@ -227,9 +215,9 @@ async def test_paying_an_order_held_across_shards_sells_it_from_each(
     database_url: str, pool: AsyncConnectionPool
 ) -> None:
     await events.create_event(pool, code="SPAN", name="Span", capacity=16)  # two shards of 8
-    first = await _order(pool, "SPAN", 5)
-    second = await _order(pool, "SPAN", 5)
-    spanning = await _order(pool, "SPAN", 6)  # 3 + 3 from the two shards
+    first = await reserve(pool, "SPAN", 5)
+    second = await reserve(pool, "SPAN", 5)
+    spanning = await reserve(pool, "SPAN", 6)  # 3 + 3 from the two shards
     for n, order in enumerate((spanning, first, second)):
         assert (await _pay(pool, order.id, f"evt_span_{n}")).outcome == "paid"
     stock = await events.get_event_stock(pool, "SPAN")

@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 from backend import events, orders, payments, reaper
 from backend.db import make_pool
 from backend.errors import SoldOut
-from tests.integration.conftest import assert_invariants, run_in_threads
+from tests.integration.conftest import assert_invariants, reserve, run_in_threads
 
 pytestmark = pytest.mark.anyio
 
@@ -23,20 +23,7 @@ MASTER = b"test-master-secret-0123456789abcdef"
 
 
 async def _orders(pool: AsyncConnectionPool, code: str, count: int, quantity: int = 1) -> list[orders.Order]:
-    made = []
-    for _ in range(count):
-        made.append(
-            await orders.reserve(
-                pool,
-                event_code=code,
-                quantity=quantity,
-                email="x@example.org",
-                idempotency_key=None,
-                hold_seconds=900,
-                max_per_order=10,
-            )
-        )
-    return made
+    return [await reserve(pool, code, quantity) for _ in range(count)]
 
 
 def _expire_all(database_url: str, code: str) -> None:
