@@ -22,6 +22,8 @@ BENCH = Path(
 
 def setup_module() -> None:
     assert BENCH.is_dir(), f"qr-bench images not found at {BENCH}: set TICKETGATE_QR_BENCH"
+
+
 # A sample across the three folders: camera photos, Shift-JIS and UTF-8 text, multi-line payloads, a
 # code only the zbar fallback reads (qrcode-2/28) and one with control characters (qrcode-2/33).
 SAMPLE = [
