@@ -74,6 +74,8 @@ def reaper(args: argparse.Namespace) -> int:
         stop = asyncio.Event()
         running = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
+            # Event loops without signal support (Windows, or not the main thread) raise these; Ctrl-C
+            # then still ends the loop through KeyboardInterrupt.
             with suppress(NotImplementedError, RuntimeError):
                 running.add_signal_handler(signum, stop.set)
         await reaper_module.run_reaper(pool, interval_seconds=settings.reaper_interval_seconds, stop=stop)
