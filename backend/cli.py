@@ -53,12 +53,44 @@ def register(commands: Any, key_commands: Any) -> None:
     p.add_argument("--name", required=True)
     p.set_defaults(unavailable="pairing gate devices (device add)")
 
-    orders = commands.add_parser("orders", help="orders needing an operator")
+    orders = commands.add_parser(
+        "orders", help="the operator's money commands: refunds, cancellations, flags"
+    )
     order_commands = orders.add_subparsers(dest="orders_command", metavar="ORDERS_COMMAND", required=True)
-    p = order_commands.add_parser("refund-due", help="list paid-but-unfulfillable orders to refund")
+    p = order_commands.add_parser(
+        "refund-due", help="payments whose money must go back (late, second, mismatched, surplus, cancelled)"
+    )
     _db(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(handler="backend.commands:orders_refund_due")
+    p.set_defaults(handler="backend.order_commands:orders_refund_due")
+
+    p = order_commands.add_parser(
+        "attention", help="orders flagged for the operator (payment mismatch, dispute, ...)"
+    )
+    _db(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--clear", metavar="ORDER_ID", help="take an order you dealt with off the list")
+    p.add_argument("--note", help="with --clear: what you did (kept in the audit log)")
+    p.set_defaults(handler="backend.order_commands:orders_attention")
+
+    p = order_commands.add_parser(
+        "cancel",
+        help="cancel an order: pending -> cancelled (stock back); paid -> refund_due (tickets revoked)",
+    )
+    _db(p)
+    p.add_argument("order_id", metavar="ORDER_ID")
+    p.add_argument("--reason", help="why (kept in the audit log and shown at the gate)")
+    p.set_defaults(handler="backend.order_commands:orders_cancel")
+
+    p = order_commands.add_parser(
+        "refund", help="give an order's money back (through Stripe if TICKETGATE_STRIPE_API_KEY is set)"
+    )
+    _db(p)
+    p.add_argument("order_id", metavar="ORDER_ID")
+    p.add_argument(
+        "--payment", metavar="REFERENCE", help="only this payment's due money (a second payment, a surplus)"
+    )
+    p.set_defaults(handler="backend.order_commands:orders_refund")
 
     p = key_commands.add_parser("export", help="write an event's key file (for a gate laptop)")
     _db(p)

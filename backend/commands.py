@@ -1,23 +1,21 @@
-"""Handlers of the backend's CLI commands: migrate, reaper, event create, keys export, orders refund-due."""
+"""Handlers of the backend's CLI commands: migrate, reaper, event create, keys export."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from datetime import UTC
 from pathlib import Path
 from typing import TypeVar
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from backend import db, events, orders
+from backend import db, events
 from backend import reaper as reaper_module
 from backend.errors import ConfigError, InvalidInput
 from backend.settings import Settings, load_settings
@@ -139,44 +137,4 @@ def keys_export(args: argparse.Namespace) -> int:
         f"(fingerprint {key.fingerprint}); import it on the gate with: ticketgate keys import {path}",
         file=sys.stderr,
     )
-    return 0
-
-
-def orders_refund_due(args: argparse.Namespace) -> int:
-    """``ticketgate orders refund-due``: orders paid after their hold with no stock left to fulfil."""
-    settings = _settings(args)
-    due = _with_pool(settings, orders.list_refund_due)
-    if args.json:
-        print(
-            json.dumps(
-                [
-                    {
-                        "id": str(order.id),
-                        "event": order.event_code,
-                        "status": order.status.value,
-                        "quantity": order.quantity,
-                        "amount_cents": order.amount_cents,
-                        "currency": order.currency,
-                        "email": order.email,
-                        "created_at": order.created_at.isoformat(),
-                        "webhook_attempts": order.webhook_attempts,
-                        "payment_reference": order.payment_reference,
-                    }
-                    for order in due
-                ],
-                indent=2,
-            )
-        )
-        return 0
-    if not due:
-        print("no orders are due a refund")
-        return 0
-    print(f"{len(due)} order(s) paid but not fulfillable; refund them with the payment provider:")
-    for order in due:
-        print(
-            f"{order.id}  {order.event_code:<12}  {order.quantity:>3} ticket(s)  "
-            f"{order.amount_cents / 100:>10.2f} {order.currency}  {order.email}  "
-            f"ordered {order.created_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC  "
-            f"payment {order.payment_reference or '(no reference)'}"
-        )
     return 0

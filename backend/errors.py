@@ -7,6 +7,12 @@ BackendError               root; ``code`` is a machine code, ``str(err)`` a huma
  +-- EventExists           an event with this code already exists
  +-- SoldOut               the event has not enough stock left for this quantity
  +-- OrderNotFound         no order has this id
+ +-- InvalidTransition     the order's status does not allow this (cancel a paid order as a buyer, ...)
+ +-- Unauthorized          the order's access token is missing or wrong
+ +-- TooMany               a limit on a buyer was reached; ``retry_after`` says in how many seconds to retry
+ |    +-- HoldLimit        this email already holds the most pending tickets allowed for the event
+ |    +-- RateLimited      this client sent more checkouts than TICKETGATE_CHECKOUT_RATE allows
+ +-- RefundFailed          the payment provider did not refund (refused, or unreachable): nothing changed
  +-- Busy                  the database is contended (lock timeout, deadlock): retry shortly
  +-- DatabaseUnavailable   the database cannot be reached or dropped the connection: retry later
 """
@@ -50,3 +56,31 @@ class Busy(BackendError):
 
 class DatabaseUnavailable(BackendError):
     code = "database_unavailable"
+
+
+class InvalidTransition(BackendError):
+    code = "invalid_transition"
+
+
+class Unauthorized(BackendError):
+    code = "unauthorized"
+
+
+class TooMany(BackendError):
+    code = "too_many"
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class HoldLimit(TooMany):
+    code = "hold_limit"
+
+
+class RateLimited(TooMany):
+    code = "rate_limited"
+
+
+class RefundFailed(BackendError):
+    code = "refund_failed"

@@ -36,7 +36,8 @@ class Event:
 
 @dataclass(frozen=True)
 class EventStock:
-    """An event's stock summed over its shards: capacity = available + held + sold."""
+    """An event's stock summed over its shards: capacity = available + held + sold + withdrawn
+    (revoked seats the operator keeps off sale)."""
 
     code: str
     name: str
@@ -46,6 +47,7 @@ class EventStock:
     sold: int
     price_cents: int
     currency: str
+    withdrawn: int = 0
 
 
 def normalise_event_code(code: str) -> str:
@@ -131,7 +133,7 @@ async def get_event_stock(pool: AsyncConnectionPool, code: str) -> EventStock:
         await cur.execute(
             "SELECT e.code, e.name, e.capacity,"
             " sum(s.available)::integer AS available, sum(s.held)::integer AS held,"
-            " sum(s.sold)::integer AS sold, e.price_cents, e.currency"
+            " sum(s.sold)::integer AS sold, e.price_cents, e.currency, sum(s.withdrawn)::integer AS withdrawn"
             " FROM events e JOIN event_stock s ON s.event_id = e.id"
             " WHERE e.code = %s GROUP BY e.id",
             (code,),

@@ -1,10 +1,13 @@
-"""Orders: checkout (hold stock for a pending order), read an order, list the ones to refund."""
+"""Orders: checkout (hold stock for a pending order, within the buyer's hold limit), read an order."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import random
 import re
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -14,7 +17,7 @@ from psycopg.rows import class_row, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from backend.db import database_errors, storable_text
-from backend.errors import EventNotFound, InvalidInput, OrderNotFound, SoldOut
+from backend.errors import EventNotFound, HoldLimit, InvalidInput, OrderNotFound, SoldOut
 from backend.events import code_to_look_up
 from backend.lifecycle import OrderStatus
 from backend.stock import allocate
@@ -42,11 +45,35 @@ class Order:
     tickets: tuple[str, ...] = ()
     # The provider's reference of the payment (e.g. Stripe's payment intent id): what a refund needs.
     payment_reference: str | None = None
+    # Why an operator must look at the order (payment_mismatch, double_payment, ...), if anything.
+    attention: str | None = None
+    # The buyer's access token: set only on the order a checkout has just made (it is shown once).
+    access_token: str | None = field(default=None, repr=False, compare=False)
+    access_token_hash: bytes | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Rows arrive with a plain status string and a list of codes; normalise them once here.
         object.__setattr__(self, "status", OrderStatus(self.status))
         object.__setattr__(self, "tickets", tuple(self.tickets or ()))
+        if self.access_token_hash is not None:
+            object.__setattr__(self, "access_token_hash", bytes(self.access_token_hash))
+
+    def opens_with(self, token: str | None) -> bool:
+        """Whether ``token`` is this order's access token (compared in constant time)."""
+        if not token or self.access_token_hash is None:
+            return False
+        return hmac.compare_digest(token_hash(token), self.access_token_hash)
+
+
+def new_access_token() -> tuple[str, bytes]:
+    """A random order access token (shown to the buyer once) and the hash that is stored."""
+    token = secrets.token_urlsafe(24)
+    return token, token_hash(token)
+
+
+def token_hash(token: str) -> bytes:
+    # 192 random bits need no slow password hash: SHA-256 cannot be reversed or guessed for them.
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
 
 
 class _IdempotencyRace(Exception):
@@ -55,8 +82,14 @@ class _IdempotencyRace(Exception):
 
 ORDER_COLUMNS = (
     "o.id, e.code AS event_code, o.status, o.quantity, o.amount_cents, o.currency, o.email,"
-    " o.created_at, o.expires_at, o.paid_at, o.webhook_attempts, o.payment_reference"
+    " o.created_at, o.expires_at, o.paid_at, o.webhook_attempts, o.payment_reference, o.attention,"
+    " o.access_token_hash"
 )
+
+# Taken first in every checkout transaction, before any stock row: one buyer's checkouts for one event
+# run one at a time, so each counts the pending tickets the previous ones committed (a count inside
+# one statement would see only its own snapshot). Keyed on the event code and the lowered email.
+LOCK_BUYER = "SELECT pg_advisory_xact_lock(hashtextextended(%s || chr(10) || lower(%s), 0))"
 
 # Checkout in one round trip: take the quantity from one shard (chosen by the caller at random) if
 # that shard has it, insert the order and its audit row, or find the order already made under the same
@@ -66,19 +99,27 @@ WITH ev AS (
     SELECT id, code, price_cents, currency, stock_shards FROM events WHERE code = %(code)s
 ), existing AS (
     SELECT o.* FROM orders o, ev
-     WHERE %(key)s::text IS NOT NULL AND o.event_id = ev.id AND o.idempotency_key = %(key)s
+     WHERE %(key)s::text IS NOT NULL AND o.event_id = ev.id AND o.email = %(email)s
+       AND o.idempotency_key = %(key)s
+), mine AS (
+    SELECT coalesce(sum(o.quantity), 0) AS pending,
+           extract(epoch FROM min(o.expires_at) - now())::float8 AS wait
+      FROM orders o, ev
+     WHERE o.event_id = ev.id AND lower(o.email) = lower(%(email)s) AND o.status = 'pending'
 ), taken AS (
     UPDATE event_stock s
        SET available = s.available - %(quantity)s, held = s.held + %(quantity)s
-      FROM ev
+      FROM ev, mine
      WHERE s.event_id = ev.id AND s.shard = mod(%(pick)s, ev.stock_shards)
        AND s.available >= %(quantity)s AND NOT EXISTS (SELECT 1 FROM existing)
+       AND mine.pending + %(quantity)s <= %(max_pending)s
     RETURNING s.shard
 ), placed AS (
     INSERT INTO orders (event_id, status, quantity, amount_cents, currency, email, idempotency_key,
-                        expires_at, alloc_shards, alloc_quantities)
+                        expires_at, alloc_shards, alloc_quantities, access_token_hash)
     SELECT ev.id, 'pending', %(quantity)s, ev.price_cents * %(quantity)s, ev.currency, %(email)s,
-           %(key)s, now() + make_interval(secs => %(hold)s), ARRAY[taken.shard], ARRAY[%(quantity)s]
+           %(key)s, now() + make_interval(secs => %(hold)s), ARRAY[taken.shard], ARRAY[%(quantity)s],
+           %(token_hash)s
       FROM ev, taken
     ON CONFLICT ON CONSTRAINT orders_idempotency_key DO NOTHING
     RETURNING *
@@ -89,16 +130,25 @@ WITH ev AS (
       FROM placed p
 )
 SELECT ev.id AS event_id, ev.code AS event_code, (SELECT count(*) FROM taken) AS taken,
-       (SELECT count(*) FROM existing) AS existed,
+       (SELECT count(*) FROM existing) AS existed, mine.pending, mine.wait,
        o.id, o.status, o.quantity, o.amount_cents, o.currency, o.email, o.created_at, o.expires_at,
        o.paid_at, o.webhook_attempts, o.idempotency_key
-  FROM ev LEFT JOIN (SELECT * FROM placed UNION ALL SELECT * FROM existing) o ON true
+  FROM ev CROSS JOIN mine LEFT JOIN (SELECT * FROM placed UNION ALL SELECT * FROM existing) o ON true
 """
 
 # The slow path, when the chosen shard is short: lock all the event's shards in shard order (the
 # order every multi-shard writer uses, so no deadlock) and allocate from their current counts.
 _LOCK_SHARDS = """
 SELECT shard, available FROM event_stock WHERE event_id = %s ORDER BY shard FOR UPDATE
+"""
+
+# The buyer's pending tickets for the event and when the first of those holds ends; with the
+# available total, for the slow path's first look (after LOCK_BUYER, in the same transaction).
+_PENDING_AND_AVAILABLE = """
+SELECT (SELECT sum(available) FROM event_stock WHERE event_id = %(event_id)s),
+       coalesce(sum(quantity), 0), extract(epoch FROM min(expires_at) - now())::float8
+  FROM orders
+ WHERE event_id = %(event_id)s AND lower(email) = lower(%(email)s) AND status = 'pending'
 """
 
 _RESERVE_ALLOCATED = """
@@ -110,9 +160,9 @@ WITH taken AS (
     RETURNING s.shard
 ), placed AS (
     INSERT INTO orders (event_id, status, quantity, amount_cents, currency, email, idempotency_key,
-                        expires_at, alloc_shards, alloc_quantities)
+                        expires_at, alloc_shards, alloc_quantities, access_token_hash)
     SELECT e.id, 'pending', %(quantity)s, e.price_cents * %(quantity)s, e.currency, %(email)s,
-           %(key)s, now() + make_interval(secs => %(hold)s), %(shards)s, %(quantities)s
+           %(key)s, now() + make_interval(secs => %(hold)s), %(shards)s, %(quantities)s, %(token_hash)s
       FROM events e WHERE e.id = %(event_id)s
     ON CONFLICT ON CONSTRAINT orders_idempotency_key DO NOTHING
     RETURNING *
@@ -151,8 +201,8 @@ def validate_order_request(
     return quantity, email, idempotency_key
 
 
-def order_from_row(row: dict[str, Any], event_code: str) -> Order:
-    """An Order (without tickets) from an ``orders`` row read as a dict."""
+def order_from_row(row: dict[str, Any], event_code: str, *, access_token: str | None = None) -> Order:
+    """An Order (without tickets) from an ``orders`` row read as a dict; ``access_token`` when new."""
     return Order(
         id=row["id"],
         event_code=event_code,
@@ -165,14 +215,25 @@ def order_from_row(row: dict[str, Any], event_code: str) -> Order:
         expires_at=row["expires_at"],
         paid_at=row["paid_at"],
         webhook_attempts=row["webhook_attempts"],
+        access_token=access_token,
     )
 
 
-def _same_request(row: dict[str, Any], quantity: int, email: str) -> None:
-    if row["quantity"] != quantity or row["email"] != email:
-        raise InvalidInput(
-            "this Idempotency-Key was already used for a different order (quantity or email differ)"
-        )
+def same_request(row: dict[str, Any], quantity: int) -> None:
+    """The order an Idempotency-Key made (for this same buyer) must be the order asked for again."""
+    if row["quantity"] != quantity:
+        raise InvalidInput("you already used this Idempotency-Key for an order of another quantity")
+
+
+def hold_limit_error(code: str, *, pending: int, max_pending: int, wait_seconds: float | None) -> HoldLimit:
+    """The refusal of a checkout that would take the buyer past ``max_pending`` pending tickets;
+    ``wait_seconds`` until the first of the buyer's holds ends (Retry-After)."""
+    wait = int(wait_seconds) + 1 if wait_seconds is not None else 1
+    return HoldLimit(
+        f"this email already holds {pending} unpaid ticket(s) for event {code}; at most {max_pending}"
+        f" may be pending at once: pay or cancel an order first (or wait until a hold ends)",
+        retry_after=max(1, wait),
+    )
 
 
 async def reserve(
@@ -184,17 +245,22 @@ async def reserve(
     idempotency_key: str | None,
     hold_seconds: int,
     max_per_order: int,
+    max_pending_per_email: int,
 ) -> Order:
     """Hold ``quantity`` tickets of the event for a new pending order, atomically, or raise SoldOut.
 
     Never holds more than the event has: every stock change is one conditional UPDATE on locked rows.
-    The same ``idempotency_key`` on the same event returns the same order, also when two requests
-    with it race (the loser's transaction is rolled back and the winner's order returned).
+    Never lets one email hold more than ``max_pending_per_email`` pending tickets of the event
+    (HoldLimit). The same ``idempotency_key`` from the same email on the same event returns the same
+    order (without its access token, which only the first answer carries), also when two requests
+    with it race; the same key from another email is simply another request. The new order carries
+    its ``access_token``.
     """
     quantity, email, idempotency_key = validate_order_request(
         quantity=quantity, email=email, idempotency_key=idempotency_key, max_per_order=max_per_order
     )
     code = code_to_look_up(event_code)
+    token, hashed = new_access_token()
     params = {
         "code": code,
         "key": idempotency_key,
@@ -202,68 +268,85 @@ async def reserve(
         "email": email,
         "hold": hold_seconds,
         "pick": random.randrange(1 << 30),
+        "max_pending": max_pending_per_email,
+        "token_hash": hashed,
     }
     try:
         async with database_errors(), pool.connection() as conn:
             async with conn.transaction():
+                await conn.execute(LOCK_BUYER, (code, email))
                 cur = conn.cursor(row_factory=dict_row)
                 await cur.execute(_RESERVE_ONE_SHARD, params)
                 row = await cur.fetchone()
                 if row is None:
                     raise EventNotFound(f"no event has the code {code}")
                 if row["existed"]:
-                    _same_request(row, quantity, email)
+                    same_request(row, quantity)
                     existing_id: UUID = row["id"]
                 elif row["id"] is not None:
-                    return order_from_row(row, code)
+                    return order_from_row(row, code, access_token=token)
                 elif row["taken"]:
                     raise _IdempotencyRace
+                elif row["pending"] + quantity > max_pending_per_email:
+                    raise hold_limit_error(
+                        code,
+                        pending=row["pending"],
+                        max_pending=max_pending_per_email,
+                        wait_seconds=row["wait"],
+                    )
             if not row["existed"]:
                 # The chosen shard was short. A new transaction, because the failed conditional
                 # UPDATE may still hold that shard's row lock, and the slow path must take the
                 # shard locks in shard order (or two slow paths could deadlock).
                 async with conn.transaction():
+                    await conn.execute(LOCK_BUYER, (code, email))
                     return await _reserve_across_shards(
-                        conn, event_id=row["event_id"], code=code, params=params
+                        conn, event_id=row["event_id"], code=code, params=params, token=token
                     )
     except _IdempotencyRace:
         assert idempotency_key is not None
-        winner = await _find_by_key(pool, code, idempotency_key)
+        winner = await _find_by_key(pool, code, email, idempotency_key)
         assert winner is not None, "a conflicting insert was committed, so its row exists"
-        _same_request(winner, quantity, email)
+        same_request(winner, quantity)
         existing_id = winner["id"]
     except SoldOut:
         # A request with the same key may have taken the last tickets while this one looked:
         # the retry then gets that order, not "sold out".
-        winner = await _find_by_key(pool, code, idempotency_key) if idempotency_key else None
+        winner = await _find_by_key(pool, code, email, idempotency_key) if idempotency_key else None
         if winner is None:
             raise
-        _same_request(winner, quantity, email)
+        same_request(winner, quantity)
         existing_id = winner["id"]
     return await get_order(pool, existing_id)
 
 
-async def _find_by_key(pool: AsyncConnectionPool, code: str, idempotency_key: str) -> dict[str, Any] | None:
+async def _find_by_key(
+    pool: AsyncConnectionPool, code: str, email: str, idempotency_key: str
+) -> dict[str, Any] | None:
     async with database_errors(), pool.connection() as conn:
         cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
             "SELECT id, quantity, email FROM orders"
-            " WHERE event_id = (SELECT id FROM events WHERE code = %s) AND idempotency_key = %s",
-            (code, idempotency_key),
+            " WHERE event_id = (SELECT id FROM events WHERE code = %s)"
+            " AND email = %s AND idempotency_key = %s",
+            (code, email, idempotency_key),
         )
         return await cur.fetchone()
 
 
 async def _reserve_across_shards(
-    conn: AsyncConnection[Any], *, event_id: int, code: str, params: dict[str, Any]
+    conn: AsyncConnection[Any], *, event_id: int, code: str, params: dict[str, Any], token: str
 ) -> Order:
     """The slow path of ``reserve``, inside its transaction: the chosen shard was short."""
     quantity: int = params["quantity"]
     # A cheap unlocked look first: when the event is sold out (the common case at the end of a
-    # sale) answer at once instead of queueing on every shard lock.
-    total = await conn.execute("SELECT sum(available) FROM event_stock WHERE event_id = %s", (event_id,))
-    total_row = await total.fetchone()
-    if total_row is None or (total_row[0] or 0) < quantity:
+    # sale) answer at once instead of queueing on every shard lock. The buyer's pending count is
+    # exact: this transaction holds the buyer's lock.
+    look = await conn.execute(_PENDING_AND_AVAILABLE, {"event_id": event_id, "email": params["email"]})
+    total, pending, wait = await look.fetchone() or (None, 0, None)
+    if pending + quantity > params["max_pending"]:
+        raise hold_limit_error(code, pending=pending, max_pending=params["max_pending"], wait_seconds=wait)
+    if (total or 0) < quantity:
         raise SoldOut(f"sold out: event {code} has fewer than {quantity} ticket(s) left")
     locked = await conn.execute(_LOCK_SHARDS, (event_id,))
     available = {shard: n for shard, n in await locked.fetchall()}
@@ -284,7 +367,7 @@ async def _reserve_across_shards(
     assert row is not None
     if row["id"] is None:
         raise _IdempotencyRace
-    return order_from_row(row, code)
+    return order_from_row(row, code, access_token=token)
 
 
 _GET_ORDER = (
@@ -320,14 +403,3 @@ async def get_order(pool: AsyncConnectionPool, order_id: UUID) -> Order:
     if order is None:
         raise OrderNotFound(f"no order has the id {order_id}")
     return order
-
-
-async def list_refund_due(pool: AsyncConnectionPool) -> list[Order]:
-    """Orders paid for but not fulfillable (the payment came after the hold and stock was gone)."""
-    async with database_errors(), pool.connection() as conn:
-        cur = conn.cursor(row_factory=class_row(Order))
-        await cur.execute(
-            "SELECT " + ORDER_COLUMNS + " FROM orders o JOIN events e ON e.id = o.event_id"
-            " WHERE o.status = 'refund_due' ORDER BY o.created_at, o.id"
-        )
-        return await cur.fetchall()

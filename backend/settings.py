@@ -43,6 +43,17 @@ class Settings:
     reaper_interval_seconds: float = 60
     max_tickets_per_order: int = 10
     data_dir: Path = Path("var/backend")
+    # Holds cannot be hoarded: pending tickets per email per event, and checkouts per client address
+    # (a `limits` rate string such as "10/minute"; None: no rate limit).
+    max_pending_per_email: int = 10
+    checkout_rate: str | None = "10/minute"
+    trust_proxy: bool = False
+    # Refunds and disputes: whether revoked seats go back on sale, whether a dispute revokes tickets.
+    return_refunded_stock: bool = True
+    revoke_on_dispute: bool = False
+    # Set: `ticketgate orders refund` asks Stripe to refund before it marks an order refunded.
+    stripe_api_key: str = field(default="", repr=False)
+    stripe_api_base: str | None = None
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
@@ -69,6 +80,35 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     if not value > 0:
         raise ConfigError(f"{name} must be more than 0 seconds, not {raw}")
     return value
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in _TRUE | _FALSE:
+        return raw in _TRUE
+    raise ConfigError(f"{name} must be 1 or 0 (true/false, yes/no, on/off), not {env[name].strip()!r}")
+
+
+def _rate(env: Mapping[str, str], name: str, default: str) -> str | None:
+    """A `limits` rate string (e.g. "10/minute", "10/minute;100/hour"), or None for "off"."""
+    raw = env.get(name, "").strip() or default
+    if raw.lower() in ("off", "0", "none"):
+        return None
+    from limits import parse_many  # only the server needs it; keep the other commands' start-up lean
+
+    try:
+        parse_many(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be a rate such as 10/minute (or 10/minute;100/hour, or off), not {raw!r}"
+        ) from None
+    return raw
 
 
 def load_settings(
@@ -111,6 +151,15 @@ def load_settings(
         max_tickets_per_order=_int(
             env, "TICKETGATE_MAX_TICKETS_PER_ORDER", 10, minimum=1, maximum=MAX_TICKETS_PER_ORDER
         ),
+        max_pending_per_email=_int(
+            env, "TICKETGATE_MAX_PENDING_PER_EMAIL", 10, minimum=1, maximum=MAX_TICKETS_PER_ORDER
+        ),
+        checkout_rate=_rate(env, "TICKETGATE_CHECKOUT_RATE", "10/minute"),
+        trust_proxy=_flag(env, "TICKETGATE_TRUST_PROXY", False),
+        return_refunded_stock=_flag(env, "TICKETGATE_RETURN_REFUNDED_STOCK", True),
+        revoke_on_dispute=_flag(env, "TICKETGATE_REVOKE_ON_DISPUTE", False),
+        stripe_api_key=env.get("TICKETGATE_STRIPE_API_KEY", "").strip(),
+        stripe_api_base=env.get("TICKETGATE_STRIPE_API_BASE", "").strip() or None,
         # Not "$TICKETGATE_HOME/backend": a folder named like the package in the working directory
         # would shadow it under `python -m ticketgate`.
         data_dir=Path(home) / "backend-data" if home else Path("var/backend"),

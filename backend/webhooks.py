@@ -29,7 +29,13 @@ MAX_SIGNATURES = 8
 
 PAYMENT_SUCCEEDED = "payment_intent.succeeded"
 PAYMENT_FAILED = "payment_intent.payment_failed"
-KNOWN_TYPES = frozenset({PAYMENT_SUCCEEDED, PAYMENT_FAILED})
+CHARGE_REFUNDED = "charge.refunded"
+DISPUTE_CREATED = "charge.dispute.created"
+# Payment intent events name their order in metadata; charge and dispute events are matched to the
+# order through the payment they concern (the payment intent), their metadata being optional.
+PAYMENT_INTENT_TYPES = frozenset({PAYMENT_SUCCEEDED, PAYMENT_FAILED})
+KNOWN_TYPES = PAYMENT_INTENT_TYPES | {CHARGE_REFUNDED, DISPUTE_CREATED}
+_MAX_AMOUNT = 10**15
 
 _TIMESTAMP_RE = re.compile(r"[0-9]{1,12}")
 _V1_RE = re.compile(r"[0-9a-fA-F]{64}")
@@ -55,14 +61,23 @@ class MalformedEvent(WebhookError):
 class PaymentEvent:
     """The parts of a provider event the backend acts on.
 
-    ``order_id`` is None only for event types we do not handle and that carry no order;
-    ``payment_reference`` is the provider's id of the payment (``data.object.id``), when given.
+    ``order_id`` (``data.object.metadata.order_id``) is None only for event types other than the
+    payment intent ones, when they carry none. ``payment_reference`` is the provider's id of the
+    payment: the payment intent (``data.object.id`` of a payment intent event, ``payment_intent`` of
+    a charge or dispute; the charge id for a charge without one). ``amount_cents`` is what was
+    received (``amount_received``; a charge's or dispute's ``amount``) in the currency's smallest
+    unit, ``currency`` upper-case, ``event_code`` the ``metadata.event`` the payment was made for,
+    ``refunded_cents`` a charge's ``amount_refunded`` (the total refunded so far).
     """
 
     id: str
     type: str
     order_id: UUID | None
     payment_reference: str | None = None
+    amount_cents: int | None = None
+    currency: str | None = None
+    event_code: str | None = None
+    refunded_cents: int | None = None
 
 
 def sign(body: bytes, *, secret: str, timestamp: int) -> str:
@@ -129,8 +144,9 @@ def verify_signature(
 def parse_event(body: bytes) -> PaymentEvent:
     """Parse a verified body into a PaymentEvent; raise MalformedEvent saying what is wrong.
 
-    The two payment types must name their order in ``data.object.metadata.order_id``; other types are
-    passed on with whatever order they name, or none.
+    The two payment intent types must name their order in ``data.object.metadata.order_id`` (and a
+    success its payment intent id); charge.refunded and charge.dispute.created must name their
+    payment; other types are passed on with whatever they carry.
     """
     try:
         data = json.loads(body)
@@ -145,31 +161,65 @@ def parse_event(body: bytes) -> PaymentEvent:
         raise MalformedEvent("the event has no 'id' (a string of 1 to 255 characters)")
     if not isinstance(event_type, str) or not 1 <= len(event_type) <= 255 or not storable_text(event_type):
         raise MalformedEvent("the event has no 'type' (a string of 1 to 255 characters)")
-    raw_order_id = _metadata_order_id(data)
-    payment_object = data.get("data", {}).get("object") if isinstance(data.get("data"), dict) else None
-    reference = payment_object.get("id") if isinstance(payment_object, dict) else None
-    if not isinstance(reference, str) or not 1 <= len(reference) <= 255 or not storable_text(reference):
-        reference = None
+    raw_order_id = _metadata_text(data, "order_id", 64)
+    obj = data.get("data", {}).get("object") if isinstance(data.get("data"), dict) else None
+    obj = obj if isinstance(obj, dict) else {}
+    if event_type in PAYMENT_INTENT_TYPES:
+        reference = _text(obj.get("id"))
+        amount = _amount(obj.get("amount_received"))
+    else:
+        reference = _text(obj.get("payment_intent")) or _text(obj.get("charge")) or _text(obj.get("id"))
+        amount = _amount(obj.get("amount"))
+    currency = obj.get("currency")
+    fields: dict[str, Any] = {
+        "payment_reference": reference,
+        "amount_cents": amount,
+        "currency": currency.upper()
+        if isinstance(currency, str) and re.fullmatch(r"[A-Za-z]{3}", currency)
+        else None,
+        "event_code": _metadata_text(data, "event", 64),
+        "refunded_cents": _amount(obj.get("amount_refunded")),
+    }
+    if event_type == PAYMENT_SUCCEEDED and reference is None:
+        raise MalformedEvent(f"a {event_type} event needs data.object.id (the payment intent)")
+    if event_type in (CHARGE_REFUNDED, DISPUTE_CREATED) and reference is None:
+        raise MalformedEvent(f"a {event_type} event needs data.object.payment_intent or its charge id")
+    if event_type == CHARGE_REFUNDED and fields["refunded_cents"] is None:
+        raise MalformedEvent("a charge.refunded event needs data.object.amount_refunded")
     if raw_order_id is None:
-        if event_type in KNOWN_TYPES:
+        if event_type in PAYMENT_INTENT_TYPES:
             raise MalformedEvent(f"a {event_type} event needs data.object.metadata.order_id")
-        return PaymentEvent(id=event_id, type=event_type, order_id=None, payment_reference=reference)
+        return PaymentEvent(id=event_id, type=event_type, order_id=None, **fields)
     try:
         order_id = UUID(raw_order_id)
     except ValueError:
         raise MalformedEvent("data.object.metadata.order_id is not an order id (a UUID)") from None
-    return PaymentEvent(id=event_id, type=event_type, order_id=order_id, payment_reference=reference)
+    return PaymentEvent(id=event_id, type=event_type, order_id=order_id, **fields)
 
 
-def _metadata_order_id(data: dict[str, Any]) -> str | None:
+def _text(value: object) -> str | None:
+    """A provider id we can store, or None."""
+    if isinstance(value, str) and 1 <= len(value) <= 255 and storable_text(value):
+        return value
+    return None
+
+
+def _amount(value: object) -> int | None:
+    """An amount in the currency's smallest unit (a non-negative JSON integer), or None."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= _MAX_AMOUNT:
+        return value
+    return None
+
+
+def _metadata_text(data: dict[str, Any], key: str, max_chars: int) -> str | None:
     node: Any = data
-    for key in ("data", "object", "metadata"):
-        node = node.get(key) if isinstance(node, dict) else None
+    for step in ("data", "object", "metadata"):
+        node = node.get(step) if isinstance(node, dict) else None
     if not isinstance(node, dict):
         return None
-    value = node.get("order_id")
+    value = node.get(key)
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > 64:
-        raise MalformedEvent("data.object.metadata.order_id must be a string")
+    if not isinstance(value, str) or len(value) > max_chars or not storable_text(value):
+        raise MalformedEvent(f"data.object.metadata.{key} must be a string")
     return value

@@ -103,7 +103,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         status = status_of(exc)
         if status >= 500:
             log.warning("%s %s: %s (%s)", request.method, request.url.path, exc, exc.code)
-        return error_response(status, exc.code, str(exc), headers=RETRY_LATER if status == 503 else None)
+        headers = RETRY_LATER if status == 503 else None
+        if isinstance(exc, errors.TooMany):
+            headers = {"Retry-After": str(exc.retry_after)}
+        return error_response(status, exc.code, str(exc), headers=headers)
 
     @app.exception_handler(psycopg.OperationalError)
     @app.exception_handler(psycopg_pool.PoolTimeout)

@@ -37,6 +37,7 @@ class EventOut(BaseModel):
     available: int
     held: int
     sold: int
+    withdrawn: int = Field(default=0, description="revoked seats kept off sale (refunds, disputes)")
     price_cents: int
     currency: str
 
@@ -62,10 +63,33 @@ class OrderOut(BaseModel):
     tickets: list[str] = Field(description="ticket codes, once the order is paid")
 
 
+class CheckoutOut(OrderOut):
+    access_token: str | None = Field(
+        description="the order's access token, in the first answer only (an Idempotency-Key retry has"
+        " none): keep it, GET /api/orders/{id} shows the tickets only with it",
+    )
+
+
+class OrderFullOut(OrderOut):
+    email: str
+    attention: str | None = Field(default=None, description="why the organiser is looking at it, if so")
+
+
+class OrderStatusOut(BaseModel):
+    """What anyone may see of an order: without its access token, its status only."""
+
+    id: UUID
+    event: str
+    status: str = Field(examples=["paid"])
+
+
 class WebhookOut(BaseModel):
     event_id: str
-    outcome: str = Field(examples=["paid"], description="paid, late_paid, refund_due, duplicate, ...")
-    order: OrderOut | None
+    outcome: str = Field(
+        examples=["paid"],
+        description="paid, late_paid, refund_due, payment_mismatch, payment_reused, refunded, ... (README)",
+    )
+    order: OrderStatusOut | None
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -78,19 +102,37 @@ def to_json(model: BaseModel) -> bytes:
     return model.__pydantic_serializer__.to_json(model)
 
 
-def order_out(order: orders.Order) -> OrderOut:
-    return OrderOut(
-        id=order.id,
-        event=order.event_code,
-        status=order.status.value,
-        quantity=order.quantity,
-        amount_cents=order.amount_cents,
-        currency=order.currency,
-        created_at=order.created_at,
-        expires_at=order.expires_at,
-        paid_at=order.paid_at,
-        tickets=list(order.tickets),
+def order_status_out(order: orders.Order) -> OrderStatusOut:
+    return OrderStatusOut(id=order.id, event=order.event_code, status=order.status.value)
+
+
+def checkout_out(order: orders.Order) -> CheckoutOut:
+    # A checkout answer never carries ticket codes (a retry could come from anyone who has the key).
+    return CheckoutOut(**_order_fields(order), tickets=[], access_token=order.access_token)
+
+
+def order_full_out(order: orders.Order) -> OrderFullOut:
+    return OrderFullOut(
+        **_order_fields(order), tickets=list(order.tickets), email=order.email, attention=order.attention
     )
+
+
+def order_out(order: orders.Order) -> OrderOut:
+    return OrderOut(**_order_fields(order), tickets=list(order.tickets))
+
+
+def _order_fields(order: orders.Order) -> dict[str, Any]:
+    return {
+        "id": order.id,
+        "event": order.event_code,
+        "status": order.status.value,
+        "quantity": order.quantity,
+        "amount_cents": order.amount_cents,
+        "currency": order.currency,
+        "created_at": order.created_at,
+        "expires_at": order.expires_at,
+        "paid_at": order.paid_at,
+    }
 
 
 def event_out(stock: events.EventStock) -> EventOut:
@@ -101,6 +143,7 @@ def event_out(stock: events.EventStock) -> EventOut:
         available=stock.available,
         held=stock.held,
         sold=stock.sold,
+        withdrawn=stock.withdrawn,
         price_cents=stock.price_cents,
         currency=stock.currency,
     )

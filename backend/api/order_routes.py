@@ -1,22 +1,38 @@
-"""Routes of orders: checkout (coalesced into batches under load) and reading an order."""
+"""Routes of orders: checkout (rate-limited per client, coalesced into batches under load), reading an
+order (its tickets only with its access token), and the buyer cancelling their pending order."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import ValidationError
 
-from backend import errors, orders
+from backend import cancellations, errors, orders
 from backend.api.context import ApiContext
 from backend.api.errors import describe_errors, error_response
 from backend.api.limits import MAX_ORDER_BODY_BYTES, read_body
-from backend.api.models import OrderCreate, OrderOut, error_responses, order_out, to_json
+from backend.api.models import (
+    CheckoutOut,
+    OrderCreate,
+    OrderFullOut,
+    OrderStatusOut,
+    checkout_out,
+    error_responses,
+    order_full_out,
+    order_status_out,
+    to_json,
+)
+from backend.api.rate_limit import CheckoutRateLimit
 from backend.checkout_batch import ReserveRequest, reserve_batch
 from backend.coalescing import Coalescer
+
+# Declared for the OpenAPI page; the token is checked against the order's stored hash.
+order_bearer = HTTPBearer(auto_error=False, description="the order's access token, from its checkout")
 
 # Checkouts queued while the previous batch commits go together, at most this many.
 MAX_CHECKOUT_BATCH = 64
@@ -57,6 +73,7 @@ def order_routes(ctx: ApiContext) -> APIRouter:
                     idempotency_key=request.idempotency_key,
                     hold_seconds=settings.hold_seconds,
                     max_per_order=settings.max_tickets_per_order,
+                    max_pending_per_email=settings.max_pending_per_email,
                 )
             except errors.BackendError as exc:
                 return [exc]
@@ -66,7 +83,14 @@ def order_routes(ctx: ApiContext) -> APIRouter:
             requests=queued,
             hold_seconds=settings.hold_seconds,
             max_per_order=settings.max_tickets_per_order,
+            max_pending_per_email=settings.max_pending_per_email,
         )
+
+    rate_limit = (
+        CheckoutRateLimit(settings.checkout_rate, trust_proxy=settings.trust_proxy)
+        if settings.checkout_rate
+        else None
+    )
 
     # One queue for all events: whether buyers race for one event or spread over many, the checkouts
     # that arrive while a batch commits go together in the next one.
@@ -77,18 +101,23 @@ def order_routes(ctx: ApiContext) -> APIRouter:
     @router.post(
         "/api/events/{code}/orders",
         status_code=201,
-        response_model=OrderOut,
-        responses=error_responses(404, 409, 413, 422, 503),
+        response_model=CheckoutOut,
+        responses=error_responses(404, 409, 413, 422, 429, 503),
         openapi_extra=_ORDER_REQUEST_DOC,
     )
     async def create_order(code: str, request: Request) -> Response:
         """Hold ``quantity`` tickets for ``hold_seconds``; pay before ``expires_at`` or they return to stock.
 
-        409 ``sold_out`` when fewer tickets are left than asked for; 422 for a quantity outside 1 to the
-        per-order maximum, an invalid email or a body that is not JSON. A retry with the same
-        ``Idempotency-Key`` answers 201 with the same order (a replay of the first answer); the same
-        key with a different quantity or email is refused with 422.
+        The answer carries the order's ``access_token`` (only this once). 409 ``sold_out`` when fewer
+        tickets are left than asked for; 422 for a quantity outside 1 to the per-order maximum, an
+        invalid email or a body that is not JSON; 429 ``hold_limit`` when this email would hold more
+        pending tickets of the event than allowed, 429 ``rate_limited`` past the per-client checkout
+        rate (both with ``Retry-After``). A retry with the same ``Idempotency-Key`` and email answers
+        201 with the same order, without its token; the same key and email with another quantity is
+        422; the same key with another email is another buyer's request.
         """
+        if rate_limit is not None:
+            rate_limit.check(request)
         # The hottest path of a flash sale: the body is parsed and validated in one pydantic-core
         # call and the answer serialised in one, skipping FastAPI's per-request body machinery
         # (measured: about a third of the HTTP layer's CPU). The OpenAPI page still documents both.
@@ -111,11 +140,48 @@ def order_routes(ctx: ApiContext) -> APIRouter:
                 idempotency_key=request.headers.get("idempotency-key"),
             ),
         )
-        return Response(to_json(order_out(order)), status_code=201, media_type="application/json")
+        return Response(to_json(checkout_out(order)), status_code=201, media_type="application/json")
 
-    @router.get("/api/orders/{order_id}", response_model=OrderOut, responses=error_responses(404, 422))
-    async def get_order(order_id: UUID) -> OrderOut:
-        """An order's status and, once paid, its ticket codes."""
-        return order_out(await orders.get_order(ctx.db, order_id))
+    @router.get(
+        "/api/orders/{order_id}",
+        response_model=OrderFullOut | OrderStatusOut,
+        responses=error_responses(401, 404, 422),
+    )
+    async def get_order(
+        order_id: UUID,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(order_bearer)],
+        token: Annotated[str | None, Query(max_length=200, description="the order's access token")] = None,
+    ) -> OrderFullOut | OrderStatusOut:
+        """With the order's access token (``Authorization: Bearer <token>`` or ``?token=``): the order
+        with its email and, once paid, its ticket codes. Without: its status only. A wrong token: 401."""
+        order = await orders.get_order(ctx.db, order_id)
+        given = credentials.credentials if credentials is not None else token
+        if given is None:
+            return order_status_out(order)
+        if not order.opens_with(given):
+            raise errors.Unauthorized("this is not the order's access token")
+        return order_full_out(order)
+
+    @router.delete(
+        "/api/orders/{order_id}",
+        response_model=OrderFullOut,
+        responses=error_responses(401, 404, 409, 422, 503),
+    )
+    async def cancel_order(
+        order_id: UUID,
+        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(order_bearer)],
+        token: Annotated[str | None, Query(max_length=200, description="the order's access token")] = None,
+    ) -> OrderFullOut:
+        """The buyer cancels their pending order (with its access token): its tickets go back on sale at
+        once. 409 ``invalid_transition`` for an order that is no longer pending (a paid one is refunded
+        by the organiser)."""
+        order = await orders.get_order(ctx.db, order_id)
+        given = credentials.credentials if credentials is not None else token
+        if not order.opens_with(given):
+            raise errors.Unauthorized(
+                "cancelling an order needs its access token: Authorization: Bearer <token>"
+            )
+        cancelled = await cancellations.cancel_order(ctx.db, order_id, actor="buyer")
+        return order_full_out(cancelled)
 
     return router

@@ -11,7 +11,7 @@ from backend import payments, webhooks
 from backend.api.context import ApiContext
 from backend.api.errors import error_response
 from backend.api.limits import MAX_WEBHOOK_BODY_BYTES, read_body
-from backend.api.models import WebhookOut, error_responses, order_out
+from backend.api.models import WebhookOut, error_responses, order_status_out
 
 _WEBHOOK_DOC: dict[str, Any] = {
     "parameters": [
@@ -31,7 +31,15 @@ _WEBHOOK_DOC: dict[str, Any] = {
                 "example": {
                     "id": "evt_1",
                     "type": "payment_intent.succeeded",
-                    "data": {"object": {"metadata": {"order_id": "<order id>"}}},
+                    "data": {
+                        "object": {
+                            "id": "pi_1",
+                            "object": "payment_intent",
+                            "amount_received": 4500,
+                            "currency": "eur",
+                            "metadata": {"order_id": "<order id>", "event": "VL9IHU"},
+                        }
+                    },
                 },
             }
         },
@@ -41,6 +49,11 @@ _WEBHOOK_DOC: dict[str, Any] = {
 
 def payment_routes(ctx: ApiContext) -> APIRouter:
     router = APIRouter(tags=["payments"])
+    policy = payments.PaymentPolicy(
+        master_secret=ctx.settings.master_secret,
+        return_stock=ctx.settings.return_refunded_stock,
+        revoke_on_dispute=ctx.settings.revoke_on_dispute,
+    )
 
     @router.post(
         "/api/payments/webhook",
@@ -51,9 +64,11 @@ def payment_routes(ctx: ApiContext) -> APIRouter:
     async def payment_webhook(request: Request) -> Any:
         """A payment provider's event, signed Stripe-style.
 
-        400 bad or stale signature or malformed event; 404 unknown order; 413 body over 64 KiB;
+        400 bad or stale signature or malformed event; 404 unknown order (or, for a refund or
+        dispute, a payment not recorded yet: the provider redelivers it later); 413 body over 64 KiB;
         503 transient database failure (the provider retries). Every delivery counts in the order's
-        ``webhook_attempts``; a repeated event id gives outcome ``duplicate`` and no new tickets.
+        ``webhook_attempts``; a repeated event id gives outcome ``duplicate`` and changes nothing.
+        The answer names the order's status, never its tickets.
         """
         body = await read_body(request, limit=MAX_WEBHOOK_BODY_BYTES)
         if body is None:
@@ -68,16 +83,9 @@ def payment_routes(ctx: ApiContext) -> APIRouter:
             now=time.time(),
         )
         event = webhooks.parse_event(body)
-        if event.order_id is None:
+        if event.order_id is None and (event.type not in webhooks.KNOWN_TYPES or not event.payment_reference):
             return WebhookOut(event_id=event.id, outcome="ignored", order=None)
-        result = await payments.apply_payment_event(
-            ctx.db,
-            provider_event_id=event.id,
-            event_type=event.type,
-            order_id=event.order_id,
-            master_secret=ctx.settings.master_secret,
-            payment_reference=event.payment_reference,
-        )
-        return WebhookOut(event_id=event.id, outcome=result.outcome, order=order_out(result.order))
+        result = await payments.apply_payment_event(ctx.db, event, policy=policy)
+        return WebhookOut(event_id=event.id, outcome=result.outcome, order=order_status_out(result.order))
 
     return router

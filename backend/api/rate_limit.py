@@ -1,0 +1,50 @@
+"""The per-client checkout rate limit (``TICKETGATE_CHECKOUT_RATE``), kept by the ``limits`` library.
+
+A moving window per client address, in this process's memory: a few microseconds per checkout and no
+round trip. With ``--workers N`` each worker keeps its own window, so one client may get up to N times
+the rate (connections are spread over the workers by the kernel); the per-email hold limit, kept in
+the database, holds across workers.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import RateLimitItem, parse_many
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from starlette.requests import Request
+
+from backend.errors import RateLimited
+
+
+def client_address(request: Request, *, trust_proxy: bool) -> str:
+    """The address a checkout is counted against: the peer, or behind a trusted proxy the first
+    ``X-Forwarded-For`` hop (the client as the first proxy saw it)."""
+    if trust_proxy:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        first = forwarded.split(",", 1)[0].strip()
+        if first:
+            return first[:100]
+    return request.client.host if request.client else "unknown"
+
+
+class CheckoutRateLimit:
+    """``check(request)`` raises RateLimited (with the seconds to wait) past the configured rate."""
+
+    def __init__(self, rate: str, *, trust_proxy: bool) -> None:
+        self.items: list[RateLimitItem] = parse_many(rate)
+        self.trust_proxy = trust_proxy
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def check(self, request: Request) -> None:
+        who = client_address(request, trust_proxy=self.trust_proxy)
+        for item in self.items:
+            if not self.limiter.hit(item, "checkout", who):
+                reset, _ = self.limiter.get_window_stats(item, "checkout", who)
+                wait = max(1, math.ceil(reset - time.time()))
+                raise RateLimited(
+                    f"too many checkouts from {who}: at most {item} allowed; retry in {wait} s",
+                    retry_after=wait,
+                )
