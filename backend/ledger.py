@@ -86,7 +86,7 @@ async def list_refund_due(pool: AsyncConnectionPool) -> list[DuePayment]:
             " p.status,"
             " p.amount_cents, p.due_cents, p.currency, p.reason, p.received_at"
             " FROM payments p JOIN orders o ON o.id = p.order_id JOIN events e ON e.id = o.event_id"
-            " WHERE p.due_cents > 0 ORDER BY p.received_at, p.id"
+            " WHERE p.due_cents > 0 OR p.status = 'refund_due' ORDER BY p.received_at, p.id"
         )
         return await cur.fetchall()
 

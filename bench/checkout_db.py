@@ -12,6 +12,7 @@ Prints reservations/s, p50/p99 latency, the ratios, and the tickets oversold (mu
 
 from __future__ import annotations
 
+import itertools
 import argparse
 import asyncio
 import multiprocessing
@@ -34,6 +35,9 @@ from backend.errors import SoldOut
 
 BASE_URL = os.environ.get("TICKETGATE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SPREAD_EVENTS = 64
+
+
+BUYERS = itertools.count()
 
 
 def _url(name: str) -> str:
@@ -70,10 +74,11 @@ async def _buyers(
                             pool,
                             event_code=code,
                             quantity=1,
-                            email="bench@example.org",
+                            email=f"bench{next(BUYERS)}@example.org",  # one hold each: under the hold limit
                             idempotency_key=None,
                             hold_seconds=900,
                             max_per_order=10,
+                            max_pending_per_email=10,
                         )
                 except SoldOut:
                     sold_out.add(code)

@@ -99,17 +99,21 @@ async def reserve(
     quantity: int,
     *,
     key: str | None = None,
-    email: str = "buyer@example.org",
+    email: str | None = None,
+    max_pending: int = 10,
 ) -> orders.Order:
-    """``orders.reserve`` with the defaults every backend test uses (15 min hold, 10 per order)."""
+    """``orders.reserve`` with the defaults every backend test uses (15 min hold, 10 per order, 10
+    pending per email). Without ``email``, an order with a ``key`` is buyer@example.org's (keys are
+    per buyer) and one without is a new buyer's."""
     return await orders.reserve(
         pool,
         event_code=code,
         quantity=quantity,
-        email=email,
+        email=email or ("buyer@example.org" if key else f"buyer-{uuid.uuid4().hex[:12]}@example.org"),
         idempotency_key=key,
         hold_seconds=900,
         max_per_order=10,
+        max_pending_per_email=max_pending,
     )
 
 

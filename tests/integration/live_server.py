@@ -32,6 +32,8 @@ def settings_for(database_url: str, data_dir: Path, **overrides: Any) -> Setting
         "admin_token": ADMIN_TOKEN,
         "data_dir": data_dir,
     }
+    # Most tests make many orders from 127.0.0.1: the per-client rate limit is off unless a test sets it.
+    values["checkout_rate"] = None
     values.update(overrides)
     return Settings(**values)
 
@@ -64,21 +66,38 @@ def live_server(settings: Settings, *, reaper: bool = False, pool_max_size: int 
 
 def signed_webhook(
     event_id: str,
-    order_id: str,
+    order: str | dict[str, Any],
     *,
     event_type: str = "payment_intent.succeeded",
     secret: str = WEBHOOK_SECRET,
     timestamp: int | None = None,
+    payment: str | None = None,
+    amount: int | None = None,
+    currency: str | None = None,
+    event: str | None = None,
+    obj: dict[str, Any] | None = None,
 ) -> tuple[bytes, dict[str, str]]:
     """A provider event body and its headers, signed as Stripe documents it (written out here on purpose,
-    independently of backend.webhooks)."""
-    body = json.dumps(
-        {
-            "id": event_id,
-            "object": "event",
-            "type": event_type,
-            "data": {"object": {"id": f"pi_{event_id}", "metadata": {"order_id": order_id}}},
+    independently of backend.webhooks).
+
+    ``order`` is the order as the checkout answered it (its amount, currency and event are what the
+    payment intent carries unless ``amount``, ``currency``, ``event`` say otherwise) or just its id.
+    A payment intent event carries a payment intent object (``payment``: its id, default ``pi_<event
+    id>``); ``obj`` replaces the whole ``data.object`` (charge and dispute events).
+    """
+    details = order if isinstance(order, dict) else {"id": order}
+    if obj is None:
+        obj = {
+            "id": payment or f"pi_{event_id}",
+            "object": "payment_intent",
+            "amount": details.get("amount_cents", 0) if amount is None else amount,
+            "amount_received": details.get("amount_cents", 0) if amount is None else amount,
+            "currency": (currency or details.get("currency", "EUR")).lower(),
+            "status": "succeeded" if event_type.endswith("succeeded") else "requires_payment_method",
+            "metadata": {"order_id": details["id"], "event": event or details.get("event", "")},
         }
+    body = json.dumps(
+        {"id": event_id, "object": "event", "type": event_type, "data": {"object": obj}}
     ).encode()
     t = int(time.time()) if timestamp is None else timestamp
     digest = hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()

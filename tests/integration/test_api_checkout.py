@@ -133,12 +133,14 @@ def test_a_buyer_reserves_pays_by_webhook_and_gets_tickets_that_verify(
     assert order["expires_at"] > order["created_at"] and order["tickets"] == []
     uuid.UUID(order["id"])
 
-    body, headers = signed_webhook("evt_happy_1", order["id"])
+    body, headers = signed_webhook("evt_happy_1", order)
     paid = httpx.post(f"{base_url}/api/payments/webhook", content=body, headers=headers)
     assert paid.status_code == 200, paid.text
     assert paid.json()["outcome"] == "paid"
 
-    fetched = httpx.get(f"{base_url}/api/orders/{order['id']}").json()
+    fetched = httpx.get(
+        f"{base_url}/api/orders/{order['id']}", params={"token": order["access_token"]}
+    ).json()
     assert fetched["status"] == "paid" and fetched["paid_at"] is not None
     codes = fetched["tickets"]
     assert len(codes) == 3 and len(set(codes)) == 3

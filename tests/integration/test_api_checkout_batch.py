@@ -25,7 +25,9 @@ def req(code: str, quantity: int, email: str, key: str | None = None) -> Reserve
 async def batch(pool: AsyncConnectionPool, code: str, requests: list[tuple[Any, ...]]) -> list[Any]:
     """Reserve ``requests`` ((quantity, email[, key]) tuples) for ``code`` in one batch."""
     made = [req(code, *r) for r in requests]
-    return await reserve_batch(pool, requests=made, hold_seconds=900, max_per_order=10)
+    return await reserve_batch(
+        pool, requests=made, hold_seconds=900, max_per_order=10, max_pending_per_email=10
+    )
 
 
 async def test_each_request_of_a_batch_gets_its_own_order_or_error(
@@ -72,7 +74,7 @@ async def test_idempotency_keys_in_a_batch_return_one_order_per_key(
     await events.create_event(pool, code="BATCHKEY", name="b", capacity=3)
     earlier = await orders.reserve(
         pool, event_code="BATCHKEY", quantity=1, email="k@example.com", idempotency_key="k-old",
-        hold_seconds=900, max_per_order=10,
+        hold_seconds=900, max_per_order=10, max_pending_per_email=10,
     )  # fmt: skip
     results = await batch(
         pool,
@@ -157,7 +159,7 @@ async def test_a_batch_and_single_checkouts_racing_for_the_same_key_make_one_ord
     async def single() -> Any:
         return await orders.reserve(
             pool, event_code="RACEKEY", quantity=2, email="r@example.com", idempotency_key="same",
-            hold_seconds=900, max_per_order=10,
+            hold_seconds=900, max_per_order=10, max_pending_per_email=10,
         )  # fmt: skip
 
     results = await asyncio.gather(
@@ -184,7 +186,7 @@ async def test_one_batch_serves_several_events_each_from_its_own_stock(
         req("MULTIB", 1, "b2@example.com"),  # B is sold out
     ]
     a1, b1, unknown, a2, a3, b2 = await reserve_batch(
-        pool, requests=requests, hold_seconds=900, max_per_order=10
+        pool, requests=requests, hold_seconds=900, max_per_order=10, max_pending_per_email=10
     )
     assert isinstance(unknown, EventNotFound)
     assert isinstance(a2, SoldOut) and "MULTIA" in str(a2)

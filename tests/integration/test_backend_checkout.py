@@ -135,6 +135,7 @@ async def test_bad_checkout_input_is_refused_and_holds_nothing(
             idempotency_key=key,
             hold_seconds=900,
             max_per_order=10,
+            max_pending_per_email=10,
         )
     assert (await events.get_event_stock(pool, "EDGE")).available == 10
 

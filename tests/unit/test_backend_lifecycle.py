@@ -6,7 +6,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backend.lifecycle import OrderStatus, Outcome, StockMove, Trigger, decide, stock_bucket
+from backend.lifecycle import (
+    Attention,
+    OrderStatus,
+    Outcome,
+    PaymentStatus,
+    StockMove,
+    Trigger,
+    decide,
+    stock_bucket,
+)
 
 # Where a stock move takes the quantity from and puts it.
 _MOVES = {
@@ -15,27 +24,36 @@ _MOVES = {
     StockMove.AVAILABLE_TO_SOLD: (None, "sold"),
     StockMove.HELD_TO_AVAILABLE: ("held", None),
     StockMove.SOLD_TO_AVAILABLE: ("sold", None),
+    StockMove.SOLD_TO_WITHDRAWN: ("sold", "withdrawn"),
 }
+_OPTIONS = st.fixed_dictionaries(
+    {"stock_available": st.booleans(), "return_stock": st.booleans(), "revoke_on_dispute": st.booleans()}
+)
 
 
-@given(st.sampled_from(OrderStatus), st.sampled_from(Trigger), st.booleans())
+@given(st.sampled_from(OrderStatus), st.sampled_from(Trigger), _OPTIONS, st.booleans())
 def test_stock_move_takes_the_quantity_from_where_the_old_status_kept_it(
-    status: OrderStatus, trigger: Trigger, stock_available: bool
+    status: OrderStatus, trigger: Trigger, options: dict[str, bool], withdrawn: bool
 ) -> None:
-    decision = decide(status, trigger, stock_available=stock_available)
+    # Only an order whose tickets were revoked can have its seats withdrawn.
+    withdrawn = withdrawn and status in (OrderStatus.REFUNDED, OrderStatus.REFUND_DUE, OrderStatus.DISPUTED)
+    decision = decide(status, trigger, **options)
     source, target = _MOVES[decision.stock]
+    now_withdrawn = withdrawn or decision.stock is StockMove.SOLD_TO_WITHDRAWN
     if decision.stock is StockMove.NONE:
-        assert stock_bucket(decision.to_status) == stock_bucket(status)
+        assert stock_bucket(decision.to_status, withdrawn=withdrawn) == stock_bucket(
+            status, withdrawn=withdrawn
+        )
     else:
-        assert source == stock_bucket(status)
-        assert target == stock_bucket(decision.to_status)
+        assert source == stock_bucket(status, withdrawn=withdrawn)
+        assert target == stock_bucket(decision.to_status, withdrawn=now_withdrawn)
 
 
-@given(st.sampled_from(OrderStatus), st.sampled_from(Trigger), st.booleans())
+@given(st.sampled_from(OrderStatus), st.sampled_from(Trigger), _OPTIONS)
 def test_tickets_are_issued_exactly_when_an_order_becomes_paid(
-    status: OrderStatus, trigger: Trigger, stock_available: bool
+    status: OrderStatus, trigger: Trigger, options: dict[str, bool]
 ) -> None:
-    decision = decide(status, trigger, stock_available=stock_available)
+    decision = decide(status, trigger, **options)
     becomes_paid = decision.to_status is OrderStatus.PAID and status is not OrderStatus.PAID
     assert decision.issue_tickets == becomes_paid
     assert decision.revoke_tickets == (
@@ -45,12 +63,13 @@ def test_tickets_are_issued_exactly_when_an_order_becomes_paid(
 
 @given(st.lists(st.tuples(st.sampled_from(Trigger), st.booleans()), max_size=30))
 def test_a_payment_is_never_dropped_silently(steps: list[tuple[Trigger, bool]]) -> None:
-    """Whatever happened before, a successful payment leaves the order paid or flagged for a refund."""
+    """Whatever happened before, a successful payment pays the order or is recorded as due back."""
     status = OrderStatus.PENDING
     for trigger, stock_available in steps:
         decision = decide(status, trigger, stock_available=stock_available)
-        if trigger is Trigger.PAYMENT_SUCCEEDED:
-            assert decision.to_status in (OrderStatus.PAID, OrderStatus.REFUND_DUE)
+        if trigger in (Trigger.PAYMENT_SUCCEEDED, Trigger.PAYMENT_MISMATCH):
+            became_paid = decision.to_status is OrderStatus.PAID and status is not OrderStatus.PAID
+            assert decision.payment is (PaymentStatus.PAID if became_paid else PaymentStatus.REFUND_DUE)
         status = decision.to_status
 
 
@@ -61,6 +80,8 @@ def test_terminal_statuses_stay_terminal(steps: list[tuple[Trigger, bool]]) -> N
         new = decide(status, trigger, stock_available=stock_available).to_status
         if status is OrderStatus.REFUNDED and trigger is not Trigger.PAYMENT_SUCCEEDED:
             assert new is OrderStatus.REFUNDED
+        if status is not OrderStatus.PAID and new is OrderStatus.PAID:
+            assert trigger is Trigger.PAYMENT_SUCCEEDED  # only a matching payment makes an order paid
         status = new
 
 
@@ -70,7 +91,15 @@ def test_terminal_statuses_stay_terminal(steps: list[tuple[Trigger, bool]]) -> N
         (OrderStatus.PENDING, Trigger.PAYMENT_SUCCEEDED, False, OrderStatus.PAID, Outcome.PAID),
         (OrderStatus.EXPIRED, Trigger.PAYMENT_SUCCEEDED, True, OrderStatus.PAID, Outcome.LATE_PAID),
         (OrderStatus.EXPIRED, Trigger.PAYMENT_SUCCEEDED, False, OrderStatus.REFUND_DUE, Outcome.REFUND_DUE),
-        (OrderStatus.PAID, Trigger.PAYMENT_SUCCEEDED, True, OrderStatus.PAID, Outcome.ALREADY_PAID),
+        (OrderStatus.PAID, Trigger.PAYMENT_SUCCEEDED, True, OrderStatus.PAID, Outcome.REFUND_DUE),
+        (OrderStatus.PENDING, Trigger.PAYMENT_MISMATCH, True, OrderStatus.PENDING, Outcome.PAYMENT_MISMATCH),
+        (OrderStatus.PENDING, Trigger.PAYMENT_REUSED, True, OrderStatus.PENDING, Outcome.PAYMENT_REUSED),
+        (OrderStatus.PENDING, Trigger.CANCEL, False, OrderStatus.CANCELLED, Outcome.CANCELLED),
+        (OrderStatus.PAID, Trigger.CANCEL, False, OrderStatus.REFUND_DUE, Outcome.REFUND_DUE),
+        (OrderStatus.EXPIRED, Trigger.CANCEL, False, OrderStatus.EXPIRED, Outcome.IGNORED),
+        (OrderStatus.REFUND_DUE, Trigger.REFUND, False, OrderStatus.REFUNDED, Outcome.REFUNDED),
+        (OrderStatus.PAID, Trigger.PARTIAL_REFUND, False, OrderStatus.PAID, Outcome.PARTIALLY_REFUNDED),
+        (OrderStatus.PAID, Trigger.DISPUTE, False, OrderStatus.PAID, Outcome.DISPUTED),
         (OrderStatus.PENDING, Trigger.PAYMENT_FAILED, False, OrderStatus.PENDING, Outcome.FAILED_RECORDED),
         (OrderStatus.PENDING, Trigger.HOLD_EXPIRED, False, OrderStatus.EXPIRED, Outcome.EXPIRED),
         (OrderStatus.PAID, Trigger.HOLD_EXPIRED, False, OrderStatus.PAID, Outcome.IGNORED),
@@ -83,3 +112,33 @@ def test_the_lifecycle_of_design_md(
 ) -> None:
     decision = decide(status, trigger, stock_available=stock_available)
     assert (decision.to_status, decision.outcome) == (expected, outcome)
+
+
+def test_a_second_payment_for_a_paid_order_is_due_back_and_flagged() -> None:
+    decision = decide(OrderStatus.PAID, Trigger.PAYMENT_SUCCEEDED)
+    assert (decision.payment, decision.attention, decision.issue_tickets) == (
+        PaymentStatus.REFUND_DUE,
+        Attention.DOUBLE_PAYMENT,
+        False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("return_stock", "move"), [(True, StockMove.SOLD_TO_AVAILABLE), (False, StockMove.SOLD_TO_WITHDRAWN)]
+)
+def test_a_refund_revokes_the_tickets_and_returns_or_withdraws_the_seats(
+    return_stock: bool, move: StockMove
+) -> None:
+    decision = decide(OrderStatus.PAID, Trigger.REFUND, return_stock=return_stock)
+    assert (decision.to_status, decision.stock, decision.revoke_tickets) == (OrderStatus.REFUNDED, move, True)
+
+
+def test_a_dispute_revokes_tickets_only_when_configured() -> None:
+    kept = decide(OrderStatus.PAID, Trigger.DISPUTE)
+    revoked = decide(OrderStatus.PAID, Trigger.DISPUTE, revoke_on_dispute=True)
+    assert (kept.to_status, kept.revoke_tickets, kept.attention) == (
+        OrderStatus.PAID,
+        False,
+        Attention.DISPUTED,
+    )
+    assert (revoked.to_status, revoked.revoke_tickets) == (OrderStatus.DISPUTED, True)

@@ -138,12 +138,38 @@ def test_parse_event_reads_id_type_and_order_id_from_metadata() -> None:
     assert event.payment_reference == "pi_1"
 
 
-def test_a_payment_reference_the_database_cannot_store_is_dropped() -> None:
+def test_a_success_without_a_payment_reference_the_database_can_store_is_malformed() -> None:
+    # A payment is recorded by its reference: without one it could be counted twice.
     order_id = uuid4()
     payment = {"id": "pi_\x00", "metadata": {"order_id": str(order_id)}}
     raw = json.dumps({"id": "evt_1", "type": PAYMENT_SUCCEEDED, "data": {"object": payment}})
-    event = parse_event(raw.encode())
-    assert (event.order_id, event.payment_reference) == (order_id, None)
+    with pytest.raises(MalformedEvent, match="payment intent"):
+        parse_event(raw.encode())
+
+
+def test_a_success_carries_amount_received_currency_and_the_event_it_was_made_for() -> None:
+    order_id = uuid4()
+    payment = {"id": "pi_1", "amount": 13500, "amount_received": 1, "currency": "jpy",
+               "metadata": {"order_id": str(order_id), "event": "VL9IHU"}}  # fmt: skip
+    event = parse_event(
+        json.dumps({"id": "evt_1", "type": PAYMENT_SUCCEEDED, "data": {"object": payment}}).encode()
+    )
+    assert (event.payment_reference, event.amount_cents, event.currency, event.event_code) == (
+        "pi_1",
+        1,
+        "JPY",
+        "VL9IHU",
+    )
+
+
+def test_a_refund_names_its_payment_intent_and_the_total_refunded() -> None:
+    charge = {"id": "ch_1", "object": "charge", "amount": 4500, "amount_refunded": 4500, "currency": "eur",
+              "payment_intent": "pi_1", "refunded": True, "metadata": {}}  # fmt: skip
+    event = parse_event(
+        json.dumps({"id": "evt_r", "type": "charge.refunded", "data": {"object": charge}}).encode()
+    )
+    assert (event.order_id, event.payment_reference, event.amount_cents, event.refunded_cents) == (
+        None, "pi_1", 4500, 4500)  # fmt: skip
 
 
 def test_parse_event_accepts_a_payment_failure() -> None:
