@@ -29,8 +29,9 @@ import pytest
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
-from backend import orders
+from backend import orders, payments
 from backend.db import make_pool, migrate
+from backend.webhooks import PaymentEvent
 
 ADMIN_URL = os.environ.get("TICKETGATE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
@@ -115,6 +116,32 @@ async def reserve(
         max_per_order=10,
         max_pending_per_email=max_pending,
     )
+
+
+def paid_event(
+    order: orders.Order,
+    event_id: str,
+    *,
+    reference: str | None = None,
+    amount: int | None = None,
+    currency: str | None = None,
+    event_type: str = "payment_intent.succeeded",
+) -> PaymentEvent:
+    """A parsed payment intent event paying ``order`` exactly (its amount, currency and event), unless
+    told otherwise; its payment reference is ``pi_<event id>`` by default."""
+    return PaymentEvent(
+        id=event_id,
+        type=event_type,
+        order_id=order.id,
+        payment_reference=reference or f"pi_{event_id}",
+        amount_cents=order.amount_cents if amount is None else amount,
+        currency=currency or order.currency,
+        event_code=order.event_code,
+    )
+
+
+def policy(master_secret: bytes, **options: bool) -> payments.PaymentPolicy:
+    return payments.PaymentPolicy(master_secret=master_secret, **options)
 
 
 def assert_invariants(database_url: str) -> None:

@@ -19,8 +19,8 @@ import pytest
 from psycopg import sql
 
 from backend import events, payments, reaper
-from backend.db import make_pool
-from tests.integration.conftest import ADMIN_URL, reserve
+from backend.db import make_pool, migration_files
+from tests.integration.conftest import ADMIN_URL, paid_event, policy, reserve
 from ticketcode import derive_event_key, load_key_file
 
 MASTER = "cli-test-master-secret-0123456789"
@@ -48,12 +48,14 @@ def test_migrate_is_idempotent(empty_database_url: str) -> None:
     env = _env(empty_database_url)
     first = ticketgate("migrate", env=env)
     assert first.returncode == 0, first.stderr
-    assert "applied 1 migration(s): 001_initial" in first.stdout
+    shipped = [version for version, _ in migration_files()]
+    assert f"applied {len(shipped)} migration(s): {', '.join(shipped)}" in first.stdout
     second = ticketgate("migrate", env=env)
     assert second.returncode == 0, second.stderr
     assert "up to date" in second.stdout
     with psycopg.connect(empty_database_url) as conn:
-        assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [("001_initial",)]
+        done = conn.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
+    assert done == [(version,) for version in shipped]
 
 
 def test_commands_on_an_unmigrated_database_say_to_migrate(empty_database_url: str) -> None:
@@ -141,12 +143,7 @@ async def _late_payment_without_stock(database_url: str) -> uuid.UUID:
         assert await reaper.reap_once(pool) == 1
         await reserve(pool, "LATE1", 2)
         result = await payments.apply_payment_event(
-            pool,
-            provider_event_id="evt_late",
-            event_type="payment_intent.succeeded",
-            order_id=late.id,
-            master_secret=MASTER.encode(),
-            payment_reference="pi_late_123",
+            pool, paid_event(late, "evt_late", reference="pi_late_123"), policy=policy(MASTER.encode())
         )
         assert result.outcome == "refund_due"
         return late.id
@@ -155,17 +152,17 @@ async def _late_payment_without_stock(database_url: str) -> uuid.UUID:
 def test_orders_refund_due_lists_late_payments_without_stock(database_url: str) -> None:
     env = _env(database_url)
     empty = ticketgate("orders", "refund-due", env=env)
-    assert (empty.returncode, empty.stdout.strip()) == (0, "no orders are due a refund")
+    assert (empty.returncode, empty.stdout.strip()) == (0, "no payments are due a refund")
     order_id = asyncio.run(_late_payment_without_stock(database_url))
     listed = ticketgate("orders", "refund-due", env=env)
     assert listed.returncode == 0, listed.stderr
-    assert listed.stdout.startswith("1 order(s) paid but not fulfillable")
+    assert listed.stdout.startswith("1 payment(s) with money due back")
     assert str(order_id) in listed.stdout
-    assert "late@example.org" in listed.stdout and "40.00 EUR" in listed.stdout
-    assert "payment pi_late_123" in listed.stdout  # what the operator refunds with the provider
+    assert "late@example.org" in listed.stdout and "due 40.00 EUR" in listed.stdout
+    assert "pi_late_123" in listed.stdout  # what the operator refunds with the provider
     as_json = json.loads(ticketgate("orders", "refund-due", "--json", env=env).stdout)
-    assert [(o["id"], o["quantity"], o["amount_cents"], o["payment_reference"]) for o in as_json] == [
-        (str(order_id), 2, 4000, "pi_late_123")
+    assert [(p["order"], p["due_cents"], p["payment_reference"]) for p in as_json] == [
+        (str(order_id), 4000, "pi_late_123")
     ]
 
 

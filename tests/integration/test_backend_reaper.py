@@ -15,7 +15,7 @@ from psycopg_pool import AsyncConnectionPool
 from backend import events, orders, payments, reaper
 from backend.db import make_pool
 from backend.errors import SoldOut
-from tests.integration.conftest import assert_invariants, reserve, run_in_threads
+from tests.integration.conftest import assert_invariants, paid_event, policy, reserve, run_in_threads
 
 pytestmark = pytest.mark.anyio
 
@@ -109,11 +109,7 @@ async def test_reaper_racing_payments_never_loses_a_payment_or_a_ticket(
         async def pay(order: orders.Order, delay: float) -> payments.PaymentOutcome:
             await asyncio.sleep(delay)
             return await payments.apply_payment_event(
-                pool,
-                provider_event_id=f"evt_{order.id}",
-                event_type="payment_intent.succeeded",
-                order_id=order.id,
-                master_secret=MASTER,
+                pool, paid_event(order, f"evt_{order.id}"), policy=policy(MASTER)
             )
 
         async def reap_repeatedly() -> None:
