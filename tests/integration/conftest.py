@@ -145,23 +145,26 @@ def policy(master_secret: bytes, **options: bool) -> payments.PaymentPolicy:
 
 
 def assert_invariants(database_url: str) -> None:
-    """Fail unless, for every event: capacity = available + held + sold; held = quantity of pending
-    orders; sold = quantity of paid orders = valid tickets issued; no ticket without a paid order
-    (a refunded order's tickets are revoked); no shard negative; and every order's status changes
-    form an unbroken chain in the audit log, from its creation to its status now.
+    """Fail unless, for every event: capacity = available + held + sold + withdrawn; held = quantity of
+    pending orders; sold = quantity of paid orders = valid tickets issued; withdrawn = quantity of
+    orders whose revoked seats were kept off sale; a valid ticket only on a paid order and no revoked
+    ticket on one; no shard negative; every payment accounted for (it paid a paid or disputed order,
+    exactly one per such order, in its currency and at least its amount; or its money is due back or
+    went back); and every order's status changes form an unbroken chain in the audit log.
     """
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
             """
             SELECT e.code, e.capacity,
-                   s.available, s.held, s.sold, s.negative,
+                   s.available, s.held, s.sold + s.withdrawn, s.negative,
                    coalesce(o.pending, 0), coalesce(o.paid, 0),
                    (SELECT count(*) FROM tickets t WHERE t.event_id = e.id AND t.status = 'valid'),
                    e.next_serial - 1,
                    (SELECT coalesce(max(serial), 0) FROM tickets t WHERE t.event_id = e.id)
               FROM events e
               JOIN (SELECT event_id, sum(available) AS available, sum(held) AS held, sum(sold) AS sold,
-                           bool_or(available < 0 OR held < 0 OR sold < 0) AS negative
+                           sum(withdrawn) AS withdrawn,
+                           bool_or(available < 0 OR held < 0 OR sold < 0 OR withdrawn < 0) AS negative
                       FROM event_stock GROUP BY event_id) s ON s.event_id = e.id
               LEFT JOIN (SELECT event_id,
                                 sum(quantity) FILTER (WHERE status = 'pending') AS pending,
@@ -179,13 +182,45 @@ def assert_invariants(database_url: str) -> None:
             assert sold == paid, f"{where}: sold {sold} != paid quantity {paid}"
             assert tickets == paid, f"{where}: {tickets} valid tickets != paid quantity {paid}"
             assert top <= issued, f"{where}: serial {top} beyond the counter {issued}"
+        withdrawn = conn.execute(
+            """
+            SELECT e.code, (SELECT sum(withdrawn) FROM event_stock s WHERE s.event_id = e.id),
+                   (SELECT coalesce(sum(quantity), 0) FROM orders o WHERE o.event_id = e.id AND o.stock_withdrawn)
+              FROM events e
+            """
+        ).fetchall()
+        for code, kept_off, revoked in withdrawn:
+            assert kept_off == revoked, (
+                f"event {code}: withdrawn {kept_off} != revoked seats kept off sale {revoked}"
+            )
         orphans = conn.execute(
             """
             SELECT count(*) FROM tickets t JOIN orders o ON o.id = t.order_id
-             WHERE NOT (o.status = 'paid' OR (o.status = 'refunded' AND t.status = 'revoked'))
+             WHERE (t.status = 'valid') <> (o.status = 'paid')
             """
         ).fetchone()
-        assert orphans == (0,), f"{orphans[0] if orphans else '?'} ticket(s) without a paid order"
+        assert orphans == (0,), (
+            f"{orphans[0] if orphans else '?'} valid ticket(s) without a paid order or revoked on a paid one"
+        )
+        unaccounted = conn.execute(
+            """
+            SELECT p.reference, p.status, o.status FROM payments p JOIN orders o ON o.id = p.order_id
+             WHERE NOT ((p.status = 'paid' AND o.status IN ('paid', 'disputed')
+                         AND p.currency = o.currency AND p.amount_cents >= o.amount_cents)
+                        OR (p.status = 'refund_due' AND (p.due_cents > 0 OR p.amount_cents = 0))
+                        OR (p.status = 'refunded' AND p.refunded_cents >= p.amount_cents))
+            """
+        ).fetchall()
+        assert not unaccounted, (
+            f"payments neither paying their order nor due back nor refunded: {unaccounted}"
+        )
+        paid_by = conn.execute(
+            """
+            SELECT o.id, count(p.id) FROM orders o LEFT JOIN payments p ON p.order_id = o.id AND p.status = 'paid'
+             WHERE o.status IN ('paid', 'disputed') GROUP BY o.id HAVING count(p.id) <> 1
+            """
+        ).fetchall()
+        assert not paid_by, f"paid orders without exactly one payment that paid them: {paid_by}"
         per_order = conn.execute(
             """
             SELECT o.id, o.quantity, count(t.id) FROM orders o LEFT JOIN tickets t ON t.order_id = o.id
