@@ -12,9 +12,9 @@ Prints reservations/s, p50/p99 latency, the ratios, and the tickets oversold (mu
 
 from __future__ import annotations
 
-import itertools
 import argparse
 import asyncio
+import itertools
 import multiprocessing
 import os
 import random

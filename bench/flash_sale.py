@@ -188,6 +188,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=2, help="server worker processes")
     parser.add_argument("--time-limit", type=float, default=60.0, help="seconds per phase at most")
     parser.add_argument(
+        "--checkout-rate",
+        default="100000/minute",
+        help="TICKETGATE_CHECKOUT_RATE per client (off: no limiter)",
+    )
+    parser.add_argument(
         "--database-url",
         default=os.environ.get("TICKETGATE_TEST_DATABASE_URL", DEFAULT_BASE_URL),
         help="a PostgreSQL database to create the benchmark's own database from",
@@ -207,6 +212,11 @@ def main() -> int:
         "TICKETGATE_MASTER_SECRET": secrets.token_hex(32),
         "TICKETGATE_WEBHOOK_SECRET": "whsec_" + secrets.token_hex(16),
         "TICKETGATE_ADMIN_TOKEN": ADMIN_TOKEN,
+        # The limits stay on and do their full work per checkout: each load connection is its own
+        # client address (X-Forwarded-For, trusted) and buyer (email); the rate is set above what one
+        # connection sends (~60/s), so the limiter counts every checkout but refuses none.
+        "TICKETGATE_TRUST_PROXY": "1",
+        "TICKETGATE_CHECKOUT_RATE": args.checkout_rate,
     }
     server_command = [
         sys.executable, "-m", "ticketgate", "server", "--database-url", database_url,
