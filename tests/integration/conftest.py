@@ -185,7 +185,8 @@ def assert_invariants(database_url: str) -> None:
         withdrawn = conn.execute(
             """
             SELECT e.code, (SELECT sum(withdrawn) FROM event_stock s WHERE s.event_id = e.id),
-                   (SELECT coalesce(sum(quantity), 0) FROM orders o WHERE o.event_id = e.id AND o.stock_withdrawn)
+                   (SELECT coalesce(sum(quantity), 0) FROM orders o
+                     WHERE o.event_id = e.id AND o.stock_withdrawn)
               FROM events e
             """
         ).fetchall()
@@ -216,7 +217,8 @@ def assert_invariants(database_url: str) -> None:
         )
         paid_by = conn.execute(
             """
-            SELECT o.id, count(p.id) FROM orders o LEFT JOIN payments p ON p.order_id = o.id AND p.status = 'paid'
+            SELECT o.id, count(p.id) FROM orders o
+              LEFT JOIN payments p ON p.order_id = o.id AND p.status = 'paid'
              WHERE o.status IN ('paid', 'disputed') GROUP BY o.id HAVING count(p.id) <> 1
             """
         ).fetchall()

@@ -49,9 +49,15 @@ def fake_stripe() -> Iterator[FakeStripe]:
             raw = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
             form = {k: v[0] for k, v in parse_qs(raw).items()}
             key = self.headers.get("Idempotency-Key")
-            state.requests.append({"path": self.path, "form": form, "idempotency_key": key,
-                                   "authorization": self.headers.get("Authorization"),
-                                   "content_type": self.headers.get("Content-Type")})  # fmt: skip
+            state.requests.append(
+                {
+                    "path": self.path,
+                    "form": form,
+                    "idempotency_key": key,
+                    "authorization": self.headers.get("Authorization"),
+                    "content_type": self.headers.get("Content-Type"),
+                }
+            )
             if self.path != "/v1/refunds":
                 self._answer(
                     404, {"error": {"type": "invalid_request_error", "message": "Unrecognized request URL"}}
@@ -59,16 +65,34 @@ def fake_stripe() -> Iterator[FakeStripe]:
                 return
             intent = form.get("payment_intent", "")
             if intent in state.refuse:
-                self._answer(400, {"error": {"type": "invalid_request_error", "code": "charge_already_refunded",
-                                             "message": f"Charge for {intent} has already been refunded."}})  # fmt: skip
+                self._answer(
+                    400,
+                    {
+                        "error": {
+                            "type": "invalid_request_error",
+                            "code": "charge_already_refunded",
+                            "message": f"Charge for {intent} has already been refunded.",
+                        }
+                    },
+                )
                 return
             if key in state.refunds:
                 self._answer(200, state.refunds[key])
                 return
-            refund = {"id": f"re_{len(state.refunds) + 1}", "object": "refund", "amount": int(form["amount"]),
-                      "balance_transaction": "txn_1", "charge": f"ch_{intent}", "created": 1796000000,
-                      "currency": "eur", "metadata": {k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")},
-                      "payment_intent": intent, "reason": None, "receipt_number": None, "status": "succeeded"}  # fmt: skip
+            refund = {
+                "id": f"re_{len(state.refunds) + 1}",
+                "object": "refund",
+                "amount": int(form["amount"]),
+                "balance_transaction": "txn_1",
+                "charge": f"ch_{intent}",
+                "created": 1796000000,
+                "currency": "eur",
+                "metadata": {k[9:-1]: v for k, v in form.items() if k.startswith("metadata[")},
+                "payment_intent": intent,
+                "reason": None,
+                "receipt_number": None,
+                "status": "succeeded",
+            }
             if key:
                 state.refunds[key] = refund
             self._answer(200, refund)

@@ -39,8 +39,9 @@ def event(base: str, code: str, capacity: int = 20, price_cents: int = 4500, cur
 def buy(
     base: str, code: str, quantity: int = 3, email: str = "ann@example.com", **headers: str
 ) -> dict[str, Any]:
-    response = httpx.post(f"{base}/api/events/{code}/orders", json={"quantity": quantity, "email": email},
-                          headers=headers)  # fmt: skip
+    response = httpx.post(
+        f"{base}/api/events/{code}/orders", json={"quantity": quantity, "email": email}, headers=headers
+    )
     assert response.status_code == 201, response.text
     order: dict[str, Any] = response.json()
     return order
@@ -65,8 +66,16 @@ def full(base: str, order: dict[str, Any]) -> dict[str, Any]:
 
 def charge(reference: str, amount: int, refunded: int, currency: str = "eur") -> dict[str, Any]:
     """A Stripe charge object as charge.refunded carries it (no order metadata: matched by payment)."""
-    return {"id": f"ch_{reference}", "object": "charge", "amount": amount, "amount_refunded": refunded,
-            "currency": currency, "payment_intent": reference, "refunded": refunded >= amount, "metadata": {}}  # fmt: skip
+    return {
+        "id": f"ch_{reference}",
+        "object": "charge",
+        "amount": amount,
+        "amount_refunded": refunded,
+        "currency": currency,
+        "payment_intent": reference,
+        "refunded": refunded >= amount,
+        "metadata": {},
+    }
 
 
 def rows(database_url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -124,7 +133,9 @@ def test_a_second_different_payment_for_a_paid_order_is_due_back_and_flagged(
     seen = full(base_url, order)
     assert (seen["status"], len(seen["tickets"]), seen["attention"]) == ("paid", 3, "double_payment")
     assert rows(database_url, "SELECT reference, status, due_cents FROM payments ORDER BY id") == [
-        ("pi_evt_1", "paid", 0), ("pi_evt_2", "refund_due", 13500)]  # fmt: skip
+        ("pi_evt_1", "paid", 0),
+        ("pi_evt_2", "refund_due", 13500),
+    ]
     assert_invariants(database_url)
 
 
@@ -162,8 +173,16 @@ def test_a_dispute_flags_the_order_and_revokes_only_when_configured(
         event(base, "DISP1")
         order = buy(base, "DISP1")
         deliver(base, "evt_pay", order)
-        dispute = {"id": "dp_1", "object": "dispute", "amount": 13500, "currency": "eur", "charge": "ch_1",
-                   "payment_intent": "pi_evt_pay", "reason": "fraudulent", "status": "needs_response"}  # fmt: skip
+        dispute = {
+            "id": "dp_1",
+            "object": "dispute",
+            "amount": 13500,
+            "currency": "eur",
+            "charge": "ch_1",
+            "payment_intent": "pi_evt_pay",
+            "reason": "fraudulent",
+            "status": "needs_response",
+        }
         answer = deliver(base, "evt_dp", order["id"], event_type="charge.dispute.created", obj=dispute)
         assert answer["outcome"] == "disputed"
         seen = full(base, order)
@@ -208,8 +227,11 @@ def test_an_idempotency_key_never_answers_with_another_buyers_order(base_url: st
     # The same key, quantity and event from someone else: their own new order, nothing of Ann's.
     eve = buy(base_url, "SCOPE1", 3, "eve@example.com", **{"Idempotency-Key": "k1"})
     assert eve["id"] != ann["id"] and eve["status"] == "pending" and eve["tickets"] == []
-    other = httpx.post(f"{base_url}/api/events/SCOPE1/orders", json={"quantity": 2, "email": "mallory@example.com"},
-                       headers={"Idempotency-Key": "k1"})  # fmt: skip
+    other = httpx.post(
+        f"{base_url}/api/events/SCOPE1/orders",
+        json={"quantity": 2, "email": "mallory@example.com"},
+        headers={"Idempotency-Key": "k1"},
+    )
     assert other.status_code == 201 and "used" not in other.text
     # Ann's own retry: her order, without token or tickets (those need the token).
     retry = buy(base_url, "SCOPE1", 3, "ann@example.com", **{"Idempotency-Key": "k1"})
@@ -230,10 +252,18 @@ def test_one_email_holds_at_most_its_limit_under_100_concurrent_checkouts(
         async def rush() -> list[httpx.Response]:
             limits = httpx.Limits(max_connections=100, max_keepalive_connections=0)
             async with httpx.AsyncClient(limits=limits, timeout=60) as client:
-                return await asyncio.gather(*(
-                    client.post(f"{(one, two)[i % 2]}/api/events/HOARD1/orders",
-                                json={"quantity": 1 + i % 2, "email": "Hoarder@example.com" if i % 3 else "hoarder@example.com"})
-                    for i in range(100)))  # fmt: skip
+                return await asyncio.gather(
+                    *(
+                        client.post(
+                            f"{(one, two)[i % 2]}/api/events/HOARD1/orders",
+                            json={
+                                "quantity": 1 + i % 2,
+                                "email": "Hoarder@example.com" if i % 3 else "hoarder@example.com",
+                            },
+                        )
+                        for i in range(100)
+                    )
+                )
 
         responses = asyncio.run(rush())
         assert {r.status_code for r in responses} == {201, 429}
@@ -256,8 +286,11 @@ def test_checkouts_past_the_rate_are_429_with_retry_after_per_client_address(
         event(base, "RATE1", capacity=100)
 
         def post(i: int, client: str) -> httpx.Response:
-            return httpx.post(f"{base}/api/events/RATE1/orders", json={"quantity": 1, "email": f"r{i}@example.com"},
-                              headers={"X-Forwarded-For": f"{client}, 10.0.0.1"})  # fmt: skip
+            return httpx.post(
+                f"{base}/api/events/RATE1/orders",
+                json={"quantity": 1, "email": f"r{i}@example.com"},
+                headers={"X-Forwarded-For": f"{client}, 10.0.0.1"},
+            )
 
         assert [post(i, "203.0.113.7").status_code for i in range(4)] == [201, 201, 201, 429]
         limited = post(9, "203.0.113.7")
@@ -271,8 +304,12 @@ def test_checkouts_past_the_rate_are_429_with_retry_after_per_client_address(
 def _race(base: str, *posts: tuple[str, dict[str, Any]]) -> list[httpx.Response]:
     async def run() -> list[httpx.Response]:
         async with httpx.AsyncClient(timeout=60) as client:
-            return await asyncio.gather(*(client.request(method, f"{base}{path}", **kw) for method, (path, kw) in
-                                          [(p[1].pop("method", "POST"), p) for p in posts]))  # fmt: skip
+            return await asyncio.gather(
+                *(
+                    client.request(method, f"{base}{path}", **kw)
+                    for method, (path, kw) in [(p[1].pop("method", "POST"), p) for p in posts]
+                )
+            )
 
     return asyncio.run(run())
 
@@ -285,16 +322,26 @@ def test_races_between_payments_refunds_and_cancellations_keep_every_invariant(
         # A refund racing the payment it refunds: whichever lands first, no valid ticket remains.
         refunded = buy(base_url, "RACES1", 1, f"r{round_}@example.com")
         pay = signed_webhook(f"evt_p{round_}", refunded)
-        ref = signed_webhook(f"evt_r{round_}", refunded["id"], event_type="charge.refunded",
-                             obj={**charge(f"pi_evt_p{round_}", 4500, 4500), "metadata": {"order_id": refunded["id"]}})  # fmt: skip
+        ref = signed_webhook(
+            f"evt_r{round_}",
+            refunded["id"],
+            event_type="charge.refunded",
+            obj={**charge(f"pi_evt_p{round_}", 4500, 4500), "metadata": {"order_id": refunded["id"]}},
+        )
         answers = _race(base_url, *[(WEBHOOK, {"content": b, "headers": h}) for b, h in (pay, ref)])
         assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
         assert full(base_url, refunded)["tickets"] == []
         # A buyer's cancel racing the payment: cancelled then due back, or paid (and the cancel refused).
         cancelled = buy(base_url, "RACES1", 1, f"c{round_}@example.com")
         body, headers = signed_webhook(f"evt_c{round_}", cancelled)
-        pay_answer, cancel_answer = _race(base_url, (WEBHOOK, {"content": body, "headers": headers}),
-            (f"/api/orders/{cancelled['id']}", {"method": "DELETE", "params": {"token": cancelled["access_token"]}}))  # fmt: skip
+        pay_answer, cancel_answer = _race(
+            base_url,
+            (WEBHOOK, {"content": body, "headers": headers}),
+            (
+                f"/api/orders/{cancelled['id']}",
+                {"method": "DELETE", "params": {"token": cancelled["access_token"]}},
+            ),
+        )
         assert (pay_answer.json()["outcome"], cancel_answer.status_code) in {
             ("paid", 409),
             ("refund_due", 200),

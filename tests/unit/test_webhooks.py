@@ -149,8 +149,13 @@ def test_a_success_without_a_payment_reference_the_database_can_store_is_malform
 
 def test_a_success_carries_amount_received_currency_and_the_event_it_was_made_for() -> None:
     order_id = uuid4()
-    payment = {"id": "pi_1", "amount": 13500, "amount_received": 1, "currency": "jpy",
-               "metadata": {"order_id": str(order_id), "event": "VL9IHU"}}  # fmt: skip
+    payment = {
+        "id": "pi_1",
+        "amount": 13500,
+        "amount_received": 1,
+        "currency": "jpy",
+        "metadata": {"order_id": str(order_id), "event": "VL9IHU"},
+    }
     event = parse_event(
         json.dumps({"id": "evt_1", "type": PAYMENT_SUCCEEDED, "data": {"object": payment}}).encode()
     )
@@ -163,13 +168,25 @@ def test_a_success_carries_amount_received_currency_and_the_event_it_was_made_fo
 
 
 def test_a_refund_names_its_payment_intent_and_the_total_refunded() -> None:
-    charge = {"id": "ch_1", "object": "charge", "amount": 4500, "amount_refunded": 4500, "currency": "eur",
-              "payment_intent": "pi_1", "refunded": True, "metadata": {}}  # fmt: skip
+    charge = {
+        "id": "ch_1",
+        "object": "charge",
+        "amount": 4500,
+        "amount_refunded": 4500,
+        "currency": "eur",
+        "payment_intent": "pi_1",
+        "refunded": True,
+        "metadata": {},
+    }
     event = parse_event(
         json.dumps({"id": "evt_r", "type": "charge.refunded", "data": {"object": charge}}).encode()
     )
     assert (event.order_id, event.payment_reference, event.amount_cents, event.refunded_cents) == (
-        None, "pi_1", 4500, 4500)  # fmt: skip
+        None,
+        "pi_1",
+        4500,
+        4500,
+    )
 
 
 def test_parse_event_accepts_a_payment_failure() -> None:
