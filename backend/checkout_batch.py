@@ -99,12 +99,17 @@ SELECT 'key' AS kind, o.event_id, o.email, NULL AS canon, o.idempotency_key, o.i
   JOIN unnest(%(key_events)s::bigint[], %(key_emails)s::text[], %(keys)s::text[]) AS k(event_id, email, idem)
     ON o.event_id = k.event_id AND o.email = k.email AND o.idempotency_key = k.idem
 UNION ALL
-SELECT 'pending', b.event_id, b.email, lower(b.email), NULL, NULL, NULL, coalesce(sum(o.quantity), 0),
-       extract(epoch FROM min(o.expires_at) - now())::float8
+SELECT 'pending', b.event_id, b.email, lower(b.email), NULL, NULL, NULL, m.pending, m.wait
   FROM (SELECT DISTINCT event_id, email FROM unnest(%(buyer_events)s::bigint[], %(buyer_emails)s::text[])
           AS b(event_id, email)) b
-  LEFT JOIN orders o ON o.event_id = b.event_id AND lower(o.email) = lower(b.email) AND o.status = 'pending'
- GROUP BY b.event_id, b.email
+ CROSS JOIN LATERAL (
+    -- Per buyer, through the partial index on pending orders by (event, lower(email)): a join would
+    -- hash every pending order of the event (measured: 33 ms per batch at 30,000 pending).
+    SELECT coalesce(sum(o.quantity), 0) AS pending,
+           extract(epoch FROM min(o.expires_at) - now())::float8 AS wait
+      FROM orders o
+     WHERE o.event_id = b.event_id AND lower(o.email) = lower(b.email) AND o.status = 'pending'
+ ) m
 """
 
 _PLACE = """

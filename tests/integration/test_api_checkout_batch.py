@@ -101,6 +101,45 @@ async def test_idempotency_keys_in_a_batch_return_one_order_per_key(
     assert_invariants(database_url)
 
 
+async def test_a_committed_key_reused_in_a_batch_with_another_quantity_is_refused(
+    pool: AsyncConnectionPool, database_url: str
+) -> None:
+    await events.create_event(pool, code="BATCHQTY", name="b", capacity=20)
+    earlier = (await batch(pool, "BATCHQTY", [(2, "k@example.com", "k1"), (1, "o@example.com")]))[0]
+    assert isinstance(earlier, orders.Order)
+    reused, same, someone_else = await batch(
+        pool,
+        "BATCHQTY",
+        [
+            (3, "k@example.com", "k1"),  # the committed key, another quantity: refused
+            (2, "k@example.com", "k1"),  # the same request again: the same order
+            (2, "eve@example.com", "k1"),  # the same key from another buyer: their own new order
+        ],
+    )
+    assert isinstance(reused, InvalidInput) and "another quantity" in str(reused)
+    assert isinstance(same, orders.Order) and same.id == earlier.id
+    assert isinstance(someone_else, orders.Order) and someone_else.id != earlier.id
+    assert someone_else.email == "eve@example.com" and someone_else.access_token
+    stock = await events.get_event_stock(pool, "BATCHQTY")
+    assert stock.held == 5
+    assert_invariants(database_url)
+
+
+async def test_the_hold_limit_counts_a_buyers_earlier_and_same_batch_orders(
+    pool: AsyncConnectionPool, database_url: str
+) -> None:
+    await events.create_event(pool, code="BATCHHLD", name="b", capacity=50)
+    await batch(pool, "BATCHHLD", [(6, "h@example.com"), (1, "x@example.com")])
+    results = await batch(
+        pool,
+        "BATCHHLD",
+        [(3, "H@example.com"), (2, "h@example.com"), (1, "h@example.com"), (5, "y@example.com")],
+    )
+    assert [type(r).__name__ for r in results] == ["Order", "HoldLimit", "Order", "Order"]
+    assert (await events.get_event_stock(pool, "BATCHHLD")).held == 6 + 1 + 3 + 1 + 5
+    assert_invariants(database_url)
+
+
 async def test_an_order_bigger_than_any_shard_is_taken_across_shards(
     pool: AsyncConnectionPool, database_url: str
 ) -> None:

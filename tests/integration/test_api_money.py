@@ -139,16 +139,31 @@ def test_a_second_different_payment_for_a_paid_order_is_due_back_and_flagged(
     assert_invariants(database_url)
 
 
-def test_a_full_refund_revokes_the_tickets_and_returns_the_seats(base_url: str, database_url: str) -> None:
-    event(base_url, "REFND1")
-    order = buy(base_url, "REFND1")
-    deliver(base_url, "evt_pay", order)
-    answer = deliver(
-        base_url, "evt_ref", order["id"], event_type="charge.refunded", obj=charge("pi_evt_pay", 13500, 13500)
-    )
-    assert (answer["outcome"], answer["order"]["status"]) == ("refunded", "refunded")
-    assert rows(database_url, "SELECT status, revoked_reason FROM tickets") == [("revoked", "refunded")] * 3
-    assert httpx.get(f"{base_url}/api/events/REFND1").json()["available"] == 20
+@pytest.mark.parametrize("return_stock", [True, False])
+def test_a_full_refund_revokes_the_tickets_and_returns_or_withdraws_the_seats(
+    database_url: str, tmp_path: Path, return_stock: bool
+) -> None:
+    with live_server(settings_for(database_url, tmp_path, return_refunded_stock=return_stock)) as base:
+        event(base, "REFND1")
+        order = buy(base, "REFND1")
+        deliver(base, "evt_pay", order)
+        refund = charge("pi_evt_pay", 13500, 13500)
+        answer = deliver(base, "evt_ref", order["id"], event_type="charge.refunded", obj=refund)
+        assert (answer["outcome"], answer["order"]["status"]) == ("refunded", "refunded")
+        assert full(base, order)["tickets"] == []
+        stock = httpx.get(f"{base}/api/events/REFND1").json()
+        assert (stock["available"], stock["sold"], stock["withdrawn"]) == (
+            (20, 0, 0) if return_stock else (17, 0, 3)
+        )
+        # The provider redelivers the refund under a new event id: nothing changes.
+        assert deliver(base, "evt_ref_again", order["id"], event_type="charge.refunded", obj=refund)[
+            "outcome"
+        ] == ("duplicate")
+    with psycopg.connect(database_url) as conn:
+        revoked = conn.execute(
+            "SELECT status, revoked_reason, status_changed_at > issued_at FROM tickets"
+        ).fetchall()
+    assert revoked == [("revoked", "refunded", True)] * 3
     assert_invariants(database_url)
 
 

@@ -64,3 +64,41 @@ def test_numbers_and_home_are_read_and_checked(tmp_path: Path) -> None:
 
 def test_secrets_never_appear_in_the_repr() -> None:
     assert "m" * 32 not in repr(load_settings(environ=SECRETS))
+
+
+def test_the_money_settings_have_safe_defaults_and_refuse_typos() -> None:
+    default = load_settings(require=(), environ={})
+    assert (default.max_pending_per_email, default.checkout_rate, default.trust_proxy) == (
+        10,
+        "10/minute",
+        False,
+    )
+    assert (default.return_refunded_stock, default.revoke_on_dispute, default.stripe_api_key) == (
+        True,
+        False,
+        "",
+    )
+    set_ = load_settings(
+        require=(),
+        environ={
+            "TICKETGATE_MAX_PENDING_PER_EMAIL": "4",
+            "TICKETGATE_CHECKOUT_RATE": "10/minute;100/hour",
+            "TICKETGATE_TRUST_PROXY": "yes",
+            "TICKETGATE_RETURN_REFUNDED_STOCK": "0",
+            "TICKETGATE_REVOKE_ON_DISPUTE": "true",
+        },
+    )
+    assert (set_.max_pending_per_email, set_.checkout_rate, set_.trust_proxy) == (
+        4,
+        "10/minute;100/hour",
+        True,
+    )
+    assert (set_.return_refunded_stock, set_.revoke_on_dispute) == (False, True)
+    assert load_settings(require=(), environ={"TICKETGATE_CHECKOUT_RATE": "off"}).checkout_rate is None
+    for name, value in [
+        ("TICKETGATE_CHECKOUT_RATE", "ten a minute"),
+        ("TICKETGATE_TRUST_PROXY", "maybe"),
+        ("TICKETGATE_MAX_PENDING_PER_EMAIL", "0"),
+    ]:
+        with pytest.raises(ConfigError, match=f"^{name}"):
+            load_settings(require=(), environ={name: value})
