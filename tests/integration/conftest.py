@@ -156,7 +156,7 @@ def assert_invariants(database_url: str) -> None:
         rows = conn.execute(
             """
             SELECT e.code, e.capacity,
-                   s.available, s.held, s.sold + s.withdrawn, s.negative,
+                   s.available, s.held, s.sold, s.withdrawn, s.negative,
                    coalesce(o.pending, 0), coalesce(o.paid, 0),
                    (SELECT count(*) FROM tickets t WHERE t.event_id = e.id AND t.status = 'valid'),
                    e.next_serial - 1,
@@ -172,11 +172,25 @@ def assert_invariants(database_url: str) -> None:
                            FROM orders GROUP BY event_id) o ON o.event_id = e.id
             """
         ).fetchall()
-        for code, capacity, available, held, sold, negative, pending, paid, tickets, issued, top in rows:
+        for (
+            code,
+            capacity,
+            available,
+            held,
+            sold,
+            kept_off,
+            negative,
+            pending,
+            paid,
+            tickets,
+            issued,
+            top,
+        ) in rows:
             where = f"event {code}"
             assert not negative, f"{where}: a stock shard went negative"
-            assert available + held + sold == capacity, (
-                f"{where}: available {available} + held {held} + sold {sold} != capacity {capacity}"
+            assert available + held + sold + kept_off == capacity, (
+                f"{where}: available {available} + held {held} + sold {sold} + withdrawn {kept_off}"
+                f" != capacity {capacity}"
             )
             assert held == pending, f"{where}: held {held} != pending quantity {pending}"
             assert sold == paid, f"{where}: sold {sold} != paid quantity {paid}"
