@@ -117,7 +117,7 @@ def order_routes(ctx: ApiContext) -> APIRouter:
         422; the same key with another email is another buyer's request.
         """
         if rate_limit is not None:
-            rate_limit.check(request)
+            await rate_limit.check(request)
         # The hottest path of a flash sale: the body is parsed and validated in one pydantic-core
         # call and the answer serialised in one, skipping FastAPI's per-request body machinery
         # (measured: about a third of the HTTP layer's CPU). The OpenAPI page still documents both.
