@@ -72,22 +72,19 @@ class _New:
     token_hash: bytes
 
 
-_LOCK_STOCK = """
+# First the buyers' locks (orders.LOCK_BUYER), each taken once and in key order so two batches never
+# wait on each other in a circle: an uncorrelated condition is a one-time filter, evaluated before the
+# plan reads (and locks) any stock row. Then the stock rows, in (event, shard) order. One round trip.
+_LOCK_BUYERS_AND_STOCK = """
 SELECT e.id, e.code, e.price_cents, e.currency, s.shard, s.available
   FROM events e JOIN event_stock s ON s.event_id = e.id
- WHERE e.code = ANY(%s)
+ WHERE e.code = ANY(%(codes)s)
+   AND (SELECT count(pg_advisory_xact_lock(k)) FROM (
+            SELECT DISTINCT hashtextextended(c || chr(10) || lower(m), 0) AS k
+              FROM unnest(%(buyer_codes)s::text[], %(buyer_emails)s::text[]) AS r(c, m)
+             ORDER BY 1) buyer_keys) >= 0
  ORDER BY e.id, s.shard
    FOR UPDATE OF s
-"""
-
-# The buyers' locks, each taken once and in key order (so two batches never wait on each other in a
-# circle); see orders.LOCK_BUYER.
-_LOCK_BUYERS = """
-SELECT count(pg_advisory_xact_lock(k)) FROM (
-    SELECT DISTINCT hashtextextended(c || chr(10) || lower(e), 0) AS k
-      FROM unnest(%s::text[], %s::text[]) AS r(c, e)
-     ORDER BY 1
-) buyer_keys
 """
 
 # Orders the batch's Idempotency-Keys already made (per event, email and key), and each buyer's
@@ -193,13 +190,14 @@ async def reserve_batch(
     existing_ids: dict[int, uuid.UUID] = {}
     if valid:
         async with database_errors(), pool.connection() as conn, conn.transaction():
-            await conn.execute(
-                _LOCK_BUYERS, ([code for _, code, *_ in valid], [email for _, _, _, email, _ in valid])
-            )
-            codes = sorted({code for _, code, *_ in valid})
+            locking = {
+                "codes": sorted({code for _, code, *_ in valid}),
+                "buyer_codes": [code for _, code, *_ in valid],
+                "buyer_emails": [email for _, _, _, email, _ in valid],
+            }
             found: dict[str, _Event] = {}
             for event_id, code, price_cents, currency, shard, available in await (
-                await conn.execute(_LOCK_STOCK, (codes,))
+                await conn.execute(_LOCK_BUYERS_AND_STOCK, locking)
             ).fetchall():
                 event = found.setdefault(code, _Event(event_id, code, price_cents, currency, {}))
                 event.available[int(shard)] = int(available)

@@ -274,9 +274,12 @@ async def reserve(
     try:
         async with database_errors(), pool.connection() as conn:
             async with conn.transaction():
-                await conn.execute(LOCK_BUYER, (code, email))
                 cur = conn.cursor(row_factory=dict_row)
-                await cur.execute(_RESERVE_ONE_SHARD, params)
+                # Both statements in one round trip; the second starts (and takes its snapshot) only
+                # once the buyer's lock is held.
+                async with conn.pipeline():
+                    await conn.execute(LOCK_BUYER, (code, email))
+                    await cur.execute(_RESERVE_ONE_SHARD, params)
                 row = await cur.fetchone()
                 if row is None:
                     raise EventNotFound(f"no event has the code {code}")
