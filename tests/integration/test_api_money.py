@@ -316,17 +316,22 @@ def test_checkouts_past_the_rate_are_429_with_retry_after_per_client_address(
         assert post(10, "198.51.100.2").status_code == 201  # another client is not held back
 
 
-def _race(base: str, *posts: tuple[str, dict[str, Any]]) -> list[httpx.Response]:
+Request = tuple[str, str, dict[str, Any]]  # method, path, httpx keyword arguments
+
+
+def _race(base: str, *requests: Request) -> list[httpx.Response]:
+    """Send ``requests`` at once (one connection each); their answers in the same order."""
+
     async def run() -> list[httpx.Response]:
-        async with httpx.AsyncClient(timeout=60) as client:
-            return await asyncio.gather(
-                *(
-                    client.request(method, f"{base}{path}", **kw)
-                    for method, (path, kw) in [(p[1].pop("method", "POST"), p) for p in posts]
-                )
-            )
+        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+            return await asyncio.gather(*(client.request(m, path, **kw) for m, path, kw in requests))
 
     return asyncio.run(run())
+
+
+def _delivery(signed: tuple[bytes, dict[str, str]]) -> Request:
+    body, headers = signed
+    return ("POST", WEBHOOK, {"content": body, "headers": headers})
 
 
 def test_races_between_payments_refunds_and_cancellations_keep_every_invariant(
@@ -343,19 +348,15 @@ def test_races_between_payments_refunds_and_cancellations_keep_every_invariant(
             event_type="charge.refunded",
             obj={**charge(f"pi_evt_p{round_}", 4500, 4500), "metadata": {"order_id": refunded["id"]}},
         )
-        answers = _race(base_url, *[(WEBHOOK, {"content": b, "headers": h}) for b, h in (pay, ref)])
+        answers = _race(base_url, _delivery(pay), _delivery(ref))
         assert all(a.status_code == 200 for a in answers), [a.text for a in answers]
         assert full(base_url, refunded)["tickets"] == []
         # A buyer's cancel racing the payment: cancelled then due back, or paid (and the cancel refused).
         cancelled = buy(base_url, "RACES1", 1, f"c{round_}@example.com")
-        body, headers = signed_webhook(f"evt_c{round_}", cancelled)
         pay_answer, cancel_answer = _race(
             base_url,
-            (WEBHOOK, {"content": body, "headers": headers}),
-            (
-                f"/api/orders/{cancelled['id']}",
-                {"method": "DELETE", "params": {"token": cancelled["access_token"]}},
-            ),
+            _delivery(signed_webhook(f"evt_c{round_}", cancelled)),
+            ("DELETE", f"/api/orders/{cancelled['id']}", {"params": {"token": cancelled["access_token"]}}),
         )
         assert (pay_answer.json()["outcome"], cancel_answer.status_code) in {
             ("paid", 409),
@@ -363,10 +364,7 @@ def test_races_between_payments_refunds_and_cancellations_keep_every_invariant(
         }
         # Two different payments for one order at once: one pays it, the other is due back.
         twice = buy(base_url, "RACES1", 1, f"t{round_}@example.com")
-        first, second = (signed_webhook(f"evt_t{round_}{n}", twice) for n in "ab")
-        outcomes = sorted(
-            a.json()["outcome"]
-            for a in _race(base_url, *[(WEBHOOK, {"content": b, "headers": h}) for b, h in (first, second)])
-        )
+        both = _race(base_url, *(_delivery(signed_webhook(f"evt_t{round_}{n}", twice)) for n in "ab"))
+        outcomes = sorted(answer.json()["outcome"] for answer in both)
         assert outcomes == ["paid", "refund_due"]
         assert_invariants(database_url)
