@@ -26,7 +26,6 @@ from backend.transitions import LockedOrder, apply_decision, audit, lock_order
 
 DUPLICATE = "duplicate"
 ALREADY_REFUNDED = "already_refunded"
-UNKNOWN_PAYMENT = "unknown_payment"
 MAX_PROVIDER_EVENT_ID_CHARS = 255
 
 
