@@ -195,7 +195,8 @@ async def reserve_batch(
             locked = conn.cursor()
             known = conn.cursor(row_factory=dict_row)
             # One round trip: the locks, then (only once they are held, so with a snapshot that sees
-            # every earlier checkout of these buyers) the keys already used and the buyers' holds.
+            # every earlier checkout of these buyers) the keys already used and the buyers' holds,
+            # planned afresh each time (see orders.BUYER_PENDING for why not prepared).
             async with conn.pipeline():
                 await locked.execute(
                     _LOCK_BUYERS_AND_STOCK,
@@ -214,6 +215,7 @@ async def reserve_batch(
                         "buyer_codes": [code for _, code, *_ in valid],
                         "buyer_emails": [email for _, _, _, email, _ in valid],
                     },
+                    prepare=False,
                 )
             found: dict[str, _Event] = {}
             for event_id, code, price_cents, currency, shard, available in await locked.fetchall():
