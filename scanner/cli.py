@@ -10,6 +10,14 @@ def _home(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--home", help="the scanner's data folder (default: $TICKETGATE_HOME)")
 
 
+def _camera_controls(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--camera-size", metavar="WxH", help="frame size to ask the camera for (default 1280x720)"
+    )
+    parser.add_argument("--exposure", help="manual exposure in the driver's units, or auto (default)")
+    parser.add_argument("--focus", help="manual focus in the driver's units, or auto (default)")
+
+
 def register(commands: Any, key_commands: Any) -> None:
     """Add the scanner's subcommands to the ``ticketgate`` parser."""
     p = key_commands.add_parser("import", help="import an event key file onto this gate laptop")
@@ -50,7 +58,19 @@ def register(commands: Any, key_commands: Any) -> None:
     p.add_argument("--event", help="the gate's event")
     p.add_argument("--gate", help="gate name")
     p.add_argument("--no-sound", action="store_true")
+    _camera_controls(p)
+    p.add_argument("--preview", choices=["on", "off", "auto"], help="the live camera view (default: setting)")
     p.set_defaults(handler="scanner.tui.launch:scan")
+
+    p = commands.add_parser("camera", help="check the gate's camera")
+    camera_commands = p.add_subparsers(dest="camera_command", metavar="CAMERA_COMMAND", required=True)
+    p = camera_commands.add_parser("test", help="real resolution, frame rate and decode rate of the camera")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--camera", help="camera index or device path (default 0)")
+    src.add_argument("--source", help="a video file or a folder of images instead of a camera")
+    _camera_controls(p)
+    p.add_argument("--seconds", type=float, default=5.0, help="how long to watch (default 5)")
+    p.set_defaults(handler="scanner.camera_test:camera_test")
 
     p = commands.add_parser("pair", help="pair this gate laptop with the backend (not yet available)")
     _home(p)

@@ -40,6 +40,7 @@ class Symbol:
     data: bytes
     text: str
     decoder: str  # which pass found it: for the benchmark and debugging
+    corners: tuple[tuple[float, float], ...] = ()  # where in the frame (clockwise from top left)
 
 
 def decode_frame(frame: np.ndarray) -> list[bytes]:
@@ -135,7 +136,8 @@ class FrameDecoder:
         return []
 
 
-Pass = tuple[str, Callable[[], list[tuple[bytes, str]]]]
+Found = tuple[bytes, str, tuple[tuple[float, float], ...]]
+Pass = tuple[str, Callable[[], list[Found]]]
 
 
 def passes(gray: np.ndarray) -> list[Pass]:
@@ -164,8 +166,8 @@ def passes(gray: np.ndarray) -> list[Pass]:
     ]
 
 
-def _symbols(found: list[tuple[bytes, str]], name: str) -> list[Symbol]:
-    return [Symbol(data, text, name) for data, text in _unique(found)]
+def _symbols(found: list[Found], name: str) -> list[Symbol]:
+    return [Symbol(data, text, name, corners) for data, text, corners in _unique(found)]
 
 
 def _as_gray(frame: object) -> np.ndarray | None:
@@ -196,7 +198,7 @@ def _as_gray(frame: object) -> np.ndarray | None:
     return np.ascontiguousarray(image)
 
 
-def _zxing(gray: np.ndarray) -> list[tuple[bytes, str]]:
+def _zxing(gray: np.ndarray) -> list[Found]:
     # zxing-cpp's own inverted retry (try_invert) reads dark-mode phones at the cost of a second
     # binarisation only when nothing was found. Plain text mode: the payload's own characters, not
     # "<SOH>"-style renderings.
@@ -205,7 +207,11 @@ def _zxing(gray: np.ndarray) -> list[tuple[bytes, str]]:
     for result in results:
         data = bytes(result.bytes)
         binary = result.content_type == zxingcpp.ContentType.Binary
-        found.append((data, _escape_bytes(data) if binary else result.text))
+        p = result.position
+        corners = tuple(
+            (float(q.x), float(q.y)) for q in (p.top_left, p.top_right, p.bottom_right, p.bottom_left)
+        )
+        found.append((data, _escape_bytes(data) if binary else result.text, corners))
     return found
 
 
@@ -218,13 +224,13 @@ def _otsu(gray: np.ndarray) -> np.ndarray:
     return cv2.threshold(gray, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)[1]
 
 
-def _unique(found: list[tuple[bytes, str]]) -> list[tuple[bytes, str]]:
+def _unique(found: list[Found]) -> list[Found]:
     seen: set[bytes] = set()
     unique = []
-    for data, text in found:
-        if data not in seen:
-            seen.add(data)
-            unique.append((data, text))
+    for item in found:
+        if item[0] not in seen:
+            seen.add(item[0])
+            unique.append(item)
     return unique
 
 

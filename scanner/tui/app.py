@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import time
 from collections.abc import Callable
@@ -10,10 +11,13 @@ from datetime import tzinfo
 from pathlib import Path
 from typing import ClassVar
 
+import numpy as np
+from PIL.Image import Image
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Static
@@ -23,6 +27,7 @@ from scanner.capture import FrameSource
 from scanner.errors import ScannerError
 from scanner.gate import Gate
 from scanner.paths import settings_path
+from scanner.preview import PreviewBox, Quad, draw, preview_wanted
 from scanner.reader import CameraStatus, run_reader
 from scanner.settings import GateSettings, save_settings
 from scanner.sound import VerdictSounder
@@ -31,6 +36,7 @@ from scanner.tui.messages import (
     CodeTyped,
     FiguresLoaded,
     GateFigures,
+    PreviewDrawn,
     RecentLoaded,
     ScanDecided,
     ScanNotRecorded,
@@ -43,6 +49,7 @@ from scanner.tui.screens.help import HelpScreen
 from scanner.tui.screens.lookup import LookupScreen
 from scanner.tui.screens.manual_entry import ManualEntryScreen
 from scanner.tui.screens.settings_form import SettingsScreen
+from scanner.tui.widgets.camera_preview import CameraPreview
 from scanner.tui.widgets.counters import CountersBox
 from scanner.tui.widgets.recent_scans import RecentScans
 from scanner.tui.widgets.status_line import GateStatus, StatusLine
@@ -55,6 +62,7 @@ _CAMERA_PROBLEMS = {"no camera", "retrying", "error"}
 _GATE_ACTIONS = {"manual", "toggle_mode", "lookup", "toggle_sound", "settings", "ready", "help"}
 _QUEUE_POLL_SECONDS = 0.2  # how often the idle checker looks at cancellation
 _FIGURES_DELAY_SECONDS = 0.15  # quiet time after a scan before the counters are re-read
+PREVIEW_SECONDS = 0.2  # the live view is redrawn at most 5 times a second: enough to aim by
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,7 @@ class GateApp(App[int]):
         refresh_seconds: float = 30.0,
         on_painted: Callable[[ScanResult, float, float], None] | None = None,
         startup_problem: str | None = None,
+        draw_preview: Callable[[np.ndarray, tuple[Quad, ...]], Image] = draw,
     ) -> None:
         super().__init__()
         self.gate = gate
@@ -129,6 +138,9 @@ class GateApp(App[int]):
             schedule=lambda delay, fn: self.set_timer(delay, fn),
             enabled=settings.sound,
         )
+        self.preview_box = PreviewBox()
+        self._draw_preview = draw_preview
+        self.preview_on = open_frames is not None and preview_wanted(settings.preview, os.environ)
         self.gate_screen = GateScreen(
             status=GateStatus(
                 event=gate.event,
@@ -138,6 +150,7 @@ class GateApp(App[int]):
             ),
             view=ready_view(exit_mode=False),
             tz=tz,
+            preview=self.preview_on,
         )
 
     # -- start ---------------------------------------------------------------------------------
@@ -152,6 +165,8 @@ class GateApp(App[int]):
         self.load_figures(with_recent=True)
         if self._open_frames is not None:
             self.run_camera()
+            if self.preview_on:
+                self.run_preview()
         if self._refresh_seconds > 0:
             # Keys imported or a sync run by another process show up without a restart.
             self.set_interval(self._refresh_seconds, self.load_figures)
@@ -205,7 +220,20 @@ class GateApp(App[int]):
             should_stop=lambda: worker.is_cancelled,
             retry_seconds=self._retry_seconds,
             retry_forever=self._retry_forever,
+            # a reference swap: the camera thread never waits for the live view
+            on_frame=lambda frame, symbols: self.preview_box.offer(frame, [s.corners for s in symbols]),
         )
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="preview", name="preview")
+    def run_preview(self) -> None:
+        """Draws the newest camera frame a few times a second in its own thread, off the verdict path."""
+        worker = get_current_worker()
+        seen = 0
+        while not worker.is_cancelled:
+            time.sleep(PREVIEW_SECONDS)
+            seen, frame, quads = self.preview_box.take(seen)
+            if frame is not None and self.preview_on:
+                self.post_message(PreviewDrawn(self._draw_preview(frame, quads), codes=len(quads)))
 
     def _camera_status(self, status: CameraStatus) -> None:
         self.post_message(CameraStatusChanged(status.state, status.message))
@@ -251,6 +279,28 @@ class GateApp(App[int]):
         if self._on_painted is not None:
             callback, started = self._on_painted, message.started
             self.call_after_refresh(lambda: callback(result, started, time.perf_counter()))
+
+    @on(PreviewDrawn)
+    def preview_drawn(self, message: PreviewDrawn) -> None:
+        if not self.preview_on:
+            return
+        try:
+            preview = self.gate_screen.query_one(CameraPreview)
+            preview.show(message.picture, codes=message.codes)
+        except NoMatches:
+            return  # the app is closing: its widgets are already gone
+
+    def set_preview(self, on: bool) -> None:
+        """Show or hide the live camera view now (there is none without a camera)."""
+        on = on and self._open_frames is not None
+        if on == self.preview_on:
+            return
+        self.preview_on = on
+        self.gate_screen.query_one(CameraPreview).display = on
+        if on:
+            self.run_preview()
+        else:
+            self.workers.cancel_group(self, "preview")
 
     @on(ScanNotRecorded)
     def scan_not_recorded(self, message: ScanNotRecorded) -> None:
@@ -370,6 +420,7 @@ class GateApp(App[int]):
                 self.gate.gate_name = new.gate_name
                 self.gate_screen.query_one(StatusLine).change(gate=new.gate_name)
             self.settings = new
+            self.set_preview(preview_wanted(new.preview, os.environ))
             self.sounder.enabled = new.sound
             self.gate_screen.query_one(StatusLine).change(sound=new.sound)
             self.save_settings(new)
@@ -377,7 +428,10 @@ class GateApp(App[int]):
             self.notify(f"settings saved{note}", timeout=5)
 
         self.push_screen(
-            SettingsScreen(self.settings, gate_name=self.gate.gate_name, event=self.gate.event), edited
+            SettingsScreen(
+                self.settings, gate_name=self.gate.gate_name, event=self.gate.event, preview=self.preview_on
+            ),
+            edited,
         )
 
     def action_ready(self) -> None:

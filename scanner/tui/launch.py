@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from scanner.capture import FrameSource, open_source
+from scanner.capture import CameraControls, FrameSource, open_source
 from scanner.gate import open_gate
 from scanner.paths import data_home, settings_path
 from scanner.settings import GateSettings, SettingsError, load_settings, save_settings
@@ -30,6 +30,9 @@ def settings_for_run(stored: GateSettings, args: argparse.Namespace) -> GateSett
         event=getattr(args, "event", None),
         sound=False if getattr(args, "no_sound", False) else None,
     )
+    preview = getattr(args, "preview", None)
+    if preview is not None:
+        settings = replace(settings, preview={"on": True, "off": False}.get(preview))
     camera, source = getattr(args, "camera", None), getattr(args, "source", None)
     if camera is not None:
         settings = replace(settings, camera=camera, source=None)
@@ -38,14 +41,16 @@ def settings_for_run(stored: GateSettings, args: argparse.Namespace) -> GateSett
     return settings
 
 
-def frame_opener(settings: GateSettings, *, fps: float = 30.0) -> Callable[[], FrameSource]:
+def frame_opener(
+    settings: GateSettings, *, fps: float = 30.0, controls: CameraControls | None = None
+) -> Callable[[], FrameSource]:
     """How the reader opens this gate's frames: the file source if one is set, else the camera
-    (camera 0 when none was ever chosen: a gate laptop's USB camera)."""
+    (camera 0 when none was ever chosen: a gate laptop's USB camera) with ``controls``."""
     if settings.source:
         source = settings.source
         return lambda: open_source(path=source, fps=fps)
     camera = settings.camera or DEFAULT_CAMERA
-    return lambda: open_source(camera=camera)
+    return lambda: open_source(camera=camera, controls=controls)
 
 
 @contextmanager
@@ -81,7 +86,10 @@ def scan(args: argparse.Namespace, *, source_fps: float = 30.0) -> int:
     # Textual reads TEXTUAL_FPS once, at import: set it first (a value the user set wins).
     os.environ.setdefault("TEXTUAL_FPS", GATE_FPS)
     # Imported here so `ticketgate --help` and the other commands never pay for Textual.
+    from scanner.camera_test import controls_from
     from scanner.tui.app import GateApp
+
+    controls = controls_from(args)  # bad values: one line, exit 2, before the screen is taken
 
     home = data_home(getattr(args, "home", None))
     problem = None
@@ -100,7 +108,7 @@ def scan(args: argparse.Namespace, *, source_fps: float = 30.0) -> int:
         gate=gate,
         home=home,
         settings=settings,
-        open_frames=frame_opener(settings, fps=source_fps),
+        open_frames=frame_opener(settings, fps=source_fps, controls=controls),
         # A file source that cannot be opened will not start working by itself; a camera may.
         retry_forever=not settings.source,
         startup_problem=problem,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from PIL.Image import Image
 from textual.message import Message
 
 from scanner.verdicts import Counters, ScanResult
@@ -83,3 +84,12 @@ class RecentLoaded(Message):
     def __init__(self, scans: list[ScanResult]) -> None:
         super().__init__()
         self.scans = scans
+
+
+class PreviewDrawn(Message):
+    """A new picture for the live camera view, with how many codes are outlined in it."""
+
+    def __init__(self, picture: Image, *, codes: int) -> None:
+        super().__init__()
+        self.picture = picture
+        self.codes = codes
