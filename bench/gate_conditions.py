@@ -237,7 +237,7 @@ def pass_reader(skip: str | None = None, *, extra: Reader | None = None) -> Read
             if name != skip:
                 found = attempt()
                 if found:
-                    return [data for data, _text in found]
+                    return [item[0] for item in found]
         return extra(gray) if extra is not None else []
 
     return read

@@ -90,7 +90,9 @@ async def test_preview_off_in_settings_hides_it_and_scans_go_on(tmp_path: Path) 
 
 
 async def test_no_preview_without_a_camera(tmp_path: Path) -> None:
-    harness = make_harness(make_home(tmp_path), settings=GateSettings(gate_name="Gate B", event=EVENT, preview=True))
+    harness = make_harness(
+        make_home(tmp_path), settings=GateSettings(gate_name="Gate B", event=EVENT, preview=True)
+    )
     async with harness.app.run_test(size=(100, 30)):
         assert not harness.app.preview_on
         assert not harness.app.gate_screen.query_one(CameraPreview).display
