@@ -43,7 +43,7 @@ def test_drawn_picture_outlines_the_code_where_the_camera_saw_it() -> None:
     picture = np.asarray(draw(frame, [quad], width=192))
     assert picture.shape == (108, 192, 3)
     green = np.all(picture == OUTLINE_BGR[::-1], axis=2)
-    ys, xs = np.nonzero(green)
+    _ys, xs = np.nonzero(green)
     assert 55 <= xs.min() <= 65 and 100 <= xs.max() <= 110  # 400..700 px at 0.15 scale
     assert not green[54, 90]  # inside the outline: the frame itself
 

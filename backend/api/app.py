@@ -1,0 +1,136 @@
+"""``create_app(settings)``: the pool, lifespan (with the reaper), middleware, error handlers, routers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import psycopg
+import psycopg_pool
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from backend import errors
+from backend.api.context import ApiContext
+from backend.api.errors import RETRY_LATER, describe_errors, error_response, status_of
+from backend.api.event_routes import event_routes
+from backend.api.limits import MAX_BODY_BYTES, BodyLimit, BodyTooLarge
+from backend.api.order_routes import order_routes
+from backend.api.payment_routes import payment_routes
+from backend.db import make_pool
+from backend.reaper import run_reaper
+from backend.settings import Settings
+
+log = logging.getLogger("backend.api")
+
+DEFAULT_POOL_MAX_SIZE = 16
+
+
+def create_app(
+    settings: Settings,
+    *,
+    pool: psycopg_pool.AsyncConnectionPool | None = None,
+    reaper: bool = True,
+    pool_max_size: int = DEFAULT_POOL_MAX_SIZE,
+) -> FastAPI:
+    """Build the API around ``settings``.
+
+    Without ``pool`` the app makes its own from ``settings.database_url`` and opens and closes it in
+    its lifespan; a pool passed in belongs to the caller (tests). With ``reaper`` the lifespan also
+    runs the reaper loop; several processes may each run one, since the reaper takes work with
+    ``SKIP LOCKED``.
+    """
+    if pool is None:
+        if not settings.database_url:
+            raise errors.ConfigError("no database URL: resolve it (or start the embedded one) first")
+        owned_pool: psycopg_pool.AsyncConnectionPool | None = make_pool(
+            settings.database_url, min_size=min(4, pool_max_size), max_size=pool_max_size
+        )
+        db = owned_pool
+    else:
+        owned_pool = None
+        db = pool
+    assert db is not None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if owned_pool is not None:
+            await owned_pool.open(wait=True, timeout=30)
+        stop = asyncio.Event()
+        reaper_task = (
+            asyncio.create_task(
+                run_reaper(db, interval_seconds=settings.reaper_interval_seconds, stop=stop),
+                name="reaper",
+            )
+            if reaper
+            else None
+        )
+        try:
+            yield
+        finally:
+            stop.set()
+            if reaper_task is not None:
+                try:
+                    await asyncio.wait_for(reaper_task, timeout=10)
+                except (TimeoutError, asyncio.CancelledError):
+                    log.warning("the reaper did not stop within 10 s; cancelled")
+            if owned_pool is not None:
+                await owned_pool.close()
+
+    app = FastAPI(
+        title="ticketgate",
+        summary="Sell tickets without overselling: events, checkout, orders, payment webhooks.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    _install_error_handlers(app)
+    ctx = ApiContext(db=db, settings=settings)
+    for routes in (event_routes, order_routes, payment_routes):
+        app.include_router(routes(ctx))
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    """Answer every failure, expected or not, in the one error shape."""
+
+    @app.exception_handler(errors.BackendError)
+    async def backend_error(request: Request, exc: errors.BackendError) -> JSONResponse:
+        status = status_of(exc)
+        if status >= 500:
+            log.warning("%s %s: %s (%s)", request.method, request.url.path, exc, exc.code)
+        return error_response(status, exc.code, str(exc), headers=RETRY_LATER if status == 503 else None)
+
+    @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(psycopg_pool.PoolTimeout)
+    async def database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # Connection lost, server restarting, pool exhausted, serialization failure: all worth a retry.
+        log.warning("%s %s: database unavailable: %s", request.method, request.url.path, exc)
+        return error_response(
+            503, "database_unavailable", "the database is unavailable; retry shortly", headers=RETRY_LATER
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(422, "invalid_input", describe_errors(exc.errors()))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if isinstance(exc.__cause__, BodyTooLarge):
+            # FastAPI turns any failure while reading a body into "400 error parsing the body".
+            return error_response(
+                413, "payload_too_large", f"a request body is at most {MAX_BODY_BYTES} bytes"
+            )
+        code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
+            exc.status_code, "http_error"
+        )
+        return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("%s %s failed", request.method, request.url.path)
+        return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")

@@ -1,0 +1,82 @@
+"""Request body limits: bounded reads, and a middleware that refuses oversized bodies with a 413."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from backend.api.errors import error_response
+
+# Stripe's own payloads are a few kB; anything beyond this is not a payment event, and a bounded read
+# keeps a hostile client from making the server buffer an unbounded body.
+MAX_WEBHOOK_BODY_BYTES = 64 * 1024
+# A checkout body is a quantity and an email; a bound keeps a buyer from making us buffer megabytes.
+MAX_ORDER_BODY_BYTES = 4 * 1024
+# Everything else (event creation) is small too; BodyLimit enforces this for every route.
+MAX_BODY_BYTES = 256 * 1024
+
+
+async def read_body(request: Request, *, limit: int) -> bytes | None:
+    """The raw body, or None as soon as it is known to exceed ``limit`` bytes (never buffered whole)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class BodyTooLarge(Exception):
+    """Raised inside the app when a body grows past the limit while being received."""
+
+
+class BodyLimit:
+    """Refuse request bodies over ``limit`` bytes with a 413 in the API's error shape, never buffering them.
+
+    (FastAPI's own ``max_body_size`` answers in plain text, which would break the one error shape.)
+    """
+
+    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
+                await self._refuse(scope, receive, send)
+                return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = error_response(413, "payload_too_large", f"a request body is at most {self.limit} bytes")
+        await response(scope, receive, send)
