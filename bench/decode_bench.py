@@ -79,7 +79,7 @@ def load_bench(folder: Path) -> list[tuple[str, str, np.ndarray]]:
         items.append((f"{png.parent.name}/{png.name}", normalise(expected), image))
     if not items:
         raise SystemExit(
-            f"qr-bench images not found under {folder}: set TICKETGATE_QR_BENCH or put them in ../shared/qr-bench"
+            f"qr-bench images not found under {folder}: set TICKETGATE_QR_BENCH or use ../shared/qr-bench"
         )
     return items
 
