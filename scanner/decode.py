@@ -2,11 +2,11 @@
 
 The passes were chosen on the tuning split of a generated gate-conditions set and each kept only
 for what it adds on the held-out split (``bench/gate_conditions.py``): zxing-cpp (QR only) on a
-lightly smoothed frame first, then the raw frame, a local adaptive threshold, an equalised
-histogram and an Otsu threshold, each tried only while nothing was found. ``FrameDecoder`` spreads
-the later passes over camera frames so that frames with no code stay cheap. Payloads come back as
-raw bytes, exactly as encoded in the symbol: a ticket code is ASCII, anything else is data for the
-gate to classify, never an error here.
+lightly smoothed frame first, then a local adaptive threshold, an equalised histogram, an Otsu
+threshold and zbar (QR only) on a half-size copy, each tried only while nothing was found.
+``FrameDecoder`` spreads the later passes over camera frames so that frames with no code stay
+cheap. Payloads come back as raw bytes, exactly as encoded in the symbol: a ticket code is ASCII,
+anything else is data for the gate to classify, never an error here.
 """
 
 from __future__ import annotations
@@ -18,18 +18,24 @@ import sys
 import time
 import unicodedata
 from collections.abc import Callable
+from ctypes import c_char_p, c_void_p, cast, string_at
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 import zxingcpp
+from pyzbar import pyzbar as _pyzbar
+from pyzbar import wrapper as _zbar
 
 from scanner.errors import ImageUnreadable
 
 log = logging.getLogger(__name__)
 
 _QR_ONLY = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
+# zbar's ZBAR_CFG_BINARY (zbar >= 0.23): the symbol's bytes instead of zbar's own guess at a text
+# encoding, which turns Shift-JIS payloads into the wrong UTF-8 (measured on the qr-bench).
+_ZBAR_CFG_BINARY = 4
 _MIN_SIDE = 21  # a version-1 QR code is 21 modules wide: nothing smaller can hold one
 
 
@@ -89,16 +95,16 @@ class FrameDecoder:
 
     Most camera frames hold no code, and running every pass on each of them would cost several
     times one zxing-cpp pass (``bench/gate_conditions.py``). So every frame gets the first
-    ``EVERY_FRAME`` passes (zxing-cpp on a lightly smoothed frame: a quarter of the cost of the raw
+    ``EVERY_FRAME`` passes (zxing-cpp on a lightly smoothed frame: a third of the cost of the raw
     frame, and it reads more), then the others take turns in ``TURNS`` order: at least one per frame,
     more while ``fallback_budget`` seconds are not spent, and the next frame goes on where this one
-    stopped. A code held up for a few frames thus meets every pass; the raw-frame pass (small, far
-    codes) comes round every other frame. One instance per stream (it remembers whose turn it is);
-    ``__call__`` never raises.
+    stopped. A code held up for a few frames thus meets every pass; the adaptive threshold, which
+    reads most of what the smoothed pass misses, comes round every other frame. One instance per
+    stream (it remembers whose turn it is); ``__call__`` never raises.
     """
 
     EVERY_FRAME = 1
-    TURNS = ("zxing", "zxing-adaptive", "zxing", "zxing-equalized", "zxing", "zxing-otsu")
+    TURNS = ("zxing-adaptive", "zxing-equalized", "zxing-adaptive", "zxing-otsu", "zbar-half")
 
     def __init__(self, *, fallback_budget: float = 0.0) -> None:
         self.fallback_budget = fallback_budget
@@ -146,11 +152,12 @@ def passes(gray: np.ndarray) -> list[Pass]:
     Each pass was chosen on the tuning split of the gate-conditions set and kept only because it
     also reads codes the earlier passes miss on the held-out split (``bench/gate_conditions.py``
     prints both): zxing-cpp on a 3x3 Gaussian-smoothed view reads noisy, dim and moiré-ridden codes
-    the raw frame hides (and costs a quarter as much: the noise no longer looks like finder
-    patterns); the raw frame keeps small, far codes that smoothing erases; a local mean threshold of
-    the smoothed view reads dim phone screens and glare; an equalised histogram washed-out codes; a
-    global Otsu threshold a few blurred ones. zxing-cpp tries the inverted image itself (dark-mode
-    phones). Wiener deblurring, zbar, CLAHE, zxing's global-histogram binariser and regions of
+    the raw frame hides (and costs a third as much: the noise no longer looks like finder patterns);
+    a local mean threshold of the smoothed view reads dim phone screens and glare; an equalised
+    histogram washed-out codes; a global Otsu threshold a few blurred ones; zbar, QR only, on a
+    half-size copy some steeply tilted and glare-spotted codes zxing-cpp cannot. zxing-cpp tries the
+    inverted image itself (dark-mode phones). The raw frame read nothing the others missed on either
+    split and went; Wiener deblurring, CLAHE, zxing's global-histogram binariser and regions of
     interest around zxing-cpp's or OpenCV's detections were measured and dropped (README).
     """
 
@@ -159,10 +166,10 @@ def passes(gray: np.ndarray) -> list[Pass]:
 
     return [
         ("zxing-smoothed", lambda: _zxing(smoothed())),
-        ("zxing", lambda: _zxing(gray)),
         ("zxing-adaptive", lambda: _zxing(_adaptive(smoothed()))),
         ("zxing-equalized", lambda: _zxing(cv2.equalizeHist(gray))),
         ("zxing-otsu", lambda: _zxing(_otsu(gray))),
+        ("zbar-half", lambda: _zbar_scan(gray, scale=0.5)),
     ]
 
 
@@ -213,6 +220,59 @@ def _zxing(gray: np.ndarray) -> list[Found]:
         )
         found.append((data, _escape_bytes(data) if binary else result.text, corners))
     return found
+
+
+def _zbar_scan(gray: np.ndarray, *, scale: float) -> list[Found]:
+    """zbar on ``gray`` resized by ``scale``, QR codes only (its other decoders print assertion
+    failures on some frames and cost time), returning raw bytes (pyzbar.decode cannot)."""
+    small = np.ascontiguousarray(cv2.resize(gray, None, fx=scale, fy=scale))
+    height, width = small.shape
+    pixels = small.tobytes()
+    found: list[Found] = []
+    with _pyzbar._image_scanner() as scanner:
+        _zbar.zbar_image_scanner_set_config(scanner, _zbar.ZBarSymbol.NONE, _zbar.ZBarConfig.CFG_ENABLE, 0)
+        _zbar.zbar_image_scanner_set_config(scanner, _zbar.ZBarSymbol.QRCODE, _zbar.ZBarConfig.CFG_ENABLE, 1)
+        _zbar.zbar_image_scanner_set_config(scanner, _zbar.ZBarSymbol.QRCODE, _ZBAR_CFG_BINARY, 1)
+        with _pyzbar._image() as image:
+            _zbar.zbar_image_set_format(image, _pyzbar._FOURCC["L800"])
+            _zbar.zbar_image_set_size(image, width, height)
+            _zbar.zbar_image_set_data(image, cast(c_char_p(pixels), c_void_p), len(pixels), None)
+            if _zbar.zbar_scan_image(scanner, image) > 0:
+                symbol = _zbar.zbar_image_first_symbol(image)
+                while symbol:
+                    data = string_at(
+                        _zbar.zbar_symbol_get_data(symbol), _zbar.zbar_symbol_get_data_length(symbol)
+                    )
+                    points = [
+                        (
+                            _zbar.zbar_symbol_get_loc_x(symbol, i) / scale,
+                            _zbar.zbar_symbol_get_loc_y(symbol, i) / scale,
+                        )
+                        for i in range(_zbar.zbar_symbol_get_loc_size(symbol))
+                    ]
+                    found.append((data, _guess_text(data), _clockwise(points)))
+                    symbol = _zbar.zbar_symbol_next(symbol)
+    return found
+
+
+def _clockwise(points: list[tuple[float, float]]) -> tuple[tuple[float, float], ...]:
+    """The outline of ``points`` clockwise on screen, starting nearest the top left (as zxing-cpp's)."""
+    if len(points) < 3:
+        return tuple(points)
+    hull = cv2.convexHull(np.array(points, dtype=np.float32), clockwise=False).reshape(-1, 2)
+    start = int(np.argmin(hull.sum(axis=1)))
+    ordered = np.roll(hull, -start, axis=0)
+    return tuple((float(x), float(y)) for x, y in ordered)
+
+
+def _guess_text(data: bytes) -> str:
+    """Text for bytes without a declared encoding: UTF-8, else Shift-JIS (common in QR), else bytes."""
+    for encoding in ("utf-8", "shift_jis"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    return _escape_bytes(data)
 
 
 def _adaptive(gray: np.ndarray) -> np.ndarray:
