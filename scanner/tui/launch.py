@@ -83,13 +83,14 @@ def _logging_off_the_terminal() -> Iterator[None]:
 
 def scan(args: argparse.Namespace, *, source_fps: float = 30.0) -> int:
     """Run the gate app. Configuration problems raise ScannerError (one clear line, exit 2)."""
+    from scanner.camera_test import controls_from
+
+    # bad values: one line, exit 2, before anything else happens (Textual is not even loaded yet)
+    controls = controls_from(args)
     # Textual reads TEXTUAL_FPS once, at import: set it first (a value the user set wins).
     os.environ.setdefault("TEXTUAL_FPS", GATE_FPS)
     # Imported here so `ticketgate --help` and the other commands never pay for Textual.
-    from scanner.camera_test import controls_from
     from scanner.tui.app import GateApp
-
-    controls = controls_from(args)  # bad values: one line, exit 2, before the screen is taken
 
     home = data_home(getattr(args, "home", None))
     problem = None
