@@ -10,7 +10,14 @@ from textual.widgets import Static
 # textual-image picks the terminal's best way to draw a picture when it is imported (Sixel, Kitty's
 # graphics protocol, else half-block characters), which is why the app imports this module before
 # it starts: once Textual owns the terminal it can no longer be asked.
-from textual_image.widget import Image as TerminalImage
+from textual_image.renderable import Image as _Detected
+from textual_image.renderable import UnicodeImage
+from textual_image.widget import HalfcellImage
+from textual_image.widget import Image as _Best
+
+# With no terminal to ask (headless, as in tests and screenshots) textual-image falls back to grey
+# shade characters, which would lose the green outline; coloured half blocks render anywhere.
+TerminalImage = HalfcellImage if _Detected is UnicodeImage else _Best
 
 
 class CameraPreview(Vertical):
