@@ -217,7 +217,7 @@ def ablation(
 
 def bench_frames(frames: list[tuple[bytes, np.ndarray]], empty: list[np.ndarray], repeat: int) -> None:
     print(f"== 1280x720 frames: {len(frames)} with a ticket (every gate condition), {len(empty)} with none")
-    print("   ms per frame as p50 / p95, wall clock and CPU time of the decoding thread")
+    print("   ms per frame as p50 / p95, wall clock and CPU time of the process")
     print(
         f"{'decoder':36s} {'ticket ok':>10s} {'ticket wall':>14s} {'ticket CPU':>14s}"
         f" {'no code wall':>14s} {'no code CPU':>14s}  no-code CPU vs baseline"

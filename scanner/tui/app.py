@@ -63,6 +63,9 @@ _GATE_ACTIONS = {"manual", "toggle_mode", "lookup", "toggle_sound", "settings", 
 _QUEUE_POLL_SECONDS = 0.2  # how often the idle checker looks at cancellation
 _FIGURES_DELAY_SECONDS = 0.15  # quiet time after a scan before the counters are re-read
 PREVIEW_SECONDS = 0.2  # the live view is redrawn at most 5 times a second: enough to aim by
+# After a scan is queued the live view draws and shows nothing for this long, so the verdict's paint
+# never shares the CPU or a screen refresh with a picture (bench/gate_latency.py measures both ways).
+PREVIEW_YIELDS_SECONDS = 0.3
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,7 @@ class GateApp(App[int]):
             enabled=settings.sound,
         )
         self.preview_box = PreviewBox()
+        self._last_scan_at = float("-inf")  # perf_counter of the last scan queued, for the live view
         self._draw_preview = draw_preview
         self.preview_on = open_frames is not None and preview_wanted(settings.preview, os.environ)
         self.gate_screen = GateScreen(
@@ -176,6 +180,7 @@ class GateApp(App[int]):
     def submit(self, raw: str | bytes, *, source: str, started: float | None = None) -> None:
         """Queue a scan for checking. Thread-safe: the camera thread calls it too."""
         direction = Direction.OUT if self.exit_mode else Direction.IN
+        self._last_scan_at = time.perf_counter()  # one float: safe to write from any thread
         self._jobs.put(_ScanJob(raw, source, direction, time.perf_counter() if started is None else started))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="checker", name="checker")
@@ -232,8 +237,12 @@ class GateApp(App[int]):
         while not worker.is_cancelled:
             time.sleep(PREVIEW_SECONDS)
             seen, frame, quads = self.preview_box.take(seen)
-            if frame is not None and self.preview_on:
+            if frame is not None and self.preview_on and not self._preview_yields():
                 self.post_message(PreviewDrawn(self._draw_preview(frame, quads), codes=len(quads)))
+
+    def _preview_yields(self) -> bool:
+        """Whether a verdict may be on its way to the screen: the live view then waits."""
+        return time.perf_counter() - self._last_scan_at < PREVIEW_YIELDS_SECONDS
 
     def _camera_status(self, status: CameraStatus) -> None:
         self.post_message(CameraStatusChanged(status.state, status.message))
@@ -282,8 +291,8 @@ class GateApp(App[int]):
 
     @on(PreviewDrawn)
     def preview_drawn(self, message: PreviewDrawn) -> None:
-        if not self.preview_on:
-            return
+        if not self.preview_on or self._preview_yields():
+            return  # off, or drawn just before a scan: the next picture comes in PREVIEW_SECONDS
         try:
             preview = self.gate_screen.query_one(CameraPreview)
             preview.show(message.picture, codes=message.codes)

@@ -148,6 +148,9 @@ async def test_no_preview_without_a_camera(tmp_path: Path) -> None:
     async with harness.app.run_test(size=(100, 30)):
         assert not harness.app.preview_on
         assert not harness.app.gate_screen.query_one(CameraPreview).display
+        # quit only once the app is up (its figures shown), as staff would: a figures message that
+        # lands after the screen is torn down fails the app, a race of quitting at once
+        await wait_for(lambda: harness.app.figures is not None, what="the gate's figures")
 
 
 async def test_a_stuck_preview_never_delays_the_verdict(tmp_path: Path, camera_folder: Path) -> None:
