@@ -328,7 +328,7 @@ async def preview_screenshots(root: Path, out: Path) -> list[Path]:
         (
             "preview-aiming",
             gate_frame(ticket, Conditions(center=(0.85, 0.35), blur=31, **pose), seed=3),
-            "hold the ticket in view",
+            "no code seen",
         ),
     ]
     written = []

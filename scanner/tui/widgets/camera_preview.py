@@ -45,5 +45,5 @@ class CameraPreview(Vertical):
 
     def show(self, picture: PILImage.Image, *, codes: int) -> None:
         self.query_one("#preview-image", TerminalImage).image = picture
-        caption = "camera: code in view" if codes else "camera: hold the ticket in view"
+        caption = "camera: code in view" if codes else "camera: no code seen"  # fits the side panel
         self.query_one("#preview-caption", Static).update(caption)
