@@ -9,7 +9,7 @@ view costs the verdict path.
 Also saves an SVG screenshot of each verdict state, and of the gate with its live camera view, into
 docs/screenshots/ for the README.
 
-    .venv/bin/python bench/gate_latency.py [--tickets 200] [--spaced 60] [--rounds 2] [--no-screenshots]
+    .venv/bin/python bench/gate_latency.py [--tickets 200] [--spaced 60] [--rounds 4] [--no-screenshots]
 """
 
 from __future__ import annotations
@@ -374,7 +374,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tickets", type=int, default=200)
     parser.add_argument("--spaced", type=int, default=60, help="tickets in the live view on/off comparison")
-    parser.add_argument("--rounds", type=int, default=2, help="rounds of live view off, then on")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds of live view off, then on")
     parser.add_argument("--no-screenshots", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gate-latency-") as tmp:
@@ -400,13 +400,14 @@ def main() -> int:
         )
         loads.append(os.getloadavg()[0])
         runs: dict[bool, dict[str, list[float]]] = {
-            on: {"latency": [], "missed": [], "drawn": []} for on in (False, True)
+            on: {"latency": [], "missed": [], "drawn": [], "p50": []} for on in (False, True)
         }
         for number in range(args.rounds):
             for on in (False, True):
                 home = new_home(root, f"app-{number}-{'on' if on else 'off'}")
                 latencies, _ui, seen, drawn = asyncio.run(through_app(spaced, home, spaced_first, preview=on))
                 runs[on]["latency"] += latencies
+                runs[on]["p50"] += [statistics.median(latencies)] if latencies else []
                 runs[on]["missed"] += [len(spaced_codes) - len(seen)]
                 runs[on]["drawn"] += [drawn / spaced_seconds]
                 loads.append(os.getloadavg()[0])
@@ -429,8 +430,9 @@ def main() -> int:
             label = "on " if on else "off"
             figures[on] = report(f"queue, live view {label}: frame read -> painted", runs[on]["latency"])
             print(
-                f"  verdicts missed per round: {runs[on]['missed']};"
-                f" live view pictures drawn per second: {', '.join(f'{d:.1f}' for d in runs[on]['drawn'])}"
+                f"  per round: p50 {', '.join(f'{v:.1f}' for v in runs[on]['p50'])} ms;"
+                f" verdicts missed {runs[on]['missed']};"
+                f" live view pictures drawn per second {', '.join(f'{d:.1f}' for d in runs[on]['drawn'])}"
             )
         (o50, o95), (p50, p95) = figures[False], figures[True]
         print(f"  ratio live view on/off: p50 x{p50 / o50:.2f}, p95 x{p95 / o95:.2f}")
@@ -439,7 +441,7 @@ def main() -> int:
             for path in asyncio.run(screenshots(root, out)) + asyncio.run(preview_screenshots(root, out)):
                 print(f"  screenshot {path.relative_to(ROOT)}")
     print(f"{date.today()}; reproduce with:")
-    defaults = {"tickets": 200, "spaced": 60, "rounds": 2}
+    defaults = {"tickets": 200, "spaced": 60, "rounds": 4}
     extra = "".join(f" --{k} {getattr(args, k)}" for k, v in defaults.items() if getattr(args, k) != v)
     print(COMMAND + extra)
     return 0
