@@ -338,6 +338,19 @@ def cost(items: list[tuple[str, list[bytes], np.ndarray]]) -> None:
             f"   no code p50 {pct(none, 0.5):5.1f} p95 {pct(none, 0.95):5.1f}"
             f"   x{pct(none, 0.5) / baseline[0]:.2f} / x{pct(none, 0.95) / baseline[1]:.2f}"
         )
+    print("  each kept pass alone, on the same frames already in gray (what one turn costs):")
+    grays = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in with_code]
+    empty_grays = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in empty]
+    for name, _attempt in project.passes(empty_grays[0]):
+
+        def one(gray: np.ndarray, name: str = name) -> list[bytes]:
+            return [found[0] for found in dict(project.passes(gray))[name]()]
+
+        hit, none = timed(one, grays), timed(one, empty_grays)
+        print(
+            f"    {name:36s} with a code p50 {pct(hit, 0.5):5.1f} p95 {pct(hit, 0.95):5.1f}"
+            f"   no code p50 {pct(none, 0.5):5.1f} p95 {pct(none, 0.95):5.1f}"
+        )
 
 
 class _Arrivals:
