@@ -99,7 +99,7 @@ class FrameDecoder:
     frame, and it reads more), then the others take turns in ``TURNS`` order: at least one per frame,
     more while ``fallback_budget`` seconds are not spent, and the next frame goes on where this one
     stopped. A code held up for a few frames thus meets every pass; the adaptive threshold, which
-    reads most of what the smoothed pass misses, comes round every other frame. One instance per
+    reads most of what the smoothed pass misses, has two turns in five. One instance per
     stream (it remembers whose turn it is); ``__call__`` never raises.
     """
 
