@@ -1,5 +1,6 @@
 """The ``Store``: opening the SQLite file (WAL, ``synchronous=FULL``, migrations), its transactions, and
-the public operations, each one transaction over the functions in ``scans``, ``tickets`` and ``sync_state``.
+the public operations, each one transaction over the functions in ``scans`` and ``tickets`` (those of
+the sync with the backend come from ``sync_ops``).
 
 WAL journal with ``synchronous=FULL``: a scan's transaction is on disk (fsync'd) before its verdict
 is returned. The decision of a scan — read the ticket's state, decide, insert the scan, update the
@@ -21,8 +22,9 @@ from pathlib import Path
 from typing import Literal
 
 from scanner.errors import StoreBusyError, StoreError, TicketListError
-from scanner.store import scans, sync_state, tickets
+from scanner.store import scans, tickets
 from scanner.store.schema import MIGRATIONS, SCHEMA_VERSION, statements
+from scanner.store.sync_ops import SyncOperations
 from scanner.store.ticket_list import parse_ticket_list
 from scanner.verdicts import Authentic, Counters, Direction, KnownTicket, Rejected, ScanResult
 
@@ -35,7 +37,7 @@ _CHECKPOINT_EVERY_S = 0.5
 _INLINE_CHECKPOINT_PAGES = 10_000
 
 
-class Store:
+class Store(SyncOperations):
     """The local store of one gate laptop. Thread-safe.
 
     Two connections: scans are written through one (under a lock, so decisions are serialised in this
@@ -273,31 +275,6 @@ class Store:
         (scans recorded by gates checking that event) or of the whole store."""
         with self._read() as conn:
             return scans.counters(conn, event)
-
-    # -- sync state ----------------------------------------------------------------------------
-
-    def pending_upload_count(self) -> int:
-        """Scans not yet pushed to the backend."""
-        with self._read() as conn:
-            return sync_state.pending_upload_count(conn)
-
-    def unsynced_scans(self, limit: int = 500) -> list[ScanResult]:
-        """The oldest scans not yet pushed, for the sync client."""
-        with self._read() as conn:
-            return sync_state.unsynced_scans(conn, limit)
-
-    def mark_synced(self, scan_ids: Iterable[int]) -> None:
-        with self._write() as conn:
-            sync_state.mark_synced(conn, scan_ids)
-
-    def last_sync_at(self) -> datetime | None:
-        """When the last successful sync ended; None means never."""
-        with self._read() as conn:
-            return sync_state.last_sync_at(conn)
-
-    def set_last_sync_at(self, moment: datetime) -> None:
-        with self._write() as conn:
-            sync_state.set_last_sync_at(conn, moment)
 
     # -- known tickets and revocations ---------------------------------------------------------
 

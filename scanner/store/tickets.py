@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from scanner.store.schema import ts
+from scanner.store.schema import dt, ts
 from scanner.verdicts import KnownTicket
 from ticketcode import MalformedCode, parse_code
 from ticketcode.keys import EVENT_CODE_RE
@@ -24,17 +24,30 @@ def upsert_tickets(conn: sqlite3.Connection, tickets: Iterable[KnownTicket]) -> 
     """
     now = ts(datetime.now(UTC))
     rows = [
-        (t.event, t.serial, t.holder, int(t.revoked), t.revoked_reason if t.revoked else None, now)
+        (
+            t.event,
+            t.serial,
+            t.holder,
+            int(t.revoked),
+            t.revoked_reason if t.revoked else None,
+            now,
+            t.code,
+            t.order_ref,
+            ts(t.changed_at) if t.changed_at else None,
+        )
         for t in tickets
     ]
     conn.executemany(
-        "INSERT INTO tickets (event, serial, holder, revoked, revoked_reason, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?)"
+        "INSERT INTO tickets (event, serial, holder, revoked, revoked_reason, updated_at, code, order_ref,"
+        " status_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (event, serial) DO UPDATE SET"
         " holder = coalesce(excluded.holder, holder),"
         " revoked_reason = CASE WHEN excluded.revoked = 1 THEN excluded.revoked_reason"
         "   ELSE revoked_reason END,"
         " revoked = max(revoked, excluded.revoked),"
+        " code = coalesce(excluded.code, code),"
+        " order_ref = coalesce(excluded.order_ref, order_ref),"
+        " status_changed_at = coalesce(excluded.status_changed_at, status_changed_at),"
         " updated_at = excluded.updated_at",
         rows,
     )
@@ -46,7 +59,7 @@ def find_tickets(conn: sqlite3.Connection, query: str, *, limit: int) -> list[Kn
     query = query.strip()
     if not query:
         return []
-    select = "SELECT event, serial, holder, revoked, revoked_reason FROM tickets"
+    select = "SELECT event, serial, holder, revoked, revoked_reason, code, order_ref, status_changed_at FROM tickets"
     if query.isascii() and query.isdigit():
         if int(query) > MAX_SERIAL:
             return []
@@ -62,7 +75,16 @@ def find_tickets(conn: sqlite3.Connection, query: str, *, limit: int) -> list[Kn
             (pattern, limit),
         ).fetchall()
     return [
-        KnownTicket(event=r[0], serial=r[1], holder=r[2], revoked=bool(r[3]), revoked_reason=r[4])
+        KnownTicket(
+            event=r[0],
+            serial=r[1],
+            holder=r[2],
+            revoked=bool(r[3]),
+            revoked_reason=r[4],
+            code=r[5],
+            order_ref=r[6],
+            changed_at=dt(r[7]),
+        )
         for r in rows
     ]
 
