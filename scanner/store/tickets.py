@@ -59,7 +59,10 @@ def find_tickets(conn: sqlite3.Connection, query: str, *, limit: int) -> list[Kn
     query = query.strip()
     if not query:
         return []
-    select = "SELECT event, serial, holder, revoked, revoked_reason, code, order_ref, status_changed_at FROM tickets"
+    select = (
+        "SELECT event, serial, holder, revoked, revoked_reason, code, order_ref, status_changed_at"
+        " FROM tickets"
+    )
     if query.isascii() and query.isdigit():
         if int(query) > MAX_SERIAL:
             return []

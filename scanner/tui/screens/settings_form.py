@@ -1,4 +1,4 @@
-"""The settings dialog: gate name, event, sound and camera, saved in the data folder."""
+"""The settings dialog: gate name, event, sound and camera, saved in the data folder; pairing from here."""
 
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ class SettingsScreen(ModalScreen[GateSettings | None]):
             with Horizontal(id="buttons"):
                 yield Button("Save", id="save", variant="primary")
                 yield Button("Cancel", id="cancel")
+                yield Button("Pair…", id="pair-open")
 
     @on(Button.Pressed, "#save")
     @on(Input.Submitted)
@@ -74,3 +75,9 @@ class SettingsScreen(ModalScreen[GateSettings | None]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+    @on(Button.Pressed, "#pair-open")
+    def open_pairing(self) -> None:
+        """Pairing replaces the settings dialog: it sets the gate name and event itself."""
+        self.dismiss(None)
+        self.app.call_later(self.app.run_action, "pair")
