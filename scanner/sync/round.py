@@ -89,14 +89,14 @@ def run_round(
     report = RoundReport()
     own_client = client is None
     client = client or SyncClient(credentials.server_url, token=credentials.token)
-    clock = _Clock(store.clock_offset_ms())
+    clock = RoundClock(store.clock_offset_ms())
     try:
         try:
-            report.pushed = _push(store, client, clock)
+            report.pushed = push_scans(store, client, clock)
         except (SyncError, ScannerError) as exc:
             report.errors.append(exc)
         try:
-            report.pages, report.pulled = _pull(
+            report.pages, report.pulled = pull_changes(
                 store, keys, credentials, client, clock, on_progress=on_progress, limit=pull_limit
             )
         except (SyncError, ScannerError) as exc:
@@ -119,7 +119,7 @@ def run_round(
     return report
 
 
-class _Clock:
+class RoundClock:
     """The round's clock samples; the one with the shortest round trip is the most accurate."""
 
     def __init__(self, stored_ms: int | None) -> None:
@@ -154,7 +154,7 @@ def upload_of(scan: ScanResult, offset_ms: int | None) -> ScanUpload:
     )
 
 
-def _push(store: Store, client: SyncClient, clock: _Clock) -> int:
+def push_scans(store: Store, client: SyncClient, clock: RoundClock) -> int:
     """Every scan not yet uploaded, oldest first, in batches; returns how many were acknowledged."""
     pushed = 0
     after = 0
@@ -175,12 +175,12 @@ def _push(store: Store, client: SyncClient, clock: _Clock) -> int:
         after = batch[-1].scan_id
 
 
-def _pull(
+def pull_changes(
     store: Store,
     keys: KeyStore,
     credentials: DeviceCredentials,
     client: SyncClient,
-    clock: _Clock,
+    clock: RoundClock,
     *,
     on_progress: Progress | None,
     limit: int,

@@ -14,7 +14,7 @@ from scanner.gate import Gate
 from scanner.keystore import KeyStore
 from scanner.store import Store
 from scanner.store.schema import MIGRATIONS, statements
-from scanner.verdicts import Direction, Verdict
+from scanner.verdicts import Verdict
 from ticketcode import derive_event_key, issue_code
 from ticketcode.sync_protocol import ConflictChange, MovementChange, TicketChange
 

@@ -1,0 +1,324 @@
+"""Sync benchmark over real HTTP on this machine: a gate's initial pull of 100,000 tickets, an incremental
+pull of 1,000 changes, a push of 10,000 scans — each beside a baseline measured in the same run.
+
+Starts ``ticketgate server`` on a fresh database, sells the tickets (written in bulk as payment
+confirmation writes them), pairs a gate in a temporary data folder by the real pairing call, then
+times the gate's own code (``scanner.sync``: httpx, strict decoding, SQLite with synchronous=FULL):
+
+- initial pull: every page from the empty cursor into the empty store; baselines: the same rows
+  through a plain SELECT with psycopg, and the same pages fetched over HTTP and parsed as JSON only;
+- incremental pull: 1,000 tickets revoked in one statement, pulled by the next round; baseline: the
+  same page over HTTP, JSON only;
+- push: 10,000 scans recorded at the gate, uploaded in batches of 1,000; baselines: the same rows
+  through COPY into a scratch table, and the same request bodies sent again (the server then stores
+  nothing new: HTTP, decoding and the duplicate check alone).
+
+    .venv/bin/python bench/sync_bench.py [--tickets 100000] [--changes 1000] [--scans 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import secrets
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import psycopg
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from backend import devices  # noqa: E402
+from backend.db import make_pool  # noqa: E402
+from bench.flash_sale import DEFAULT_BASE_URL, free_port, with_database  # noqa: E402
+from scanner.gate import Gate  # noqa: E402
+from scanner.keystore import KeyStore  # noqa: E402
+from scanner.paths import keys_dir, store_path  # noqa: E402
+from scanner.store import Store  # noqa: E402
+from scanner.sync.client import SyncClient  # noqa: E402
+from scanner.sync.pairing import pair_device  # noqa: E402
+from scanner.sync.round import RoundClock, pull_changes, push_scans, upload_of  # noqa: E402
+from ticketcode import derive_event_key, issue_code, serial_width  # noqa: E402
+from ticketcode.sync_protocol import (  # noqa: E402
+    AUTH_SCHEME,
+    MAX_PUSH_BATCH,
+    PULL_PATH,
+    PUSH_PATH,
+    Pairing,
+    PushRequest,
+    encode_push_request,
+)
+
+T = TypeVar("T")
+EVENT = "SYNCBENCH"
+ADMIN_TOKEN = "bench-admin-token-" + secrets.token_hex(8)
+MASTER_SECRET = secrets.token_hex(32)
+
+
+def timed(fn: Callable[[], T]) -> tuple[T, float]:
+    started = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - started
+
+
+def start_server(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("TICKETGATE_")},
+        "TICKETGATE_MASTER_SECRET": MASTER_SECRET,
+        "TICKETGATE_WEBHOOK_SECRET": "whsec_" + secrets.token_hex(16),
+        "TICKETGATE_ADMIN_TOKEN": ADMIN_TOKEN,
+    }
+    command = [
+        sys.executable, "-m", "ticketgate", "server", "--database-url", database_url,
+        "--host", "127.0.0.1", "--port", str(port), "--no-reaper",
+    ]  # fmt: skip
+    server = subprocess.Popen(command, env=env, cwd=HERE.parent, stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        if server.poll() is not None:
+            raise SystemExit(f"the server exited with {server.returncode}")
+        try:
+            if httpx.get(f"{base}/api/events/NOSUCHEVENT", timeout=2).status_code == 404:
+                return server, base
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit("the server did not answer within 60 s")
+        time.sleep(0.1)
+
+
+def sell_in_bulk(database_url: str, count: int) -> list[str]:
+    """``count`` paid tickets in one order, inserted in one statement as payment confirmation does."""
+    with psycopg.connect(database_url) as conn, conn.transaction():
+        row = conn.execute(
+            "UPDATE events SET next_serial = next_serial + %s WHERE code = %s"
+            " RETURNING id, next_serial - %s, capacity, key_version",
+            (count, EVENT, count),
+        ).fetchone()
+        assert row is not None
+        event_id, first, capacity, version = row
+        shards = conn.execute(
+            "SELECT shard, available FROM event_stock WHERE event_id = %s ORDER BY shard FOR UPDATE",
+            (event_id,),
+        ).fetchall()
+        taken, alloc = 0, []
+        for shard, available in shards:
+            use = min(available, count - taken)
+            if use:
+                conn.execute(
+                    "UPDATE event_stock SET available = available - %s, sold = sold + %s"
+                    " WHERE event_id = %s AND shard = %s",
+                    (use, use, event_id, shard),
+                )
+                alloc.append((shard, use))
+                taken += use
+        order_id = uuid.uuid4()
+        conn.execute(
+            "INSERT INTO orders (id, event_id, status, quantity, amount_cents, currency, email, expires_at,"
+            " paid_at, alloc_shards, alloc_quantities) VALUES (%s, %s, 'paid', %s, 0, 'EUR', 'bench@example.org',"
+            " now(), now(), %s, %s)",
+            (order_id, event_id, count, [a[0] for a in alloc], [a[1] for a in alloc]),
+        )
+        key = derive_event_key(MASTER_SECRET.encode(), EVENT, version)
+        width = serial_width(capacity)
+        serials = list(range(first, first + count))
+        codes = [issue_code(key, s, width=width) for s in serials]
+        conn.execute(
+            "INSERT INTO tickets (order_id, event_id, serial, code)"
+            " SELECT %s, %s, s, c FROM unnest(%s::integer[], %s::text[]) AS t(s, c)",
+            (order_id, event_id, serials, codes),
+        )
+    return codes
+
+
+def add_device(database_url: str, name: str) -> str:
+    async def add() -> str:
+        async with make_pool(database_url, min_size=1, max_size=1) as pool:
+            pairing = await devices.add_device(pool, event_code=EVENT, name=name, valid_seconds=900)
+            return pairing.code
+
+    return asyncio.run(add())
+
+
+def raw_pull(base: str, token: str, cursor: str) -> tuple[int, int, str]:
+    """The same pages over HTTP, parsed as JSON only: (pages, bytes, cursor after)."""
+    pages = size = 0
+    with httpx.Client(headers={"Authorization": f"{AUTH_SCHEME} {token}"}, timeout=60) as client:
+        while True:
+            response = client.get(f"{base}{PULL_PATH}", params={"cursor": cursor, "limit": 5000})
+            response.raise_for_status()
+            page = json.loads(response.content)
+            pages += 1
+            size += len(response.content)
+            cursor = page["cursor"]
+            if not page["more"]:
+                return pages, size, cursor
+
+
+def select_baseline(database_url: str) -> float:
+    """The ticket rows a pull carries, through a plain SELECT (psycopg, all rows to Python)."""
+    with psycopg.connect(database_url) as conn:
+        started = time.perf_counter()
+        rows = conn.execute(
+            "SELECT t.serial, t.code, t.status, t.status_changed_at, t.revoked_reason, t.order_id"
+            " FROM tickets t JOIN events e ON e.id = t.event_id WHERE e.code = %s ORDER BY t.id",
+            (EVENT,),
+        ).fetchall()
+        elapsed = time.perf_counter() - started
+    assert rows
+    return elapsed
+
+
+def copy_baseline(database_url: str, bodies: list[dict[str, Any]]) -> float:
+    """The pushed scans through COPY into a scratch table with the same columns (the insert floor)."""
+    rows = [
+        (
+            s["id"],
+            s["scanned_at"],
+            s["gate"],
+            s["direction"],
+            s["verdict"],
+            s["reason"],
+            s["source"],
+            s["code"],
+        )
+        for body in bodies
+        for s in body["scans"]
+    ]
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "CREATE TEMP TABLE scratch (scan_id bigint, scanned_at timestamptz, gate text, direction text,"
+            " verdict text, reason text, source text, code text)"
+        )
+        started = time.perf_counter()
+        with conn.cursor().copy("COPY scratch FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        conn.commit()
+        return time.perf_counter() - started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--tickets", type=int, default=100_000)
+    parser.add_argument("--changes", type=int, default=1_000)
+    parser.add_argument("--scans", type=int, default=10_000)
+    parser.add_argument(
+        "--database-url", default=os.environ.get("TICKETGATE_TEST_DATABASE_URL", DEFAULT_BASE_URL)
+    )
+    args = parser.parse_args()
+    reproduce = f"cd {shlex.quote(str(HERE.parent))} && .venv/bin/python bench/sync_bench.py {shlex.join(sys.argv[1:])}"
+
+    name = f"tg_syncbench_{secrets.token_hex(4)}"
+    with psycopg.connect(args.database_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')  # a generated identifier, not user input
+    database_url = with_database(args.database_url, name)
+    server, base = start_server(database_url)
+    home = Path(tempfile.mkdtemp(prefix="syncbench-"))
+    try:
+        created = httpx.post(
+            f"{base}/api/events",
+            json={"code": EVENT, "name": "Sync bench", "capacity": args.tickets + args.scans},
+            headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+        )
+        assert created.status_code == 201, created.text
+        codes = sell_in_bulk(database_url, args.tickets)
+        store = Store.open(store_path(home))
+        keys = KeyStore(keys_dir(home))
+        credentials = pair_device(home, Pairing(add_device(database_url, "Bench Gate"), base), store=store)
+        client = SyncClient(base, token=credentials.token)
+        clock = RoundClock(store.clock_offset_ms())
+
+        # 1. initial pull into the empty store
+        (pages, applied), initial_s = timed(
+            lambda: pull_changes(store, keys, credentials, client, clock, on_progress=None, limit=5000)
+        )
+        assert applied.tickets == args.tickets, applied
+        cursor_after = store.sync_cursor()
+        (raw_pages, raw_bytes, _), raw_s = timed(lambda: raw_pull(base, credentials.token, ""))
+        select_s = select_baseline(database_url)
+
+        # 2. incremental pull of N changes
+        with psycopg.connect(database_url) as conn:
+            conn.execute(
+                "UPDATE tickets SET status = 'revoked', revoked_reason = 'bench refund', status_changed_at = now()"
+                " WHERE code = ANY(%s)",
+                (codes[: args.changes],),
+            )
+        time.sleep(0.05)
+        (inc_pages, inc), incremental_s = timed(
+            lambda: pull_changes(store, keys, credentials, client, clock, on_progress=None, limit=5000)
+        )
+        assert inc.revoked == args.changes, inc
+        _, inc_raw_s = timed(lambda: raw_pull(base, credentials.token, cursor_after))
+
+        # 3. push of N scans
+        with Store.open(store_path(home), synchronous="OFF") as fast:
+            gate = Gate(store=fast, keys=keys, event=EVENT, gate_name="Bench Gate")
+            for code in codes[args.changes : args.changes + args.scans]:
+                gate.check(code)
+        batches = []
+        after = 0
+        while chunk := store.unsynced_scans(MAX_PUSH_BATCH, after=after):
+            batches.append(encode_push_request(PushRequest(tuple(upload_of(s, 0) for s in chunk))))
+            after = chunk[-1].scan_id
+        pushed, push_s = timed(lambda: push_scans(store, client, clock))
+        assert pushed == args.scans, pushed
+        copy_s = copy_baseline(database_url, batches)
+        with httpx.Client(headers={"Authorization": f"{AUTH_SCHEME} {credentials.token}"}, timeout=60) as raw:
+            _, repost_s = timed(
+                lambda: [raw.post(f"{base}{PUSH_PATH}", json=body).raise_for_status() for body in batches]
+            )
+        client.close()
+        store.close()
+        load = os.getloadavg()
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        with psycopg.connect(args.database_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    print(
+        f"sync over real HTTP on 127.0.0.1, {dt.date.today()}, {os.cpu_count()} CPUs shared with PostgreSQL"
+    )
+    print(
+        f"  initial pull, {args.tickets:,} tickets in {pages} pages: {initial_s:.2f} s (aim < 3 s);"
+        f" baselines: same pages over HTTP + JSON only {raw_s:.2f} s ({raw_pages} pages, {raw_bytes / 1e6:.1f} MB),"
+        f" ratio {initial_s / raw_s:.1f}; plain SELECT of the rows {select_s:.2f} s, ratio {initial_s / select_s:.1f}"
+    )
+    print(
+        f"  incremental pull, {args.changes:,} revocations in {inc_pages} page(s): {incremental_s * 1000:.0f} ms"
+        f" (aim < 200 ms); baseline: same page over HTTP + JSON only {inc_raw_s * 1000:.0f} ms,"
+        f" ratio {incremental_s / inc_raw_s:.1f}"
+    )
+    print(
+        f"  push, {args.scans:,} scans in {len(batches)} batches: {push_s:.2f} s (aim < 1 s); baselines: COPY of the"
+        f" rows {copy_s:.2f} s, ratio {push_s / copy_s:.1f}; the same bodies again (all duplicates)"
+        f" {repost_s:.2f} s, ratio {push_s / repost_s:.1f}"
+    )
+    print(f"  load average (1, 5, 15 min): {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    print(f"  reproduce: {reproduce}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

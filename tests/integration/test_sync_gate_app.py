@@ -1,0 +1,107 @@
+"""The gate app's background sync against a real server, through a proxy that takes the network away
+and garbles answers: the app learns Gate A's admission, keeps scanning offline, shows it, and catches
+up when the network is back — with no traceback or error notice on the gate screen."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+
+from scanner.gate import Gate
+from scanner.keystore import KeyStore
+from scanner.paths import keys_dir, store_path
+from scanner.settings import GateSettings
+from scanner.store import Store
+from scanner.sync.credentials import load_credentials, save_credentials
+from scanner.tui.app import GateApp
+from scanner.tui.widgets.status_line import StatusLine
+from scanner.verdicts import ScanResult, Verdict
+from tests.integration.fault_proxy import FaultProxy
+from tests.integration.gatekit_sync import pair_gate
+from tests.integration.live_server import live_server, settings_for
+from tests.integration.synckit import create_event, sell
+from tests.tui.gatekit import screen_text, wait_for
+
+pytestmark = pytest.mark.anyio
+EVENT = "APPSYNC1"
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[str]:
+    with live_server(settings_for(database_url, tmp_path / "backend")) as url:
+        create_event(url, EVENT, capacity=50)
+        yield url
+
+
+async def test_the_app_syncs_in_the_background_scans_offline_and_catches_up(
+    server: str, database_url: str, tmp_path: Path
+) -> None:
+    first, second = sell(server, EVENT, 2)
+    gate_a = pair_gate(tmp_path, server, database_url, EVENT, "Gate A")
+    gate_b = pair_gate(tmp_path, server, database_url, EVENT, "Gate B")
+    with FaultProxy(urlsplit(server).port or 0) as proxy:
+        save_credentials(gate_b.home, replace(load_credentials(gate_b.home), server_url=proxy.url))
+        store = Store.open(store_path(gate_b.home))
+        gate = Gate(store=store, keys=KeyStore(keys_dir(gate_b.home)), event=EVENT, gate_name="Gate B")
+        painted: list[ScanResult] = []
+        app = GateApp(
+            gate=gate,
+            home=gate_b.home,
+            settings=GateSettings(gate_name="Gate B", event=EVENT),
+            tz=UTC,
+            verdict_seconds=0,
+            ring=lambda: None,
+            refresh_seconds=0,
+            on_painted=lambda result, _s, _p: painted.append(result),
+            sync_interval_s=0.3,
+        )
+        try:
+            async with app.run_test(size=(120, 30)):
+                line = app.gate_screen.query_one(StatusLine)
+                await wait_for(lambda: line.status.link == "online", what="online")
+
+                # Gate A admits and syncs; Gate B's worker learns it without anyone asking.
+                assert gate_a.check(first).admitted and gate_a.sync().ok
+                await wait_for(lambda: store.remote_movements(EVENT, int(first.split("-")[1])) != [], what="pull")
+                app.submit(first, source="camera")
+                await wait_for(lambda: len(painted) == 1, what="a verdict")
+                assert painted[0].verdict is Verdict.ALREADY_USED and painted[0].first_admitted_gate == "Gate A"
+
+                # The network goes: rounds fail, the gate keeps scanning, the line says since when.
+                proxy.mode = "refuse"
+                proxy.drop_all()
+                await wait_for(lambda: line.status.link == "offline", what="offline", timeout=15)
+                app.submit(second, source="camera")
+                await wait_for(lambda: len(painted) == 2, what="an offline verdict")
+                assert painted[1].verdict is Verdict.ADMIT
+                proxy.mode = "garble"
+                app.sync_soon()
+                await wait_for(lambda: proxy.connections >= 3, what="a garbled round")
+                time.sleep(0.2)
+                shown = screen_text(app)
+                assert "OFFLINE since" in shown and "Traceback" not in shown
+                assert "sync" not in app.problems  # offline is not an error to act on
+
+                # The network is back: the queued scan goes up, the line says online again.
+                proxy.mode = "pass"
+                app.sync_soon()
+                await wait_for(
+                    lambda: line.status.link == "online" and line.status.pending_upload == 0,
+                    what="online and uploaded",
+                    timeout=20,
+                )
+        finally:
+            store.close()
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT s.verdict FROM scans s JOIN devices d ON d.id = s.device_id WHERE d.name = 'Gate B'"
+            " ORDER BY s.scan_id"
+        ).fetchall()
+    assert rows == [("ALREADY_USED",), ("ADMIT",)]

@@ -1,0 +1,223 @@
+"""Gates and backend in sync, end to end: a real server on real PostgreSQL, two or more real gate
+stores (data folders in tmp_path), pairing, rounds and verdicts as the gates run them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from scanner.errors import DeviceRevoked, PairingRefused
+from scanner.gate import Gate
+from scanner.keystore import KeyStore
+from scanner.paths import keys_dir, store_path
+from scanner.store import Store
+from scanner.sync.pairing import pair_device
+from scanner.verdicts import Direction, Verdict
+from tests.integration.gatekit_sync import ROOT, pair_gate, revoke_on_server
+from tests.integration.live_server import ADMIN_TOKEN, MASTER_SECRET, live_server, settings_for
+from tests.integration.synckit import add_device, create_event, sell
+from ticketcode.sync_protocol import Pairing
+
+EVENT = "SYNCE2E"
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[str]:
+    with live_server(settings_for(database_url, tmp_path / "backend")) as url:
+        create_event(url, EVENT, capacity=500)
+        yield url
+
+
+def server_scans(database_url: str, serial: int | None = None) -> list[tuple[str, int, str, str]]:
+    """(device name, gate scan id, verdict, direction) of every scan the server holds."""
+    with psycopg.connect(database_url) as conn:
+        return conn.execute(
+            "SELECT d.name, s.scan_id, s.verdict, s.direction"
+            " FROM scans s JOIN devices d ON d.id = s.device_id"
+            " WHERE %s::integer IS NULL OR s.serial = %s ORDER BY d.name, s.scan_id",
+            (serial, serial),
+        ).fetchall()
+
+
+def test_gate_a_admits_both_sync_and_gate_b_says_already_used_naming_gate_a_and_the_time(
+    server: str, database_url: str, tmp_path: Path
+) -> None:
+    [ticket] = sell(server, EVENT)
+    gate_a = pair_gate(tmp_path, server, database_url, EVENT, "Gate A")
+    gate_b = pair_gate(tmp_path, server, database_url, EVENT, "Gate B")
+    admitted = gate_a.check(ticket)
+    assert admitted.verdict is Verdict.ADMIT
+    assert gate_a.sync().pushed == 1
+    report = gate_b.sync()
+    assert report.ok and report.pulled.movements == 1
+    again = gate_b.check(ticket, clock=admitted.scanned_at + timedelta(minutes=5))
+    assert again.verdict is Verdict.ALREADY_USED and again.first_admitted_gate == "Gate A"
+    # The time is Gate A's, corrected to the server clock and back to Gate B's (same machine: equal).
+    assert abs(again.first_admitted_at - admitted.scanned_at) < timedelta(seconds=2)
+    local = admitted.scanned_at.astimezone().strftime("%H:%M")
+    assert again.reason == f"already used {local} at Gate A"
+    # An exit at Gate B reaches Gate A: the ticket may come back in there.
+    assert gate_b.check(ticket, direction=Direction.OUT).admitted
+    gate_b.sync()
+    gate_a.sync()
+    back = gate_a.check(ticket, clock=datetime.now(UTC) + timedelta(minutes=1))
+    assert back.verdict is Verdict.ADMIT and "re-entry" in back.reason and "Gate B" in back.reason
+
+
+def test_two_gates_admitting_the_same_ticket_offline_keep_both_scans_and_both_show_one_conflict(
+    server: str, database_url: str, tmp_path: Path
+) -> None:
+    [ticket] = sell(server, EVENT)
+    gate_a = pair_gate(tmp_path, server, database_url, EVENT, "Gate A")
+    gate_b = pair_gate(tmp_path, server, database_url, EVENT, "Gate B")
+    serial = int(ticket.split("-")[1])
+    # Both offline: each admits the ticket (the signature is the proof).
+    assert gate_a.check(ticket).verdict is Verdict.ADMIT
+    assert gate_b.check(ticket).verdict is Verdict.ADMIT
+    for gate in (gate_a, gate_b, gate_a):
+        assert gate.sync().ok
+    assert [(name, verdict) for name, _, verdict, _ in server_scans(database_url, serial)] == [
+        ("Gate A", "ADMIT"),
+        ("Gate B", "ADMIT"),
+    ]
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM conflicts WHERE serial = %s", (serial,)).fetchone() == (1,)
+    for gate in (gate_a, gate_b):
+        with gate.store() as store:
+            [conflict] = store.conflicts(EVENT)
+            assert conflict.serial == serial and set(conflict.gates) == {"Gate A", "Gate B"}
+            assert store.sync_state(EVENT).conflicts == 1
+    # The next scan at either gate names the first admission and that it is inside twice.
+    reason = gate_b.check(ticket).reason
+    assert reason.startswith("already used") and "inside again since" in reason
+
+
+def test_a_ticket_sold_after_the_last_sync_admits_offline_and_a_revocation_reaches_the_gate(
+    server: str, database_url: str, tmp_path: Path
+) -> None:
+    first, refunded = sell(server, EVENT, 2)
+    gate_b = pair_gate(tmp_path, server, database_url, EVENT, "Gate B")
+    [late] = sell(server, EVENT)  # sold after Gate B's last sync
+    assert gate_b.check(late).verdict is Verdict.ADMIT
+    revoke_on_server(database_url, refunded, reason="order refunded")
+    report = gate_b.sync()
+    assert report.ok and report.pulled.revoked == 1
+    result = gate_b.check(refunded)
+    assert (result.verdict, result.reason) == (Verdict.REVOKED, "revoked: order refunded")
+    assert gate_b.check(first).verdict is Verdict.ADMIT
+    with gate_b.store() as store:
+        [known] = store.find_tickets(f"{EVENT}-{int(late.split('-')[1])}")
+        assert known.code == late and not known.revoked  # the late sale arrived with this round too
+
+
+def test_a_revoked_device_is_told_so_and_served_nothing(
+    server: str, database_url: str, tmp_path: Path
+) -> None:
+    gate = pair_gate(tmp_path, server, database_url, EVENT, "Gate C")
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE devices SET revoked_at = now() WHERE name = 'Gate C'")
+    [after] = sell(server, EVENT)
+    gate.check(after)
+    report = gate.sync()
+    assert report.exit_code == 2 and report.link == "refused"
+    assert all(isinstance(e, DeviceRevoked) for e in report.errors) and len(report.errors) == 2
+    assert "this device was revoked" in (report.problem or "")
+    with gate.store() as store:
+        assert store.find_tickets(after) == []  # no data served
+        assert store.pending_upload_count() == 1  # and nothing lost: the scan stays queued
+        assert store.sync_state(EVENT).link == "refused"
+
+
+def test_an_expired_or_reused_pairing_code_is_refused_clearly(
+    server: str, database_url: str, tmp_path: Path
+) -> None:
+    code = add_device(database_url, EVENT, "Gate D")
+    with Store.open(tmp_path / "d" / "var" / "gate.sqlite3") as store:
+        pair_device(tmp_path / "d", Pairing(code, server), store=store)
+    with Store.open(tmp_path / "e" / "var" / "gate.sqlite3") as store:
+        with pytest.raises(PairingRefused, match="unknown, expired or already used"):
+            pair_device(tmp_path / "e", Pairing(code, server), store=store)
+        expired = add_device(database_url, EVENT, "Gate E")
+        with psycopg.connect(database_url) as conn:
+            conn.execute(
+                "UPDATE devices SET pairing_expires_at = now() - interval '1 second' WHERE name = 'Gate E'"
+            )
+        with pytest.raises(PairingRefused):
+            pair_device(tmp_path / "e", Pairing(expired, server), store=store)
+    assert not (tmp_path / "e" / "var" / "device.json").exists()
+
+
+def test_a_device_sees_only_its_own_event(server: str, database_url: str, tmp_path: Path) -> None:
+    create_event(server, "OTHEREV", capacity=20)
+    [mine] = sell(server, EVENT)
+    [theirs] = sell(server, "OTHEREV")
+    other_gate = pair_gate(tmp_path, server, database_url, "OTHEREV", "Other Gate")
+    other_gate.check(theirs)
+    other_gate.sync()
+    gate = pair_gate(tmp_path, server, database_url, EVENT, "Gate A")
+    with gate.store() as store:
+        assert store.find_tickets(theirs) == [] and len(store.find_tickets(mine)) == 1
+        assert store.remote_movements("OTHEREV", int(theirs.split("-")[1])) == []
+    assert KeyStore(keys_dir(gate.home)).events() == [EVENT]
+    # Its codes are another event's at this gate, whatever the other gate did.
+    assert gate.check(theirs).verdict is Verdict.WRONG_EVENT
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ticketgate", *args],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_whole_flow_on_the_command_line_device_add_pair_scan_sync_already_used(
+    server: str, database_url: str, tmp_path: Path
+) -> None:
+    """The README's tour: ``device add`` -> ``pair`` -> scan at two gates -> ``sync`` -> ALREADY_USED."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETGATE_")}
+    env.update(TICKETGATE_DATABASE_URL=database_url, TICKETGATE_ADMIN_TOKEN=ADMIN_TOKEN)
+    env["TICKETGATE_MASTER_SECRET"] = MASTER_SECRET.decode()
+    [ticket] = sell(server, EVENT)
+    homes = {}
+    for name in ("Gate A", "Gate B"):
+        added = _cli(
+            "device", "add", "--event", EVENT, "--name", name, "--server-url", server, "--json", env=env
+        )
+        assert added.returncode == 0, added.stderr
+        pairing = json.loads(added.stdout)["pairing"]
+        homes[name] = str(tmp_path / name.replace(" ", ""))
+        paired = _cli("pair", pairing, "--home", homes[name], env=env)
+        assert paired.returncode == 0, paired.stderr
+        assert f"paired as {name!r} for {EVENT}" in paired.stdout
+    first = _cli("verify", ticket, "--home", homes["Gate A"], env=env)
+    assert first.returncode == 0 and first.stdout.startswith("ADMIT"), first.stdout + first.stderr
+    for name in ("Gate A", "Gate B"):
+        synced = _cli("sync", "--json", "--home", homes[name], env=env)
+        assert synced.returncode == 0, synced.stderr
+        assert json.loads(synced.stdout)["ok"] is True
+    second = _cli("verify", ticket, "--home", homes["Gate B"], env=env)
+    assert second.returncode == 1 and second.stdout.startswith("ALREADY_USED"), second.stdout
+    assert second.stdout.rstrip().endswith("at Gate A")
+    # A second pairing with the same code, and a revoked device, are one clear line each, exit 2.
+    again = _cli("pair", pairing, "--home", str(tmp_path / "again"), env=env)
+    assert again.returncode == 2 and "already used" in again.stderr and "Traceback" not in again.stderr
+    revoked = _cli("device", "revoke", "Gate B", env=env)
+    assert revoked.returncode == 0, revoked.stderr
+    refused = _cli("sync", "--home", homes["Gate B"], env=env)
+    assert refused.returncode == 2 and "this device was revoked" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    with Store.open(store_path(Path(homes["Gate A"]))) as store:
+        gate = Gate(store=store, keys=KeyStore(keys_dir(Path(homes["Gate A"]))), event=EVENT, gate_name="x")
+        assert gate.check(ticket).verdict is Verdict.ALREADY_USED
