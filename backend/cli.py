@@ -41,6 +41,11 @@ def register(commands: Any, key_commands: Any) -> None:
     p.add_argument("--capacity", type=int, required=True)
     p.add_argument("--price-cents", type=int, default=0)
     p.add_argument("--currency", default="EUR")
+    p.add_argument(
+        "--share-holders",
+        action="store_true",
+        help="send each ticket's holder (the order's email) to the event's gate devices",
+    )
     p.set_defaults(handler="backend.commands:event_create")
 
     device = commands.add_parser("device", help="gate devices")

@@ -1,0 +1,187 @@
+"""The push side of sync: store a gate's scans exactly once, publish its movements, flag conflicts.
+
+One transaction per batch: the scans are inserted with ``ON CONFLICT (device_id, scan_id) DO NOTHING``
+(a retried or overlapping batch stores each scan once), each newly stored ADMIT of a ticket of the
+device's event becomes a ``movement`` row of the change feed, and every ticket that moved has its
+merged record rebuilt to find new conflicts. Tickets are locked (rows of ``ticket_movement_locks``,
+in serial order) before their record is read, so two devices pushing the same ticket at once cannot
+both miss the conflict between them: the second waits for the first and then reads its scans.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from backend.db import database_errors
+from backend.devices import Device
+from backend.timeline import Conflict, Movement, find_conflicts
+from ticketcode.sync_protocol import ConflictChange, MovementChange, ScanUpload, encode_change
+
+
+def corrected_time(scan: ScanUpload) -> datetime:
+    """The scan's time on the server's clock: the device's time plus its measured offset.
+
+    An offset that would leave the calendar (a gate clock set to year 1) is ignored rather than
+    refused: refusing the scan would block every upload of that gate behind it.
+    """
+    if not scan.clock_offset_ms:
+        return scan.scanned_at
+    try:
+        return scan.scanned_at + timedelta(milliseconds=scan.clock_offset_ms)
+    except OverflowError:
+        return scan.scanned_at
+
+
+def is_movement(scan: ScanUpload, device: Device) -> bool:
+    """An ADMIT of a ticket of the device's event: the ticket went in or out."""
+    return scan.verdict == "ADMIT" and scan.event == device.event_code and scan.serial is not None
+
+
+_INSERT_SCANS = """
+INSERT INTO scans (device_id, scan_id, event_id, gate, scanned_at, clock_offset_ms, corrected_at,
+                   direction, verdict, reason, source, code, scan_event, serial, movement)
+SELECT %(device)s, s.scan_id, %(event)s, s.gate, s.scanned_at, s.clock_offset_ms, s.corrected_at,
+       s.direction, s.verdict, s.reason, s.source, s.code, s.scan_event, s.serial, s.movement
+  FROM unnest(%(scan_id)s::bigint[], %(gate)s::text[], %(scanned_at)s::timestamptz[],
+              %(offset)s::bigint[], %(corrected_at)s::timestamptz[], %(direction)s::text[],
+              %(verdict)s::text[], %(reason)s::text[], %(source)s::text[], %(code)s::text[],
+              %(scan_event)s::text[], %(serial)s::integer[], %(movement)s::boolean[])
+       AS s(scan_id, gate, scanned_at, clock_offset_ms, corrected_at, direction, verdict, reason,
+            source, code, scan_event, serial, movement)
+ON CONFLICT (device_id, scan_id) DO NOTHING
+RETURNING id, scan_id, serial, movement
+"""
+
+
+async def ingest_scans(pool: AsyncConnectionPool, device: Device, scans: Sequence[ScanUpload]) -> list[int]:
+    """Store ``scans`` of ``device`` once each; return the gate's scan ids the server now holds (all)."""
+    acknowledged = list(dict.fromkeys(scan.id for scan in scans))
+    offset = next((s.clock_offset_ms for s in reversed(scans) if s.clock_offset_ms is not None), None)
+    async with database_errors(), pool.connection() as conn, conn.transaction():
+        if scans:
+            cur = await conn.execute(_INSERT_SCANS, _scan_columns(device, scans))
+            stored = await cur.fetchall()
+            moved = sorted({serial for _, _, serial, movement in stored if movement})
+            if moved:
+                new_rows = {row_id for row_id, _, _, movement in stored if movement}
+                await _publish(conn, device, moved, new_rows)
+        await conn.execute(
+            "UPDATE devices SET last_seen_at = now(), clock_offset_ms = coalesce(%s, clock_offset_ms)"
+            " WHERE id = %s",
+            (offset, device.id),
+        )
+    return acknowledged
+
+
+def _scan_columns(device: Device, scans: Sequence[ScanUpload]) -> dict[str, Any]:
+    return {
+        "device": device.id,
+        "event": device.event_id,
+        "scan_id": [s.id for s in scans],
+        "gate": [s.gate for s in scans],
+        "scanned_at": [s.scanned_at for s in scans],
+        "offset": [s.clock_offset_ms for s in scans],
+        "corrected_at": [corrected_time(s) for s in scans],
+        "direction": [s.direction for s in scans],
+        "verdict": [s.verdict for s in scans],
+        "reason": [s.reason for s in scans],
+        "source": [s.source for s in scans],
+        "code": [s.code for s in scans],
+        "scan_event": [s.event for s in scans],
+        "serial": [s.serial for s in scans],
+        "movement": [is_movement(s, device) for s in scans],
+    }
+
+
+async def _publish(
+    conn: AsyncConnection[Any], device: Device, serials: list[int], new_rows: set[int]
+) -> None:
+    """Lock the tickets that moved, rebuild their records, write movements and new conflicts to the feed."""
+    # ON CONFLICT DO UPDATE locks each existing row even when its WHERE is false, and the rows are
+    # taken in serial order, so concurrent batches lock tickets in one order and never deadlock.
+    await conn.execute(
+        "INSERT INTO ticket_movement_locks (event_id, serial)"
+        " SELECT %s, serial FROM unnest(%s::integer[]) AS serial"
+        " ON CONFLICT (event_id, serial) DO UPDATE SET serial = excluded.serial WHERE false",
+        (device.event_id, serials),
+    )
+    # A fresh statement after the locks: it sees every batch committed before us for these tickets.
+    cur = await conn.execute(
+        "SELECT id, device_id::text, scan_id, gate, serial, direction, corrected_at FROM scans"
+        " WHERE event_id = %s AND serial = ANY(%s) AND movement",
+        (device.event_id, serials),
+    )
+    records: dict[int, list[Movement]] = defaultdict(list)
+    serial_of: dict[int, int] = {}
+    for row_id, device_id, scan_id, gate, serial, direction, at in await cur.fetchall():
+        records[serial].append(Movement(row_id, device_id, scan_id, gate, direction, at))
+        serial_of[row_id] = serial
+    cur = await conn.execute(
+        "SELECT second_scan FROM conflicts WHERE event_id = %s AND serial = ANY(%s)",
+        (device.event_id, serials),
+    )
+    flagged = {row[0] for row in await cur.fetchall()}
+    conflicts: list[tuple[int, Conflict]] = [
+        (serial, conflict)
+        for serial in serials
+        for conflict in find_conflicts(records[serial])
+        if conflict.second.row not in flagged
+    ]
+    kinds: list[str] = []
+    payloads: list[str] = []
+    for serial in serials:
+        for movement in records[serial]:
+            if movement.row in new_rows:
+                kinds.append("movement")
+                payloads.append(_movement_json(movement, serial))
+    if conflicts:
+        cur = await conn.execute(
+            "INSERT INTO conflicts (event_id, serial, first_scan, second_scan)"
+            " SELECT %s, c.serial, c.first_scan, c.second_scan"
+            " FROM unnest(%s::integer[], %s::bigint[], %s::bigint[]) WITH ORDINALITY"
+            "   AS c(serial, first_scan, second_scan, n) ORDER BY c.n RETURNING id",
+            (
+                device.event_id,
+                [serial for serial, _ in conflicts],
+                [c.first.row for _, c in conflicts],
+                [c.second.row for _, c in conflicts],
+            ),
+        )
+        for (conflict_id,), (serial, conflict) in zip(await cur.fetchall(), conflicts, strict=True):
+            kinds.append("conflict")
+            payloads.append(_conflict_json(conflict_id, serial, conflict))
+    await conn.execute(
+        "INSERT INTO sync_feed (event_id, kind, device_id, payload)"
+        " SELECT %s, f.kind, CASE WHEN f.kind = 'movement' THEN %s::uuid END, f.payload"
+        " FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS f(kind, payload, n) ORDER BY f.n",
+        (device.event_id, device.id, kinds, payloads),
+    )
+
+
+def _movement_json(movement: Movement, serial: int) -> str:
+    change = MovementChange(
+        scan=movement.global_id,
+        gate=movement.gate,
+        serial=serial,
+        direction=movement.direction,
+        at=movement.at,
+    )
+    return json.dumps(encode_change(change))
+
+
+def _conflict_json(conflict_id: int, serial: int, conflict: Conflict) -> str:
+    change = ConflictChange(
+        id=str(conflict_id),
+        serial=serial,
+        scans=(conflict.first.global_id, conflict.second.global_id),
+        gates=(conflict.first.gate, conflict.second.gate),
+        at=(conflict.first.at, conflict.second.at),
+    )
+    return json.dumps(encode_change(change))
