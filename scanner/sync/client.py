@@ -1,7 +1,8 @@
 """The gate's HTTP client for the sync API (httpx): pair, pull a page, push a batch of scans.
 
-Every call is bounded: connect and read timeouts per operation, and a deadline for the whole answer
-(a server dripping a byte every few seconds never trips a read timeout), and a size limit. Every
+Every call is bounded: connect and read timeouts per operation, a deadline for the whole exchange
+(a server dripping a byte every second never trips a read timeout: a watchdog shuts the socket down
+when the deadline passes, wherever the call is blocked), and a size limit. Every
 answer is decoded by the protocol's strict ``decode_*``; whatever goes wrong on the way — refused
 connection, reset, timeout, 5xx, a body cut short or garbled — is one ``ServerUnavailable`` ("try
 later, nothing lost"), never another exception. Refusals the gate must act on have their own errors
@@ -13,6 +14,8 @@ Each call also samples the clock: ``offset = server_time - (sent + received) / 2
 from __future__ import annotations
 
 import json
+import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -97,10 +100,13 @@ class SyncClient:
             headers["Authorization"] = f"{AUTH_SCHEME} {token}"
         self.server_url = server_url
         self._deadline_s = deadline_s
+        self._socket: socket.socket | None = None  # of the one connection, for the watchdog
         self._http = httpx.Client(
             base_url=server_url,
             headers=headers,
             timeout=httpx.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s)),
+            # One connection, kept alive between the calls of a round: the watchdog knows its socket.
+            limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
             transport=transport,
             follow_redirects=False,
         )
@@ -138,14 +144,33 @@ class SyncClient:
 
     # -- transport -----------------------------------------------------------------------------
 
+    def _trace(self, event: str, info: dict[str, Any]) -> None:
+        """httpcore's trace hook: remember the socket of each new connection."""
+        if event == "connection.connect_tcp.complete" and info.get("return_value") is not None:
+            self._socket = info["return_value"].get_extra_info("socket")
+
+    def _abort(self, fired: threading.Event) -> None:
+        """The deadline passed: shut the socket down, which wakes a call blocked on it."""
+        fired.set()
+        sock = self._socket
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass  # already closed: the call ends by itself
+
     def _call(self, method: str, path: str, **kwargs: Any) -> Answer:
         if "content" in kwargs:
             kwargs["headers"] = {"Content-Type": "application/json"}
         sent = datetime.now(UTC)
         started = time.monotonic()
         deadline = started + self._deadline_s
+        fired = threading.Event()
+        watchdog = threading.Timer(self._deadline_s, self._abort, args=(fired,))
+        watchdog.daemon = True
+        watchdog.start()
         try:
-            with self._http.stream(method, path, **kwargs) as response:
+            with self._http.stream(method, path, extensions={"trace": self._trace}, **kwargs) as response:
                 chunks: list[bytes] = []
                 size = 0
                 for chunk in response.iter_bytes():
@@ -166,13 +191,19 @@ class SyncClient:
                     sent=sent,
                     round_trip_s=time.monotonic() - started,
                 )
-        except httpx.TimeoutException:
-            raise ServerUnavailable(f"{self.server_url} did not answer in time") from None
-        except httpx.ConnectError as exc:
-            raise ServerUnavailable(f"cannot reach {self.server_url}: {_why(exc)}") from None
         except httpx.HTTPError as exc:
+            if fired.is_set():
+                raise ServerUnavailable(
+                    f"the server took over {self._deadline_s:.0f} s to answer {path}"
+                ) from None
+            if isinstance(exc, httpx.TimeoutException):
+                raise ServerUnavailable(f"{self.server_url} did not answer in time") from None
+            if isinstance(exc, httpx.ConnectError):
+                raise ServerUnavailable(f"cannot reach {self.server_url}: {_why(exc)}") from None
             # Reset, closed half way, a body shorter than announced, a malformed answer...
             raise ServerUnavailable(f"the connection to {self.server_url} failed: {_why(exc)}") from None
+        finally:
+            watchdog.cancel()
         _raise_for_status(answer, self.server_url)
         return answer
 

@@ -4,7 +4,7 @@ up when the network is back — with no traceback or error notice on the gate sc
 
 from __future__ import annotations
 
-import time
+import asyncio
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC
@@ -43,9 +43,10 @@ def server(database_url: str, tmp_path: Path) -> Iterator[str]:
 async def test_the_app_syncs_in_the_background_scans_offline_and_catches_up(
     server: str, database_url: str, tmp_path: Path
 ) -> None:
-    first, second = sell(server, EVENT, 2)
-    gate_a = pair_gate(tmp_path, server, database_url, EVENT, "Gate A")
-    gate_b = pair_gate(tmp_path, server, database_url, EVENT, "Gate B")
+    # Set-up and Gate A's doings run in threads: they use their own event loops and block.
+    first, second = await asyncio.to_thread(sell, server, EVENT, 2)
+    gate_a = await asyncio.to_thread(pair_gate, tmp_path, server, database_url, EVENT, "Gate A")
+    gate_b = await asyncio.to_thread(pair_gate, tmp_path, server, database_url, EVENT, "Gate B")
     with FaultProxy(urlsplit(server).port or 0) as proxy:
         save_credentials(gate_b.home, replace(load_credentials(gate_b.home), server_url=proxy.url))
         store = Store.open(store_path(gate_b.home))
@@ -68,11 +69,16 @@ async def test_the_app_syncs_in_the_background_scans_offline_and_catches_up(
                 await wait_for(lambda: line.status.link == "online", what="online")
 
                 # Gate A admits and syncs; Gate B's worker learns it without anyone asking.
-                assert gate_a.check(first).admitted and gate_a.sync().ok
-                await wait_for(lambda: store.remote_movements(EVENT, int(first.split("-")[1])) != [], what="pull")
+                assert (await asyncio.to_thread(gate_a.check, first)).admitted
+                assert (await asyncio.to_thread(gate_a.sync)).ok
+                await wait_for(
+                    lambda: store.remote_movements(EVENT, int(first.split("-")[1])) != [], what="pull"
+                )
                 app.submit(first, source="camera")
                 await wait_for(lambda: len(painted) == 1, what="a verdict")
-                assert painted[0].verdict is Verdict.ALREADY_USED and painted[0].first_admitted_gate == "Gate A"
+                assert (
+                    painted[0].verdict is Verdict.ALREADY_USED and painted[0].first_admitted_gate == "Gate A"
+                )
 
                 # The network goes: rounds fail, the gate keeps scanning, the line says since when.
                 proxy.mode = "refuse"
@@ -84,7 +90,7 @@ async def test_the_app_syncs_in_the_background_scans_offline_and_catches_up(
                 proxy.mode = "garble"
                 app.sync_soon()
                 await wait_for(lambda: proxy.connections >= 3, what="a garbled round")
-                time.sleep(0.2)
+                await asyncio.sleep(0.2)
                 shown = screen_text(app)
                 assert "OFFLINE since" in shown and "Traceback" not in shown
                 assert "sync" not in app.problems  # offline is not an error to act on
