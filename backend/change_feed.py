@@ -85,19 +85,33 @@ SELECT least(
                AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database()))))
 """
 
-# One statement, so the horizon and the rows come from one snapshot. Ticket rows are sent as the
-# ticket is now (a revocation whose transaction id is lower than the issue's then still wins).
+_UTC_TEXT = """'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'"""
+
+# One statement, so the horizon and the rows come from one snapshot. Tickets and conflicts are sent as
+# they are now: a change written by a transaction with a lower id than an earlier change of the same
+# ticket (it got its id first, then waited for a lock) must not bring back the older state.
 _PAGE = f"""
 SELECT ({_HORIZON})::text AS horizon,
        pg_snapshot_xmax(pg_current_snapshot())::text AS xmax,
        f.xid::text, f.seq, f.device_id::text,
-       CASE WHEN f.kind = 'ticket' THEN json_build_object(
+       CASE f.kind
+       WHEN 'ticket' THEN json_build_object(
            'type', 'ticket', 'serial', t.serial, 'code', t.code, 'status', t.status,
-           'changed_at',
-               to_char(t.status_changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
+           'changed_at', to_char(t.status_changed_at AT TIME ZONE 'UTC', {_UTC_TEXT}),
            'reason', t.revoked_reason, 'order', t.order_id::text,
            'holder', CASE WHEN %(share)s
                           THEN (SELECT left(o.email, 200) FROM orders o WHERE o.id = t.order_id) END)::text
+       WHEN 'conflict' THEN (
+           SELECT json_build_object(
+               'type', 'conflict', 'id', c.id::text, 'serial', c.serial,
+               'scans', json_build_array(a.device_id::text || '/' || a.scan_id,
+                                         b.device_id::text || '/' || b.scan_id),
+               'gates', json_build_array(a.gate, b.gate),
+               'at', json_build_array(to_char(a.corrected_at AT TIME ZONE 'UTC', {_UTC_TEXT}),
+                                      to_char(b.corrected_at AT TIME ZONE 'UTC', {_UTC_TEXT})),
+               'withdrawn', c.withdrawn_at IS NOT NULL)::text
+             FROM conflicts c JOIN scans a ON a.id = c.first_scan JOIN scans b ON b.id = c.second_scan
+            WHERE c.id = f.conflict_id)
        ELSE f.payload END AS change
   FROM (SELECT 1) AS one
   LEFT JOIN LATERAL (

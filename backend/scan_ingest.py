@@ -21,8 +21,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from backend.db import database_errors
 from backend.devices import Device
-from backend.timeline import Conflict, Movement, find_conflicts
-from ticketcode.sync_protocol import ConflictChange, MovementChange, ScanUpload, encode_change
+from backend.timeline import Movement, find_conflicts, merged
+from ticketcode.sync_protocol import MovementChange, ScanUpload, encode_change
 
 
 def corrected_time(scan: ScanUpload) -> datetime:
@@ -103,7 +103,7 @@ def _scan_columns(device: Device, scans: Sequence[ScanUpload]) -> dict[str, Any]
 async def _publish(
     conn: AsyncConnection[Any], device: Device, serials: list[int], new_rows: set[int]
 ) -> None:
-    """Lock the tickets that moved, rebuild their records, write movements and new conflicts to the feed."""
+    """Lock the tickets that moved, rebuild their records, write movements and conflict changes."""
     # ON CONFLICT DO UPDATE locks each existing row even when its WHERE is false, and the rows are
     # taken in serial order, so concurrent batches lock tickets in one order and never deadlock.
     await conn.execute(
@@ -119,50 +119,75 @@ async def _publish(
         (device.event_id, serials),
     )
     records: dict[int, list[Movement]] = defaultdict(list)
-    serial_of: dict[int, int] = {}
     for row_id, device_id, scan_id, gate, serial, direction, at in await cur.fetchall():
         records[serial].append(Movement(row_id, device_id, scan_id, gate, direction, at))
-        serial_of[row_id] = serial
-    cur = await conn.execute(
-        "SELECT second_scan FROM conflicts WHERE event_id = %s AND serial = ANY(%s)",
-        (device.event_id, serials),
+    payloads = [
+        _movement_json(movement, serial)
+        for serial in serials
+        for movement in merged(records[serial])
+        if movement.row in new_rows
+    ]
+    changed = await _reconcile_conflicts(conn, device, serials, records)
+    await conn.execute(
+        "INSERT INTO sync_feed (event_id, kind, device_id, payload, conflict_id)"
+        " SELECT %(event)s, 'movement', %(device)s, p.payload, NULL"
+        "   FROM unnest(%(payloads)s::text[]) WITH ORDINALITY AS p(payload, n)"
+        " UNION ALL"
+        " SELECT %(event)s, 'conflict', NULL, NULL, c.id"
+        "   FROM unnest(%(conflicts)s::bigint[]) AS c(id)",
+        {"event": device.event_id, "device": device.id, "payloads": payloads, "conflicts": changed},
     )
-    flagged = {row[0] for row in await cur.fetchall()}
-    conflicts: list[tuple[int, Conflict]] = [
-        (serial, conflict)
+
+
+async def _reconcile_conflicts(
+    conn: AsyncConnection[Any], device: Device, serials: list[int], records: dict[int, list[Movement]]
+) -> list[int]:
+    """Make the stored conflicts of these tickets what their records say now; the ids that changed.
+
+    A new conflict is inserted; one whose reference entry changed (an earlier entry arrived late) is
+    updated; one the record no longer shows (a late exit in between) is withdrawn, and one that shows
+    again is reinstated. Each change is sent to the gates as the conflict stands.
+    """
+    found = {
+        conflict.second.row: (serial, conflict.first.row)
         for serial in serials
         for conflict in find_conflicts(records[serial])
-        if conflict.second.row not in flagged
+    }
+    cur = await conn.execute(
+        "SELECT second_scan, id, first_scan, withdrawn_at IS NOT NULL FROM conflicts"
+        " WHERE event_id = %s AND serial = ANY(%s)",
+        (device.event_id, serials),
+    )
+    known = {
+        second: (conflict_id, first, withdrawn)
+        for second, conflict_id, first, withdrawn in await cur.fetchall()
+    }
+    new = [(serial, first, second) for second, (serial, first) in found.items() if second not in known]
+    revised = [
+        (known[second][0], first)
+        for second, (_, first) in found.items()
+        if second in known and (known[second][2] or known[second][1] != first)
     ]
-    kinds: list[str] = []
-    payloads: list[str] = []
-    for serial in serials:
-        for movement in records[serial]:
-            if movement.row in new_rows:
-                kinds.append("movement")
-                payloads.append(_movement_json(movement, serial))
-    if conflicts:
+    withdrawn = [cid for second, (cid, _, gone) in known.items() if second not in found and not gone]
+    changed = [cid for cid, _ in revised] + withdrawn
+    if new:
         cur = await conn.execute(
             "INSERT INTO conflicts (event_id, serial, first_scan, second_scan)"
-            " SELECT %s, c.serial, c.first_scan, c.second_scan"
-            " FROM unnest(%s::integer[], %s::bigint[], %s::bigint[]) WITH ORDINALITY"
-            "   AS c(serial, first_scan, second_scan, n) ORDER BY c.n RETURNING id",
-            (
-                device.event_id,
-                [serial for serial, _ in conflicts],
-                [c.first.row for _, c in conflicts],
-                [c.second.row for _, c in conflicts],
-            ),
+            " SELECT %s, serial, first_scan, second_scan"
+            "   FROM unnest(%s::integer[], %s::bigint[], %s::bigint[]) AS c(serial, first_scan, second_scan)"
+            " RETURNING id",
+            (device.event_id, [n[0] for n in new], [n[1] for n in new], [n[2] for n in new]),
         )
-        for (conflict_id,), (serial, conflict) in zip(await cur.fetchall(), conflicts, strict=True):
-            kinds.append("conflict")
-            payloads.append(_conflict_json(conflict_id, serial, conflict))
-    await conn.execute(
-        "INSERT INTO sync_feed (event_id, kind, device_id, payload)"
-        " SELECT %s, f.kind, CASE WHEN f.kind = 'movement' THEN %s::uuid END, f.payload"
-        " FROM unnest(%s::text[], %s::text[]) WITH ORDINALITY AS f(kind, payload, n) ORDER BY f.n",
-        (device.event_id, device.id, kinds, payloads),
-    )
+        changed += [row[0] for row in await cur.fetchall()]
+    if revised:
+        await conn.execute(
+            "UPDATE conflicts c SET first_scan = r.first_scan, withdrawn_at = NULL"
+            " FROM unnest(%s::bigint[], %s::bigint[]) AS r(id, first_scan) WHERE c.id = r.id",
+            ([r[0] for r in revised], [r[1] for r in revised]),
+        )
+    if withdrawn:
+        await conn.execute("UPDATE conflicts SET withdrawn_at = now() WHERE id = ANY(%s)", (withdrawn,))
+    return sorted(changed)
 
 
 def _movement_json(movement: Movement, serial: int) -> str:
@@ -172,16 +197,5 @@ def _movement_json(movement: Movement, serial: int) -> str:
         serial=serial,
         direction=movement.direction,
         at=movement.at,
-    )
-    return json.dumps(encode_change(change))
-
-
-def _conflict_json(conflict_id: int, serial: int, conflict: Conflict) -> str:
-    change = ConflictChange(
-        id=str(conflict_id),
-        serial=serial,
-        scans=(conflict.first.global_id, conflict.second.global_id),
-        gates=(conflict.first.gate, conflict.second.gate),
-        at=(conflict.first.at, conflict.second.at),
     )
     return json.dumps(encode_change(change))

@@ -62,14 +62,17 @@ CREATE TABLE ticket_movement_locks (
 );
 
 -- An entry made while the ticket was already inside by another device's entry (no exit between), in
--- the merged timeline. Both scans stand; each redundant entry is flagged once.
+-- the merged timeline. Both scans stand; each redundant entry is flagged once. Rebuilt whenever the
+-- ticket's record grows: a late upload can change the entry it is flagged against, or show the ticket
+-- had left in between (withdrawn).
 CREATE TABLE conflicts (
-    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    event_id    bigint NOT NULL REFERENCES events (id),
-    serial      integer NOT NULL,
-    first_scan  bigint NOT NULL REFERENCES scans (id),  -- the entry that had it inside
-    second_scan bigint NOT NULL UNIQUE REFERENCES scans (id),  -- the entry while inside
-    detected_at timestamptz NOT NULL DEFAULT now()
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    event_id     bigint NOT NULL REFERENCES events (id),
+    serial       integer NOT NULL,
+    first_scan   bigint NOT NULL REFERENCES scans (id),  -- the entry that had it inside
+    second_scan  bigint NOT NULL UNIQUE REFERENCES scans (id),  -- the entry while inside
+    detected_at  timestamptz NOT NULL DEFAULT now(),
+    withdrawn_at timestamptz
 );
 CREATE INDEX conflicts_event ON conflicts (event_id, serial);
 
@@ -78,20 +81,24 @@ CREATE INDEX conflicts_event ON conflicts (event_id, serial);
 -- transaction still running, so a row can never appear behind a cursor already handed out.
 CREATE SEQUENCE sync_feed_seq;
 CREATE TABLE sync_feed (
-    event_id  bigint NOT NULL REFERENCES events (id),
-    xid       xid8 NOT NULL DEFAULT pg_current_xact_id(),
-    seq       bigint NOT NULL DEFAULT nextval('sync_feed_seq'),
-    kind      text NOT NULL CHECK (kind IN ('ticket', 'movement', 'conflict')),
-    -- A ticket change names the ticket; the pull sends the ticket as it is when read.
-    ticket_id bigint REFERENCES tickets (id),
+    event_id    bigint NOT NULL REFERENCES events (id),
+    xid         xid8 NOT NULL DEFAULT pg_current_xact_id(),
+    seq         bigint NOT NULL DEFAULT nextval('sync_feed_seq'),
+    kind        text NOT NULL CHECK (kind IN ('ticket', 'movement', 'conflict')),
+    -- Tickets and conflicts change: their rows name them, and the pull sends them as they are when
+    -- read (a row written by a transaction with a lower id than an earlier change's still says the
+    -- latest).
+    ticket_id   bigint REFERENCES tickets (id),
+    conflict_id bigint REFERENCES conflicts (id),
     -- A movement's device (a device is not sent its own movements back).
-    device_id uuid REFERENCES devices (id),
-    -- Movements and conflicts are facts that never change: their JSON, ready to send.
-    payload   text,
+    device_id   uuid REFERENCES devices (id),
+    -- Movements never change: their JSON, ready to send.
+    payload     text,
     PRIMARY KEY (event_id, xid, seq),
-    CONSTRAINT sync_feed_shape CHECK (
-        (kind = 'ticket' AND ticket_id IS NOT NULL AND payload IS NULL)
-        OR (kind <> 'ticket' AND ticket_id IS NULL AND payload IS NOT NULL))
+    CONSTRAINT sync_feed_shape CHECK (CASE kind
+        WHEN 'ticket' THEN ticket_id IS NOT NULL AND conflict_id IS NULL AND payload IS NULL
+        WHEN 'conflict' THEN conflict_id IS NOT NULL AND ticket_id IS NULL AND payload IS NULL
+        ELSE payload IS NOT NULL AND ticket_id IS NULL AND conflict_id IS NULL END)
 );
 
 -- Which database a cursor belongs to: a cursor from another (or a re-created) database is refused.
