@@ -28,7 +28,7 @@ class Applied:
     tickets: int = 0
     revoked: int = 0
     movements: int = 0  # new movements (a movement already held is not counted)
-    conflicts: int = 0  # new conflicts
+    conflicts: int = 0  # conflicts new to this gate (a withdrawn one is removed, not counted)
 
     def __add__(self, other: Applied) -> Applied:
         return Applied(
@@ -82,24 +82,33 @@ def apply_changes(
     conflicts = 0
     now = ts(datetime.now(UTC))
     for change in changes:
-        if isinstance(change, ConflictChange):
-            cur = conn.execute(
-                "INSERT INTO conflicts (id, event, serial, scan_a, gate_a, at_a, scan_b, gate_b, at_b,"
-                " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                (
-                    change.id,
-                    event,
-                    change.serial,
-                    change.scans[0],
-                    change.gates[0],
-                    ts(change.at[0]),
-                    change.scans[1],
-                    change.gates[1],
-                    ts(change.at[1]),
-                    now,
-                ),
-            )
-            conflicts += cur.rowcount
+        if not isinstance(change, ConflictChange):
+            continue
+        # A conflict is sent again, as it is now, whenever it changes: withdrawn when a late upload
+        # showed the ticket had left in between. Then the gate stops showing it.
+        if change.withdrawn:
+            conn.execute("DELETE FROM conflicts WHERE id = ?", (change.id,))
+            continue
+        known_before = conn.execute("SELECT 1 FROM conflicts WHERE id = ?", (change.id,)).fetchone()
+        conn.execute(
+            "INSERT INTO conflicts (id, event, serial, scan_a, gate_a, at_a, scan_b, gate_b, at_b,"
+            " received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+            " serial = excluded.serial, scan_a = excluded.scan_a, gate_a = excluded.gate_a,"
+            " at_a = excluded.at_a, scan_b = excluded.scan_b, gate_b = excluded.gate_b, at_b = excluded.at_b",
+            (
+                change.id,
+                event,
+                change.serial,
+                change.scans[0],
+                change.gates[0],
+                ts(change.at[0]),
+                change.scans[1],
+                change.gates[1],
+                ts(change.at[1]),
+                now,
+            ),
+        )
+        conflicts += known_before is None
     for serial in sorted(touched):
         recompute_presence(conn, event, serial, clock_offset_ms=clock_offset_ms)
     return Applied(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -215,3 +216,18 @@ def test_a_version_1_store_is_upgraded_keeping_its_scans_and_presence(tmp_path: 
         assert (result.verdict, result.first_admitted_gate) == (Verdict.ALREADY_USED, "Old")
         store.apply_pulled(EVENT, [movement(1, 2, "out", 30)], cursor="1", clock_offset_ms=0)
         assert gate(store, tmp_path, Clock(T0 + timedelta(hours=2))).check(issue_code(KEY, 2)).admitted
+
+
+def test_a_conflict_sent_again_as_withdrawn_is_no_longer_shown(store: Store) -> None:
+    flagged = ConflictChange(
+        id="c-9",
+        serial=9,
+        scans=("0f1e2d3c-0000-4000-8000-00000000000a/4", "0f1e2d3c-0000-4000-8000-00000000000b/9"),
+        gates=("Gate A", "Gate D"),
+        at=(T0, T0 + timedelta(minutes=1)),
+    )
+    assert store.apply_pulled(EVENT, [flagged], cursor="1", clock_offset_ms=0).conflicts == 1
+    assert store.apply_pulled(EVENT, [flagged], cursor="2", clock_offset_ms=0).conflicts == 0
+    assert store.sync_state(EVENT).conflicts == 1
+    store.apply_pulled(EVENT, [replace(flagged, withdrawn=True)], cursor="3", clock_offset_ms=0)
+    assert store.sync_state(EVENT).conflicts == 0 and store.conflicts(EVENT) == []
