@@ -11,6 +11,7 @@ what happened, and ``exit_code`` is 0 (done), 1 (unreachable or busy: try later)
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -185,39 +186,51 @@ def pull_changes(
     on_progress: Progress | None,
     limit: int,
 ) -> tuple[int, Applied]:
-    """Pages until the server has no more ready; returns (pages, what they held)."""
+    """Pages until the server has no more ready; returns (pages, what they held).
+
+    The next page is fetched while this one is written to the store (one request in flight, in a
+    helper thread): the server composes page n+1 while the gate keeps page n, instead of each
+    waiting for the other. Each page is kept with the cursor after it, in order.
+    """
     cursor = store.sync_cursor()
     applied = Applied()
     pages = 0
     restarted = False
     held: set[tuple[str, int, str]] = set()
-    while True:
-        try:
-            page, sample = client.pull(cursor, limit=limit)
-        except BadCursor:
-            if restarted:
-                raise SyncError("the server refused the sync cursor twice; try again later") from None
-            # Another server, or its database was reset: every change states the current state, so
-            # pulling everything again is harmless.
-            restarted = True
-            store.reset_cursor()
-            cursor = ""
-            continue
-        clock.add(sample)
-        _check_event(page, credentials)
-        _keep_keys(keys, page.keys, held)
-        applied += store.apply_pulled(
-            credentials.event, page.changes, cursor=page.cursor, clock_offset_ms=clock.offset_ms
-        )
-        pages += 1
-        if on_progress is not None:
-            done = applied.tickets + applied.movements + applied.conflicts
-            on_progress(done, page.remaining)
-        if not page.more:
-            return pages, applied
-        if page.cursor == cursor and not page.changes:
-            raise ServerUnavailable("the server says more changes are ready but sends none; try later")
-        cursor = page.cursor
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-pull") as fetcher:
+        ahead: Future[tuple[PullPage, ClockSample]] = fetcher.submit(client.pull, cursor, limit=limit)
+        while True:
+            try:
+                page, sample = ahead.result()
+            except BadCursor:
+                if restarted:
+                    raise SyncError("the server refused the sync cursor twice; try again later") from None
+                # Another server, or its database was reset: every change states the current state,
+                # so pulling everything again is harmless.
+                restarted = True
+                store.reset_cursor()
+                cursor = ""
+                ahead = fetcher.submit(client.pull, cursor, limit=limit)
+                continue
+            clock.add(sample)
+            _check_event(page, credentials)
+            if page.more:
+                if page.cursor == cursor and not page.changes:
+                    raise ServerUnavailable(
+                        "the server says more changes are ready but sends none; try later"
+                    )
+                ahead = fetcher.submit(client.pull, page.cursor, limit=limit)
+            _keep_keys(keys, page.keys, held)
+            applied += store.apply_pulled(
+                credentials.event, page.changes, cursor=page.cursor, clock_offset_ms=clock.offset_ms
+            )
+            pages += 1
+            if on_progress is not None:
+                done = applied.tickets + applied.movements + applied.conflicts
+                on_progress(done, page.remaining)
+            if not page.more:
+                return pages, applied
+            cursor = page.cursor
 
 
 def _check_event(page: PullPage, credentials: DeviceCredentials) -> None:
