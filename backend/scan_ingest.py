@@ -49,10 +49,10 @@ INSERT INTO scans (device_id, scan_id, event_id, gate, scanned_at, clock_offset_
                    direction, verdict, reason, source, code, scan_event, serial, movement)
 SELECT %(device)s, s.scan_id, %(event)s, s.gate, s.scanned_at, s.clock_offset_ms, s.corrected_at,
        s.direction, s.verdict, s.reason, s.source, s.code, s.scan_event, s.serial, s.movement
-  FROM unnest(%(scan_id)s::bigint[], %(gate)s::text[], %(scanned_at)s::timestamptz[],
-              %(offset)s::bigint[], %(corrected_at)s::timestamptz[], %(direction)s::text[],
-              %(verdict)s::text[], %(reason)s::text[], %(source)s::text[], %(code)s::text[],
-              %(scan_event)s::text[], %(serial)s::integer[], %(movement)s::boolean[])
+  FROM unnest(%(scan_id)b::bigint[], %(gate)b::text[], %(scanned_at)b::timestamptz[],
+              %(offset)b::bigint[], %(corrected_at)b::timestamptz[], %(direction)b::text[],
+              %(verdict)b::text[], %(reason)b::text[], %(source)b::text[], %(code)b::text[],
+              %(scan_event)b::text[], %(serial)b::integer[], %(movement)b::boolean[])
        AS s(scan_id, gate, scanned_at, clock_offset_ms, corrected_at, direction, verdict, reason,
             source, code, scan_event, serial, movement)
 ON CONFLICT (device_id, scan_id) DO NOTHING
@@ -113,10 +113,13 @@ async def _publish(
         (device.event_id, serials),
     )
     # A fresh statement after the locks: it sees every batch committed before us for these tickets.
+    # Joined to the list rather than "serial = ANY(...)": before the table is analysed the planner
+    # may scan it whole, testing each row against all 1,000 serials.
     cur = await conn.execute(
-        "SELECT id, device_id::text, scan_id, gate, serial, direction, corrected_at FROM scans"
-        " WHERE event_id = %s AND serial = ANY(%s) AND movement",
-        (device.event_id, serials),
+        "SELECT s.id, s.device_id::text, s.scan_id, s.gate, s.serial, s.direction, s.corrected_at"
+        " FROM unnest(%s::integer[]) AS m(serial)"
+        " JOIN scans s ON s.event_id = %s AND s.serial = m.serial AND s.movement",
+        (serials, device.event_id),
     )
     records: dict[int, list[Movement]] = defaultdict(list)
     for row_id, device_id, scan_id, gate, serial, direction, at in await cur.fetchall():
@@ -131,10 +134,10 @@ async def _publish(
     await conn.execute(
         "INSERT INTO sync_feed (event_id, kind, device_id, payload, conflict_id)"
         " SELECT %(event)s, 'movement', %(device)s, p.payload, NULL"
-        "   FROM unnest(%(payloads)s::text[]) WITH ORDINALITY AS p(payload, n)"
+        "   FROM unnest(%(payloads)b::text[]) WITH ORDINALITY AS p(payload, n)"
         " UNION ALL"
         " SELECT %(event)s, 'conflict', NULL, NULL, c.id"
-        "   FROM unnest(%(conflicts)s::bigint[]) AS c(id)",
+        "   FROM unnest(%(conflicts)b::bigint[]) AS c(id)",
         {"event": device.event_id, "device": device.id, "payloads": payloads, "conflicts": changed},
     )
 
@@ -154,9 +157,10 @@ async def _reconcile_conflicts(
         for conflict in find_conflicts(records[serial])
     }
     cur = await conn.execute(
-        "SELECT second_scan, id, first_scan, withdrawn_at IS NOT NULL FROM conflicts"
-        " WHERE event_id = %s AND serial = ANY(%s)",
-        (device.event_id, serials),
+        "SELECT c.second_scan, c.id, c.first_scan, c.withdrawn_at IS NOT NULL"
+        " FROM unnest(%s::integer[]) AS m(serial)"
+        " JOIN conflicts c ON c.event_id = %s AND c.serial = m.serial",
+        (serials, device.event_id),
     )
     known = {
         second: (conflict_id, first, withdrawn)

@@ -31,7 +31,9 @@ CREATE TABLE scans (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     device_id       uuid NOT NULL REFERENCES devices (id),
     scan_id         bigint NOT NULL CHECK (scan_id >= 1),
-    event_id        bigint NOT NULL REFERENCES events (id),  -- the device's event
+    -- The device's event. No foreign key (nor on sync_feed): derived from the device, and a key
+    -- check per row would cost every batch of 1,000 scans as many look-ups.
+    event_id        bigint NOT NULL,
     gate            text NOT NULL,
     scanned_at      timestamptz NOT NULL,  -- the device's clock
     clock_offset_ms bigint,                -- server minus device, as the device last measured it
@@ -51,12 +53,11 @@ CREATE TABLE scans (
 );
 -- A ticket's merged record: its movements from every device in corrected-time order.
 CREATE INDEX scans_movements ON scans (event_id, serial, corrected_at) WHERE movement;
-CREATE INDEX scans_event ON scans (event_id);
 
 -- One row per ticket that has moved: what concurrent ingestions of the same ticket lock (row locks,
 -- not advisory locks: a batch of 1,000 scans would need 1,000 entries in the shared lock table).
 CREATE TABLE ticket_movement_locks (
-    event_id bigint NOT NULL REFERENCES events (id),
+    event_id bigint NOT NULL,
     serial   integer NOT NULL,
     PRIMARY KEY (event_id, serial)
 );
@@ -78,28 +79,31 @@ CREATE INDEX conflicts_event ON conflicts (event_id, serial);
 
 -- The change feed: one row per change a gate must learn, written in the same transaction as the change
 -- it describes and stamped with that transaction's id. Read in (xid, seq) order, only below the oldest
--- transaction still running, so a row can never appear behind a cursor already handed out.
+-- transaction still running, so a row can never appear behind a cursor already handed out. Derived
+-- data written only by the triggers below and scan ingestion: no foreign keys to check per row.
 CREATE SEQUENCE sync_feed_seq;
 CREATE TABLE sync_feed (
-    event_id    bigint NOT NULL REFERENCES events (id),
+    event_id    bigint NOT NULL,
     xid         xid8 NOT NULL DEFAULT pg_current_xact_id(),
     seq         bigint NOT NULL DEFAULT nextval('sync_feed_seq'),
     kind        text NOT NULL CHECK (kind IN ('ticket', 'movement', 'conflict')),
-    -- Tickets and conflicts change: their rows name them, and the pull sends them as they are when
-    -- read (a row written by a transaction with a lower id than an earlier change's still says the
-    -- latest).
-    ticket_id   bigint REFERENCES tickets (id),
-    conflict_id bigint REFERENCES conflicts (id),
+    -- Tickets and conflicts change, and each change is a new row; every row of one ticket or conflict
+    -- says its latest state, so a row written by a transaction with a lower id than a later change
+    -- (it took its id, then waited for a lock) never brings an older state back.
+    ticket_id   bigint,
+    conflict_id bigint,  -- rendered by the pull (conflicts are rare)
     -- A movement's device (a device is not sent its own movements back).
-    device_id   uuid REFERENCES devices (id),
-    -- Movements never change: their JSON, ready to send.
+    device_id   uuid,
+    -- The change's JSON, ready to send (tickets, kept up to date by the triggers below; movements,
+    -- which never change). 100,000 tickets must go out in a couple of hundred milliseconds.
     payload     text,
     PRIMARY KEY (event_id, xid, seq),
     CONSTRAINT sync_feed_shape CHECK (CASE kind
-        WHEN 'ticket' THEN ticket_id IS NOT NULL AND conflict_id IS NULL AND payload IS NULL
+        WHEN 'ticket' THEN ticket_id IS NOT NULL AND conflict_id IS NULL AND payload IS NOT NULL
         WHEN 'conflict' THEN conflict_id IS NOT NULL AND ticket_id IS NULL AND payload IS NULL
         ELSE payload IS NOT NULL AND ticket_id IS NULL AND conflict_id IS NULL END)
 );
+CREATE INDEX sync_feed_ticket ON sync_feed (ticket_id) WHERE ticket_id IS NOT NULL;
 
 -- Which database a cursor belongs to: a cursor from another (or a re-created) database is refused.
 CREATE TABLE sync_origin (
@@ -107,25 +111,51 @@ CREATE TABLE sync_origin (
 );
 INSERT INTO sync_origin DEFAULT VALUES;
 
+-- A ticket as a gate is sent it: ticketcode.sync_protocol's TicketChange, times as its encoder writes them.
+CREATE FUNCTION sync_ticket_json(serial integer, code text, status text, changed_at timestamptz,
+                                 reason text, order_id uuid, holder text) RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT json_build_object(
+        'type', 'ticket', 'serial', serial, 'code', code, 'status', status,
+        'changed_at', to_char(changed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
+        'reason', reason, 'order', order_id::text, 'holder', left(holder, 200))::text
+$$;
+
 -- Tickets reach the feed whoever writes them: payment confirmation issues them, refunds and
 -- cancellations revoke them (UPDATE tickets SET status = 'revoked', ...). Statement-level triggers with
--- transition tables: one INSERT into the feed per statement, however many tickets it touched.
+-- transition tables: one INSERT into the feed per statement, however many tickets it touched. The
+-- holder (the order's email) only for events that share holders with their gates.
 CREATE FUNCTION sync_feed_tickets_issued() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO sync_feed (event_id, kind, ticket_id)
-    SELECT event_id, 'ticket', id FROM issued ORDER BY id;
+    INSERT INTO sync_feed (event_id, kind, ticket_id, payload)
+    SELECT i.event_id, 'ticket', i.id,
+           sync_ticket_json(i.serial, i.code, i.status, i.status_changed_at, i.revoked_reason, i.order_id,
+                            CASE WHEN e.share_holders
+                                 THEN (SELECT o.email FROM orders o WHERE o.id = i.order_id) END)
+      FROM issued i JOIN events e ON e.id = i.event_id
+     ORDER BY i.id;
     RETURN NULL;
 END
 $$;
 
+-- A change also rewrites the ticket's earlier rows to its new state (see sync_feed.ticket_id). Writers
+-- of one ticket's rows are serialised by the ticket's row lock, so this sees every earlier row.
 CREATE FUNCTION sync_feed_tickets_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO sync_feed (event_id, kind, ticket_id)
-    SELECT n.event_id, 'ticket', n.id
-      FROM changed n JOIN before_change o ON o.id = n.id
-     WHERE (n.status, n.revoked_reason, n.status_changed_at, n.code, n.serial, n.order_id)
-           IS DISTINCT FROM (o.status, o.revoked_reason, o.status_changed_at, o.code, o.serial, o.order_id)
-     ORDER BY n.id;
+    WITH rendered AS (
+        SELECT n.id, n.event_id,
+               sync_ticket_json(n.serial, n.code, n.status, n.status_changed_at, n.revoked_reason,
+                                n.order_id,
+                                CASE WHEN e.share_holders
+                                     THEN (SELECT o.email FROM orders o WHERE o.id = n.order_id) END) AS payload
+          FROM changed n JOIN before_change b ON b.id = n.id JOIN events e ON e.id = n.event_id
+         WHERE (n.status, n.revoked_reason, n.status_changed_at, n.code, n.serial, n.order_id)
+               IS DISTINCT FROM (b.status, b.revoked_reason, b.status_changed_at, b.code, b.serial, b.order_id)
+    ), rewritten AS (
+        UPDATE sync_feed f SET payload = r.payload FROM rendered r WHERE f.ticket_id = r.id
+    )
+    INSERT INTO sync_feed (event_id, kind, ticket_id, payload)
+    SELECT event_id, 'ticket', id, payload FROM rendered ORDER BY id;
     RETURN NULL;
 END
 $$;

@@ -53,6 +53,25 @@ def test_two_transactions_committing_out_of_order_both_reach_the_gate(
     assert gate.tickets()[1].status == gate.tickets()[2].status == "revoked"
 
 
+def test_a_revocation_by_a_transaction_older_than_the_issue_still_leaves_the_ticket_revoked(
+    base_url: str, database_url: str
+) -> None:
+    create_event(base_url, "OLDER1")
+    gate = paired_gate(base_url, database_url, "OLDER1", "Gate A")
+    with psycopg.connect(database_url) as refund:
+        # The refund's transaction takes its id first (as one waiting on the order's lock would) ...
+        refund.execute("SELECT pg_current_xact_id()")
+        # ... the payment that issues the ticket commits meanwhile, with a higher id ...
+        [code] = sell(base_url, "OLDER1", 1)
+        # ... and the refund revokes the ticket it now sees.
+        revoke_in_sql(refund, code, "refunded")
+    gate.pull()
+    # Feed order is (transaction id, sequence): the revocation comes before the issue, and both say
+    # what the ticket is now.
+    assert [(c.status, c.reason) for c in gate.changes] == [("revoked", "refunded")] * 2  # type: ignore[union-attr]
+    assert gate.tickets()[1].status == "revoked"
+
+
 def test_a_revocation_set_in_sql_reaches_the_gate_with_its_reason(base_url: str, database_url: str) -> None:
     create_event(base_url, "REVOK1")
     codes = sell(base_url, "REVOK1", 3)
