@@ -16,18 +16,20 @@ import pytest
 
 from scanner.gate import Gate
 from scanner.keystore import KeyStore
-from scanner.paths import keys_dir, store_path
-from scanner.settings import GateSettings
+from scanner.paths import keys_dir, settings_path, store_path
+from scanner.settings import GateSettings, load_settings
 from scanner.store import Store
 from scanner.sync.credentials import load_credentials, save_credentials
 from scanner.tui.app import GateApp
+from scanner.tui.screens.pair import PairScreen
 from scanner.tui.widgets.status_line import StatusLine
 from scanner.verdicts import ScanResult, Verdict
 from tests.integration.fault_proxy import FaultProxy
 from tests.integration.gatekit_sync import pair_gate
 from tests.integration.live_server import live_server, settings_for
-from tests.integration.synckit import create_event, sell
+from tests.integration.synckit import add_device, create_event, sell
 from tests.tui.gatekit import screen_text, wait_for
+from ticketcode.sync_protocol import Pairing
 
 pytestmark = pytest.mark.anyio
 EVENT = "APPSYNC1"
@@ -111,3 +113,44 @@ async def test_the_app_syncs_in_the_background_scans_offline_and_catches_up(
             " ORDER BY s.scan_id"
         ).fetchall()
     assert rows == [("ALREADY_USED",), ("ADMIT",)]
+
+
+async def test_pairing_from_the_settings_screen_with_a_handheld_scan_sets_up_the_gate(
+    server: str, database_url: str, tmp_path: Path
+) -> None:
+    """A gate started for an event it holds no key of (every code UNKNOWN_KEY) is paired from F6: the
+    handheld scanner types the pairing text into the dialog; the gate takes the device's name and
+    event at once, pulls the key and tickets, and admits."""
+    [ticket] = await asyncio.to_thread(sell, server, EVENT, 1)
+    code = await asyncio.to_thread(add_device, database_url, EVENT, "Gate C")
+    home = tmp_path / "fresh"
+    store = Store.open(store_path(home))
+    gate = Gate(store=store, keys=KeyStore(keys_dir(home)), event="NOKEY1", gate_name="laptop-7")
+    painted: list[ScanResult] = []
+    app = GateApp(
+        gate=gate,
+        home=home,
+        settings=GateSettings(event="NOKEY1"),
+        tz=UTC,
+        verdict_seconds=0,
+        ring=lambda: None,
+        refresh_seconds=0,
+        on_painted=lambda result, _s, _p: painted.append(result),
+        sync_interval_s=60,
+    )
+    try:
+        async with app.run_test(size=(120, 30)) as pilot:
+            await pilot.press("f6")
+            await pilot.click("#pair-open")
+            await wait_for(lambda: isinstance(app.screen, PairScreen), what="the pair dialog")
+            await pilot.press(*Pairing(code, server).text(), "enter")
+            await wait_for(lambda: gate.event == EVENT, what="pairing", timeout=30)
+            assert gate.gate_name == "Gate C" and not isinstance(app.screen, PairScreen)
+            line = app.gate_screen.query_one(StatusLine)
+            await wait_for(lambda: line.status.link == "online" and line.status.event == EVENT, what="online")
+            app.submit(ticket, source="wedge")
+            await wait_for(lambda: len(painted) == 1, what="a verdict")
+            assert painted[0].verdict is Verdict.ADMIT and painted[0].gate == "Gate C"
+    finally:
+        store.close()
+    assert load_settings(settings_path(home)) == GateSettings(gate_name="Gate C", event=EVENT)

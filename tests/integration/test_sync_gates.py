@@ -8,22 +8,25 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psycopg
 import pytest
 
-from scanner.errors import DeviceRevoked, PairingRefused
+from scanner.errors import DeviceRevoked, DeviceUnauthorized, PairingRefused
 from scanner.gate import Gate
 from scanner.keystore import KeyStore
 from scanner.paths import keys_dir, store_path
 from scanner.store import Store
+from scanner.sync.credentials import save_credentials
 from scanner.sync.pairing import pair_device
 from scanner.verdicts import Direction, Verdict
-from tests.integration.gatekit_sync import ROOT, pair_gate, revoke_on_server
+from tests.integration.gatekit_sync import ROOT, GateHome, pair_gate, revoke_on_server
 from tests.integration.live_server import ADMIN_TOKEN, MASTER_SECRET, live_server, settings_for
 from tests.integration.synckit import add_device, create_event, sell
+from ticketcode import derive_event_key
 from ticketcode.sync_protocol import Pairing
 
 EVENT = "SYNCE2E"
@@ -221,3 +224,48 @@ def test_the_whole_flow_on_the_command_line_device_add_pair_scan_sync_already_us
     with Store.open(store_path(Path(homes["Gate A"]))) as store:
         gate = Gate(store=store, keys=KeyStore(keys_dir(Path(homes["Gate A"]))), event=EVENT, gate_name="x")
         assert gate.check(ticket).verdict is Verdict.ALREADY_USED
+
+
+def test_a_token_the_server_does_not_know_is_refused_clearly_and_nothing_is_served(
+    server: str, database_url: str, tmp_path: Path
+) -> None:
+    gate = pair_gate(tmp_path, server, database_url, EVENT, "Gate A")
+    save_credentials(gate.home, replace(gate.credentials, token="x" * 43))
+    [later] = sell(server, EVENT)
+    report = gate.sync()
+    assert report.exit_code == 2 and report.link == "refused"
+    assert all(isinstance(e, DeviceUnauthorized) for e in report.errors)
+    assert "does not know this device" in (report.problem or "")
+    with gate.store() as store:
+        assert store.find_tickets(later) == []
+
+
+def test_a_cursor_the_server_cannot_read_restarts_the_pull_from_the_beginning(
+    server: str, database_url: str, tmp_path: Path
+) -> None:
+    tickets = sell(server, EVENT, 3)
+    gate = pair_gate(tmp_path, server, database_url, EVENT, "Gate A")
+    with gate.store() as store:
+        store.apply_pulled(EVENT, [], cursor="not-a-cursor-of-this-server", clock_offset_ms=0)
+    report = gate.sync()
+    assert report.ok, report.problem
+    assert report.pulled.tickets >= 3  # everything again, harmlessly
+    with gate.store() as store:
+        assert store.sync_cursor() != "not-a-cursor-of-this-server"
+        assert all(store.find_tickets(code) for code in tickets)
+
+
+def test_a_gate_holding_another_servers_key_for_the_event_is_told_what_to_do(
+    server: str, database_url: str, tmp_path: Path
+) -> None:
+    home = tmp_path / "gate"
+    KeyStore(keys_dir(home)).add(derive_event_key(b"another backend's master secret!", EVENT))
+    code = add_device(database_url, EVENT, "Gate A")
+    with Store.open(store_path(home)) as store:
+        pair_device(home, Pairing(code, server), store=store)
+    report = GateHome(home, "Gate A").sync()
+    assert report.exit_code == 2
+    assert "different key for SYNCE2E v1" in (report.problem or "") and "--home" in (report.problem or "")
+    # The key held was not replaced: tickets it signed still verify here.
+    [held] = KeyStore(keys_dir(home)).keys_for(EVENT)
+    assert held.key == derive_event_key(b"another backend's master secret!", EVENT).key
