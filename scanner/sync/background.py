@@ -4,6 +4,8 @@ a time. No Textual here: the app's worker calls ``run_once`` and shows the outco
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,14 +41,31 @@ class BackgroundSync:
         self.store = store
         self.keys = keys
         self._lock = threading.Lock()
+        self._clients: set[SyncClient] = set()
+        self._stopped = threading.Event()
 
-    def _client(self, credentials: DeviceCredentials | None, server_url: str) -> SyncClient:
-        return SyncClient(
+    @contextmanager
+    def _client(self, credentials: DeviceCredentials | None, server_url: str) -> Iterator[SyncClient]:
+        client = SyncClient(
             server_url,
             token=credentials.token if credentials else None,
             timeout_s=APP_TIMEOUT_S,
             deadline_s=APP_DEADLINE_S,
         )
+        self._clients.add(client)
+        if self._stopped.is_set():
+            client.abort()
+        try:
+            yield client
+        finally:
+            self._clients.discard(client)
+            client.close()
+
+    def stop(self) -> None:
+        """The app is closing: end any call in flight now rather than at its deadline."""
+        self._stopped.set()
+        for client in list(self._clients):
+            client.abort()
 
     def run_once(self) -> SyncOutcome:
         """One round if this gate is paired; never raises for the network's or server's doing."""

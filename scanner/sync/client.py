@@ -101,6 +101,7 @@ class SyncClient:
         self.server_url = server_url
         self._deadline_s = deadline_s
         self._socket: socket.socket | None = None  # of the one connection, for the watchdog
+        self._aborted = threading.Event()
         self._http = httpx.Client(
             base_url=server_url,
             headers=headers,
@@ -113,6 +114,12 @@ class SyncClient:
 
     def close(self) -> None:
         self._http.close()
+
+    def abort(self) -> None:
+        """End a call in flight now, and refuse later ones, from another thread (the gate app is
+        closing): they fail as ServerUnavailable, and nothing unfinished is marked done."""
+        self._aborted.set()
+        self._abort(threading.Event())
 
     def __enter__(self) -> SyncClient:
         return self
@@ -162,6 +169,8 @@ class SyncClient:
     def _call(self, method: str, path: str, **kwargs: Any) -> Answer:
         if "content" in kwargs:
             kwargs["headers"] = {"Content-Type": "application/json"}
+        if self._aborted.is_set():
+            raise ServerUnavailable("sync stopped: the gate app is closing")
         sent = datetime.now(UTC)
         started = time.monotonic()
         deadline = started + self._deadline_s
@@ -192,6 +201,8 @@ class SyncClient:
                     round_trip_s=time.monotonic() - started,
                 )
         except httpx.HTTPError as exc:
+            if self._aborted.is_set():
+                raise ServerUnavailable("sync stopped: the gate app is closing") from None
             if fired.is_set():
                 raise ServerUnavailable(
                     f"the server took over {self._deadline_s:.0f} s to answer {path}"

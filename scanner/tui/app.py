@@ -250,6 +250,10 @@ class GateApp(App[int]):
                     break
                 self._sync_now.wait(min(remaining, _QUEUE_POLL_SECONDS))
 
+    def on_unmount(self) -> None:
+        # A round blocked on a slow server would otherwise hold the exit until its deadline.
+        self.syncer.stop()
+
     def sync_soon(self) -> None:
         """Wake the sync worker now (after pairing, or when staff ask)."""
         self._sync_now.set()

@@ -5,6 +5,7 @@ up when the network is back — with no traceback or error notice on the gate sc
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC
@@ -154,3 +155,34 @@ async def test_pairing_from_the_settings_screen_with_a_handheld_scan_sets_up_the
     finally:
         store.close()
     assert load_settings(settings_path(home)) == GateSettings(gate_name="Gate C", event=EVENT)
+
+
+async def test_closing_the_app_ends_a_round_stuck_on_a_slow_server_at_once(
+    server: str, database_url: str, tmp_path: Path
+) -> None:
+    gate_b = await asyncio.to_thread(pair_gate, tmp_path, server, database_url, EVENT, "Gate B")
+    with FaultProxy(urlsplit(server).port or 0) as proxy:
+        proxy.mode = "slow"
+        proxy.drip_seconds = 1.0  # the app's deadline is 30 s: the round would hang that long
+        save_credentials(gate_b.home, replace(load_credentials(gate_b.home), server_url=proxy.url))
+        store = Store.open(store_path(gate_b.home))
+        gate = Gate(store=store, keys=KeyStore(keys_dir(gate_b.home)), event=EVENT, gate_name="Gate B")
+        app = GateApp(
+            gate=gate,
+            home=gate_b.home,
+            settings=GateSettings(gate_name="Gate B", event=EVENT),
+            tz=UTC,
+            refresh_seconds=0,
+            ring=lambda: None,
+            sync_interval_s=60,
+        )
+        try:
+            async with app.run_test(size=(100, 30)):
+                await wait_for(lambda: proxy.connections >= 1, what="a round under way")
+                await asyncio.sleep(0.5)
+            closed = time.monotonic()
+            # The round gives the lock back once its call has ended.
+            assert await asyncio.to_thread(app.syncer._lock.acquire, True, 10)
+            assert time.monotonic() - closed < 3
+        finally:
+            store.close()
