@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from typing import Any
 
@@ -20,8 +21,15 @@ from ticketcode.sync_protocol import parse_pairing
 CLOCK_WARNING_MS = 30_000
 
 
+def _quiet_http_log() -> None:
+    """httpx logs every request at INFO: one line per page of a pull, noise unless asked (-v)."""
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
 def pair(args: argparse.Namespace) -> int:
     """``ticketgate pair PAIRING [--server URL]``: pair, then pull keys and tickets at once."""
+    _quiet_http_log()
     home = data_home(args.home)
     pairing = parse_pairing(args.pairing, server_url=args.server)
     with Store.open(store_path(home)) as store:
@@ -46,6 +54,7 @@ def pair(args: argparse.Namespace) -> int:
 
 def sync(args: argparse.Namespace) -> int:
     """``ticketgate sync [--json]``: one round now; exit 0 done, 1 unreachable or busy, 2 act."""
+    _quiet_http_log()
     home = data_home(args.home)
     credentials = load_credentials(home)
     with Store.open(store_path(home)) as store:
