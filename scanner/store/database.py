@@ -52,6 +52,7 @@ class Store(SyncOperations):
         self._reader_lock = threading.Lock()
         self._stopping = threading.Event()
         self._checkpointer: threading.Thread | None = None
+        self._synchronous: Synchronous = "FULL"
         self.path = path
 
     # -- opening -------------------------------------------------------------------------------
@@ -113,6 +114,7 @@ class Store(SyncOperations):
             raise StoreError(f"the store {self.path} cannot use WAL journaling (got {mode})")
         # PRAGMA takes no parameters; the value was checked against a fixed set above.
         conn.execute(f"PRAGMA synchronous = {synchronous}")
+        self._synchronous = synchronous
         conn.execute("PRAGMA foreign_keys = ON")
 
     def _migrate(self) -> None:
@@ -199,25 +201,44 @@ class Store(SyncOperations):
     # -- transactions --------------------------------------------------------------------------
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One ``BEGIN IMMEDIATE`` transaction: the write lock is taken before anything is read."""
+    def _write(self, *, replayable: bool = False) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction: the write lock is taken before anything is read.
+
+        ``replayable``: what it writes can be had again should a power cut lose it (pulled changes
+        with their cursor, "uploaded" marks), so it is committed without an fsync of its own (WAL with
+        ``synchronous=NORMAL``: still atomic; durable with the next scan's fsync or the checkpoint).
+        A scan never is: its verdict is shown only once it is on disk.
+        """
         with self._lock:
-            conn = self._conn
+            if not (replayable and self._synchronous == "FULL"):
+                yield from self._transaction()
+                return
             try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise _store_error(exc, "start a transaction") from None
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException as exc:
+                self._conn.execute("PRAGMA synchronous = NORMAL")
+                yield from self._transaction()
+            finally:
                 try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass  # SQLite may already have rolled back (e.g. on SQLITE_FULL)
-                if isinstance(exc, sqlite3.Error):
-                    raise _store_error(exc, "write") from None
-                raise
+                    self._conn.execute("PRAGMA synchronous = FULL")
+                except sqlite3.Error as exc:
+                    raise _store_error(exc, "restore durable writes") from None
+
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _store_error(exc, "start a transaction") from None
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # SQLite may already have rolled back (e.g. on SQLITE_FULL)
+            if isinstance(exc, sqlite3.Error):
+                raise _store_error(exc, "write") from None
+            raise
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from scanner.presence import Move, replay
 from scanner.store import tickets
 from scanner.store.schema import ts
-from scanner.verdicts import Direction, KnownTicket
+from scanner.verdicts import Direction
 from ticketcode.sync_protocol import Change, ConflictChange, MovementChange, TicketChange
 
 
@@ -64,9 +64,10 @@ def apply_changes(
     conn: sqlite3.Connection, event: str, changes: Sequence[Change], *, clock_offset_ms: int
 ) -> Applied:
     """Keep a batch of pulled changes of ``event``, inside the caller's write transaction."""
-    known = [_known(event, c) for c in changes if isinstance(c, TicketChange)]
-    if known:
-        tickets.upsert_tickets(conn, known)
+    now = ts(datetime.now(UTC))
+    rows = [_ticket_row(event, c, now) for c in changes if isinstance(c, TicketChange)]
+    if rows:
+        tickets.upsert_ticket_rows(conn, rows)
     touched: set[int] = set()
     movements = 0
     for change in changes:
@@ -80,7 +81,6 @@ def apply_changes(
                 movements += 1
                 touched.add(change.serial)
     conflicts = 0
-    now = ts(datetime.now(UTC))
     for change in changes:
         if not isinstance(change, ConflictChange):
             continue
@@ -112,27 +112,31 @@ def apply_changes(
     for serial in sorted(touched):
         recompute_presence(conn, event, serial, clock_offset_ms=clock_offset_ms)
     return Applied(
-        tickets=len(known),
-        revoked=sum(1 for k in known if k.revoked),
+        tickets=len(rows),
+        revoked=sum(row[3] for row in rows),
         movements=movements,
         conflicts=conflicts,
     )
 
 
-def _known(event: str, change: TicketChange) -> KnownTicket:
-    revoked = change.status == "revoked"
-    return KnownTicket(
-        event=event,
-        serial=change.serial,
-        holder=change.holder,
-        revoked=revoked,
-        revoked_reason=(change.reason or "refunded or cancelled") if revoked else None,
-        code=change.code,
-        order_ref=change.order,
+def _ticket_row(event: str, change: TicketChange, now: str) -> tickets.TicketRow:
+    """The row ``tickets.upsert_ticket_rows`` keeps, laid out directly: a pull brings 100,000 of them."""
+    if change.status == "revoked":
+        why = change.reason or "refunded or cancelled"
         # When a ticket was revoked is worth keeping; when a valid one was issued is not worth the
-        # cost of writing it for 100,000 tickets.
-        changed_at=change.changed_at if revoked else None,
-    )
+        # cost of writing it 100,000 times.
+        return (
+            event,
+            change.serial,
+            change.holder,
+            1,
+            why,
+            now,
+            change.code,
+            change.order,
+            ts(change.changed_at),
+        )
+    return (event, change.serial, change.holder, 0, None, now, change.code, change.order, None)
 
 
 def recompute_presence(conn: sqlite3.Connection, event: str, serial: int, *, clock_offset_ms: int) -> None:

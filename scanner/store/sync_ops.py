@@ -26,7 +26,7 @@ class SyncOperations:
     def _read(self) -> AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError
 
-    def _write(self) -> AbstractContextManager[sqlite3.Connection]:
+    def _write(self, *, replayable: bool = False) -> AbstractContextManager[sqlite3.Connection]:
         raise NotImplementedError
 
     # -- push ----------------------------------------------------------------------------------
@@ -42,8 +42,9 @@ class SyncOperations:
             return sync_state.unsynced_scans(conn, limit, after=after)
 
     def mark_synced(self, scan_ids: Iterable[int]) -> None:
-        """Mark scans the backend acknowledged as uploaded."""
-        with self._write() as conn:
+        """Mark scans the backend acknowledged as uploaded (a mark lost to a power cut means the
+        scans go up again, which the server ignores: no fsync of its own)."""
+        with self._write(replayable=True) as conn:
             sync_state.mark_synced(conn, scan_ids)
 
     # -- pull ----------------------------------------------------------------------------------
@@ -64,7 +65,8 @@ class SyncOperations:
         applied = Applied()
         chunks = [changes[i : i + APPLY_CHUNK] for i in range(0, len(changes), APPLY_CHUNK)] or [()]
         for number, chunk in enumerate(chunks, start=1):
-            with self._write() as conn:
+            # Lost to a power cut, a chunk is pulled again with the cursor before it: no fsync of its own.
+            with self._write(replayable=True) as conn:
                 applied += remote.apply_changes(conn, event, chunk, clock_offset_ms=clock_offset_ms)
                 if number == len(chunks):
                     sync_state.set_cursor(conn, cursor)
