@@ -13,7 +13,14 @@ times the gate's own code (``scanner.sync``: httpx, strict decoding, SQLite with
   through COPY into a scratch table, and the same request bodies sent again (the server then stores
   nothing new: HTTP, decoding and the duplicate check alone).
 
+Then the flash sale beside syncing gates: ``ticketgate server --workers 2`` on another fresh database,
+``bench/http_load.py`` (64 buyers) sells one hot event out three times — without gates, with 50
+simulated gates syncing every 3 s (``bench/gate_load.py``: each pushes scans and pulls changes as a
+real gate does), and without again — and the ratio of reservations/s with gates to the mean without
+is printed, with the sale's invariant (0 oversold) and the gates' (every scan acknowledged).
+
     .venv/bin/python bench/sync_bench.py [--tickets 100000] [--changes 1000] [--scans 10000]
+        [--sale-capacity 10000] [--gates 50] [--no-sale]
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import json
 import os
 import secrets
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -43,6 +51,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from backend import devices  # noqa: E402
 from backend.db import make_pool  # noqa: E402
+from bench import flash_sale  # noqa: E402
 from bench.flash_sale import DEFAULT_BASE_URL, CpuMeter, free_port, with_database  # noqa: E402
 from scanner.gate import Gate  # noqa: E402
 from scanner.keystore import KeyStore  # noqa: E402
@@ -99,7 +108,7 @@ class Meter:
         return result, Figure(wall, time.process_time() - own, used["server"], used["postgres"])
 
 
-def start_server(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(database_url: str, *, workers: int = 1) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("TICKETGATE_")},
@@ -109,7 +118,7 @@ def start_server(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
     }
     command = [
         sys.executable, "-m", "ticketgate", "server", "--database-url", database_url,
-        "--host", "127.0.0.1", "--port", str(port), "--no-reaper",
+        "--host", "127.0.0.1", "--port", str(port), "--no-reaper", "--workers", str(workers),
     ]  # fmt: skip
     server = subprocess.Popen(command, env=env, cwd=HERE.parent, stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -127,13 +136,13 @@ def start_server(database_url: str) -> tuple[subprocess.Popen[bytes], str]:
         time.sleep(0.1)
 
 
-def sell_in_bulk(database_url: str, count: int) -> list[str]:
+def sell_in_bulk(database_url: str, count: int, *, event: str = EVENT) -> list[str]:
     """``count`` paid tickets in one order, inserted in one statement as payment confirmation does."""
     with psycopg.connect(database_url) as conn, conn.transaction():
         row = conn.execute(
             "UPDATE events SET next_serial = next_serial + %s WHERE code = %s"
             " RETURNING id, next_serial - %s, capacity, key_version",
-            (count, EVENT, count),
+            (count, event, count),
         ).fetchone()
         assert row is not None
         event_id, first, capacity, version = row
@@ -159,7 +168,7 @@ def sell_in_bulk(database_url: str, count: int) -> list[str]:
             " VALUES (%s, %s, 'paid', %s, 0, 'EUR', 'bench@example.org', now(), now(), %s, %s)",
             (order_id, event_id, count, [a[0] for a in alloc], [a[1] for a in alloc]),
         )
-        key = derive_event_key(MASTER_SECRET.encode(), EVENT, version)
+        key = derive_event_key(MASTER_SECRET.encode(), event, version)
         width = serial_width(capacity)
         serials = list(range(first, first + count))
         codes = [issue_code(key, s, width=width) for s in serials]
@@ -238,6 +247,88 @@ def copy_baseline(database_url: str, bodies: list[dict[str, Any]]) -> float:
         return time.perf_counter() - started
 
 
+def create_event(base: str, code: str, capacity: int) -> None:
+    created = httpx.post(
+        f"{base}/api/events",
+        json={"code": code, "name": code, "capacity": capacity},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    assert created.status_code == 201, created.text
+
+
+def sale_beside_gates(admin_url: str, *, capacity: int, gates: int) -> dict[str, Any]:
+    """Reservations/s of three sell-outs of a hot event: without gates, with ``gates`` syncing, without."""
+    name = f"tg_salebench_{secrets.token_hex(4)}"
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')  # a generated identifier, not user input
+    database_url = with_database(admin_url, name)
+    server, base = start_server(database_url, workers=2)
+    load: subprocess.Popen[str] | None = None
+    try:
+        flash_sale.wait_ready(base, server, port=int(base.rsplit(":", 1)[1]), workers=2)
+        for code, size in [("WARMUP", 2000), ("GATEEV", 5000)] + [
+            (c, capacity) for c in ("SALEA", "SALEB", "SALEC")
+        ]:
+            create_event(base, code, size)
+        sell_in_bulk(database_url, 5000, event="GATEEV")
+        options: dict[str, Any] = {"connections": 64, "time_limit": 120.0}
+        meter = CpuMeter(server.pid, admin_url, name)
+        flash_sale.run_load(base, ["WARMUP"], **options)
+        before = flash_sale.run_load(base, ["SALEA"], **options)
+        load = subprocess.Popen(
+            [
+                sys.executable,
+                str(HERE / "gate_load.py"),
+                "--url",
+                base,
+                "--database-url",
+                database_url,
+                "--event",
+                "GATEEV",
+                "--gates",
+                str(gates),
+                "--interval",
+                "3",
+                "--duration",
+                "600",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert load.stdout is not None
+        paired = json.loads(load.stdout.readline())
+        assert paired == {"paired": gates}, paired
+        time.sleep(4)  # every gate through its first round (its initial pull of 5,000 tickets)
+        cpu_before = meter.read()
+        during = flash_sale.run_load(base, ["SALEB"], **options)
+        during["cpu"] = CpuMeter.used(cpu_before, meter.read())
+        load.send_signal(signal.SIGTERM)
+        out, _ = load.communicate(timeout=120)
+        gates_report = json.loads(out.strip().splitlines()[-1])
+        after = flash_sale.run_load(base, ["SALEC"], **options)
+        over, broken = flash_sale.oversold(database_url)
+    finally:
+        if load is not None and load.poll() is None:
+            load.kill()
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    baseline = (before["per_second"] + after["per_second"]) / 2
+    return {
+        "before": before,
+        "during": during,
+        "after": after,
+        "ratio": during["per_second"] / baseline if baseline else 0.0,
+        "gates": gates_report,
+        "oversold": over,
+        "broken": broken,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -245,6 +336,9 @@ def main() -> int:
     parser.add_argument("--tickets", type=int, default=100_000)
     parser.add_argument("--changes", type=int, default=1_000)
     parser.add_argument("--scans", type=int, default=10_000)
+    parser.add_argument("--sale-capacity", type=int, default=10_000, help="tickets of each sell-out")
+    parser.add_argument("--gates", type=int, default=50, help="simulated gates syncing beside the sale")
+    parser.add_argument("--no-sale", action="store_true", help="skip the flash sale beside syncing gates")
     parser.add_argument(
         "--database-url", default=os.environ.get("TICKETGATE_TEST_DATABASE_URL", DEFAULT_BASE_URL)
     )
@@ -316,7 +410,6 @@ def main() -> int:
             )
         client.close()
         store.close()
-        load = os.getloadavg()
     finally:
         server.terminate()
         try:
@@ -325,6 +418,10 @@ def main() -> int:
             server.kill()
         with psycopg.connect(args.database_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    sale = None
+    if not args.no_sale:
+        sale = sale_beside_gates(args.database_url, capacity=args.sale_capacity, gates=args.gates)
+    load = os.getloadavg()
 
     print(
         f"sync over real HTTP on 127.0.0.1, {dt.date.today()}, {os.cpu_count()} CPUs shared with PostgreSQL"
@@ -351,9 +448,33 @@ def main() -> int:
         f" the same bodies again (all duplicates) {repost.wall_s:.2f} s ({repost.cpu()}),"
         f" x{push.wall_s / repost.wall_s:.2f}"
     )
+    ok = True
+    if sale is not None:
+        print(
+            f"  flash sale beside {args.gates} gates syncing every 3 s: 64 buyers, {args.sale_capacity:,}"
+            " tickets per sell-out, server --workers 2"
+        )
+        for label, what in (("before", "no gates"), ("during", f"{args.gates} gates"), ("after", "no gates")):
+            run = sale[label]
+            print(
+                f"    {label} ({what}): {run['per_second']:.0f} reservations/s, p50 {run['p50_ms']:.1f} ms,"
+                f" p99 {run['p99_ms']:.1f} ms, errors {run['errors']},"
+                f" sold out: {'yes' if run['all_sold_out'] else 'NO'}"
+            )
+        gates = sale["gates"]
+        print(
+            f"    ratio with / without gates (mean of before and after): {sale['ratio']:.2f} (aim >= 0.8);"
+            f" oversold {sale['oversold']}"
+        )
+        print(
+            f"    gates: {gates['rounds']} rounds, {gates['failed_rounds']} failed,"
+            f" {gates['scans_acknowledged']} scans acknowledged, {gates['scans_pending']} pending;"
+            f" push p99 {gates['push_ms_p99']} ms, pull p99 {gates['pull_ms_p99']} ms"
+        )
+        ok = sale["oversold"] == 0 and not sale["broken"] and gates["scans_pending"] == 0
     print(f"  load average (1, 5, 15 min): {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     print(f"  reproduce: {reproduce}")
-    return 0
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
