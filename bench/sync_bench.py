@@ -274,7 +274,14 @@ def sale_beside_gates(admin_url: str, *, capacity: int, gates: int) -> dict[str,
         options: dict[str, Any] = {"connections": 64, "time_limit": 120.0}
         meter = CpuMeter(server.pid, admin_url, name)
         flash_sale.run_load(base, ["WARMUP"], **options)
-        before = flash_sale.run_load(base, ["SALEA"], **options)
+
+        def sale(event: str) -> dict[str, Any]:
+            cpu = meter.read()
+            result = flash_sale.run_load(base, [event], **options)
+            result["cpu"] = CpuMeter.used(cpu, meter.read())
+            return result
+
+        before = sale("SALEA")
         load = subprocess.Popen(
             [
                 sys.executable,
@@ -299,13 +306,11 @@ def sale_beside_gates(admin_url: str, *, capacity: int, gates: int) -> dict[str,
         paired = json.loads(load.stdout.readline())
         assert paired == {"paired": gates}, paired
         time.sleep(4)  # every gate through its first round (its initial pull of 5,000 tickets)
-        cpu_before = meter.read()
-        during = flash_sale.run_load(base, ["SALEB"], **options)
-        during["cpu"] = CpuMeter.used(cpu_before, meter.read())
+        during = sale("SALEB")
         load.send_signal(signal.SIGTERM)
         out, _ = load.communicate(timeout=120)
         gates_report = json.loads(out.strip().splitlines()[-1])
-        after = flash_sale.run_load(base, ["SALEC"], **options)
+        after = sale("SALEC")
         over, broken = flash_sale.oversold(database_url)
     finally:
         if load is not None and load.poll() is None:
@@ -456,10 +461,12 @@ def main() -> int:
         )
         for label, what in (("before", "no gates"), ("during", f"{args.gates} gates"), ("after", "no gates")):
             run = sale[label]
+            cpu_us = sum(run["cpu"].values()) / max(1, run["ok"]) * 1e6
             print(
                 f"    {label} ({what}): {run['per_second']:.0f} reservations/s, p50 {run['p50_ms']:.1f} ms,"
                 f" p99 {run['p99_ms']:.1f} ms, errors {run['errors']},"
-                f" sold out: {'yes' if run['all_sold_out'] else 'NO'}"
+                f" sold out: {'yes' if run['all_sold_out'] else 'NO'};"
+                f" server + PostgreSQL CPU {cpu_us:.0f} us per reservation"
             )
         gates = sale["gates"]
         print(
