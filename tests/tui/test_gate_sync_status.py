@@ -10,16 +10,18 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import DataTable
 
 from scanner.errors import DeviceRevoked
 from scanner.sync.background import SyncOutcome
 from scanner.sync.credentials import DeviceCredentials, save_credentials
 from scanner.sync.round import RoundReport
 from scanner.tui.messages import SyncFinished
+from scanner.tui.screens.lookup import LookupScreen
 from scanner.tui.screens.pair import PairScreen
 from scanner.tui.widgets.status_line import StatusLine
 from tests.tui.gatekit import EVENT, code, make_harness, make_home, screen_text, wait_for, wait_painted
-from ticketcode.sync_protocol import ConflictChange
+from ticketcode.sync_protocol import ConflictChange, MovementChange, TicketChange
 
 pytestmark = pytest.mark.anyio
 SINCE = datetime(2026, 6, 20, 19, 40, tzinfo=UTC)
@@ -135,3 +137,45 @@ def test_paired_status_line_snapshot(snap_compare: Any, tmp_path: Path, link: st
         await pilot.pause()
 
     assert snap_compare(harness.app, terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_lookup_history_shows_other_gates_movements_and_the_conflict_in_time_order(
+    tmp_path: Path,
+) -> None:
+    harness = make_harness(make_home(tmp_path))
+    store = harness.gate.store
+    gate_a = "0d1c2b3a-6d1e-4c11-9a5e-2b7f1e0d9c41"
+    store.apply_pulled(
+        EVENT,
+        [
+            TicketChange(serial=3, code=code(3), status="valid", changed_at=SINCE),
+            MovementChange(scan=f"{gate_a}/2", gate="Gate A", serial=3, direction="in", at=SINCE),
+            conflict(3),
+            MovementChange(
+                scan=f"{gate_a}/3", gate="Gate A", serial=3, direction="out", at=SINCE + timedelta(minutes=1)
+            ),
+        ],
+        cursor="c",
+        clock_offset_ms=0,
+    )
+    async with harness.app.run_test(size=(120, 40)) as pilot:
+        await pilot.press(*code(3), "enter")  # Gate B's own entry at 19:42:07, after Gate A's exit
+        await wait_painted(harness, 1)
+        await pilot.press("f4")
+        screen = harness.app.screen
+        assert isinstance(screen, LookupScreen)
+        await pilot.press("3", "enter")
+        results = screen.query_one("#lookup-results", DataTable)
+        await wait_for(lambda: results.row_count == 1, what="the ticket found")
+        await pilot.press("enter")
+        history = screen.query_one("#lookup-history", DataTable)
+        await wait_for(lambda: history.row_count == 4, what="four lines of history")
+        rows = [[str(cell) for cell in history.get_row_at(i)] for i in range(4)]
+        assert [(r[1], r[2], r[3]) for r in rows] == [
+            ("ADMIT", "in", "Gate A"),
+            ("CONFLICT", "in", "Gate B & Gate A"),
+            ("ADMIT", "out", "Gate A"),
+            ("ADMIT", "in", "Gate B"),
+        ]
+        assert "another gate" in rows[0][4] and "both scans stand" in rows[1][4]
+        assert "CONFLICT" in str(screen.query_one("#lookup-history-title").render())
