@@ -176,6 +176,7 @@ async def read_page(
     after = given.position
     deadline = time.monotonic() + HORIZON_WAIT_SECONDS
     pause = 0.005
+    waiting_for: int | None = None  # the newest transaction id held back at the first read
     while True:
         read = await _read(pool, device, after, limit + 1)
         if after.xid >= read.xmax and after != START:
@@ -184,7 +185,12 @@ async def read_page(
             raise BadCursor("this sync cursor is ahead of this database: pull again from the start")
         ready = [row for row in read.rows if row[0] < read.horizon]
         held_back = len(ready) < len(read.rows)
-        if len(ready) >= limit or not held_back or time.monotonic() >= deadline:
+        if waiting_for is None and held_back:
+            waiting_for = read.rows[-1][0]
+        # Wait for what was held back when the pull came, not for rows written since: under a
+        # steady stream of writes there is always a newer one.
+        done_waiting = waiting_for is None or read.horizon > waiting_for
+        if len(ready) >= limit or done_waiting or time.monotonic() >= deadline:
             break
         await asyncio.sleep(pause)
         pause = min(pause * 2, 0.1)

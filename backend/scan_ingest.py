@@ -3,9 +3,16 @@
 One transaction per batch: the scans are inserted with ``ON CONFLICT (device_id, scan_id) DO NOTHING``
 (a retried or overlapping batch stores each scan once), each newly stored ADMIT of a ticket of the
 device's event becomes a ``movement`` row of the change feed, and every ticket that moved has its
-merged record rebuilt to find new conflicts. Tickets are locked (rows of ``ticket_movement_locks``,
-in serial order) before their record is read, so two devices pushing the same ticket at once cannot
-both miss the conflict between them: the second waits for the first and then reads its scans.
+merged record rebuilt to reconcile its conflicts.
+
+Before anything is written, a batch takes transaction-level advisory locks on the tickets it moves,
+hashed into 64 buckets per event, in bucket order. So two devices pushing the same ticket at once
+cannot both miss the conflict between them (the second waits, then reads the first's scans), batches
+of different tickets mostly run side by side, and a batch holds at most 64 entries of PostgreSQL's
+shared lock table (one lock per ticket would need 1,000 for a full batch). Advisory locks rather than
+row locks because they take no transaction id: a batch waiting its turn does not hold back the change
+feed's horizon, which a row lock would (locking a row assigns the transaction id first, and every
+pull would then wait behind the queue).
 """
 
 from __future__ import annotations
@@ -44,6 +51,17 @@ def is_movement(scan: ScanUpload, device: Device) -> bool:
     return scan.verdict == "ADMIT" and scan.event == device.event_code and scan.serial is not None
 
 
+# The advisory locks' first key: their own space, apart from other advisory locks. The second is the
+# event's id and the ticket's bucket.
+_INGEST_LOCK_CLASS = 7_301_442
+LOCK_BUCKETS = 64
+
+
+def lock_keys(event_id: int, serials: Sequence[int]) -> list[int]:
+    """The second keys of the advisory locks a batch moving ``serials`` takes, in the order to take them."""
+    return sorted({(event_id * LOCK_BUCKETS + serial % LOCK_BUCKETS) % 2**31 for serial in serials})
+
+
 _INSERT_SCANS = """
 INSERT INTO scans (device_id, scan_id, event_id, gate, scanned_at, clock_offset_ms, corrected_at,
                    direction, verdict, reason, source, code, scan_event, serial, movement)
@@ -64,7 +82,14 @@ async def ingest_scans(pool: AsyncConnectionPool, device: Device, scans: Sequenc
     """Store ``scans`` of ``device`` once each; return the gate's scan ids the server now holds (all)."""
     acknowledged = list(dict.fromkeys(scan.id for scan in scans))
     offset = next((s.clock_offset_ms for s in reversed(scans) if s.clock_offset_ms is not None), None)
+    moving = [s.serial for s in scans if s.serial is not None and is_movement(s, device)]
     async with database_errors(), pool.connection() as conn, conn.transaction():
+        if moving:
+            # Waits (up to lock_timeout, then Busy: 503) for batches moving the same tickets.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(%s::integer, k) FROM unnest(%s::integer[]) AS k",
+                (_INGEST_LOCK_CLASS, lock_keys(device.event_id, moving)),
+            )
         if scans:
             cur = await conn.execute(_INSERT_SCANS, _scan_columns(device, scans))
             stored = await cur.fetchall()
@@ -103,16 +128,8 @@ def _scan_columns(device: Device, scans: Sequence[ScanUpload]) -> dict[str, Any]
 async def _publish(
     conn: AsyncConnection[Any], device: Device, serials: list[int], new_rows: set[int]
 ) -> None:
-    """Lock the tickets that moved, rebuild their records, write movements and conflict changes."""
-    # ON CONFLICT DO UPDATE locks each existing row even when its WHERE is false, and the rows are
-    # taken in serial order, so concurrent batches lock tickets in one order and never deadlock.
-    await conn.execute(
-        "INSERT INTO ticket_movement_locks (event_id, serial)"
-        " SELECT %s, serial FROM unnest(%s::integer[]) AS serial"
-        " ON CONFLICT (event_id, serial) DO UPDATE SET serial = excluded.serial WHERE false",
-        (device.event_id, serials),
-    )
-    # A fresh statement after the locks: it sees every batch committed before us for these tickets.
+    """Rebuild the records of the tickets that moved; write movements and conflict changes."""
+    # A fresh statement after the event's lock: it sees every batch committed before this one.
     # Joined to the list rather than "serial = ANY(...)": before the table is analysed the planner
     # may scan it whole, testing each row against all 1,000 serials.
     cur = await conn.execute(

@@ -54,14 +54,6 @@ CREATE TABLE scans (
 -- A ticket's merged record: its movements from every device in corrected-time order.
 CREATE INDEX scans_movements ON scans (event_id, serial, corrected_at) WHERE movement;
 
--- One row per ticket that has moved: what concurrent ingestions of the same ticket lock (row locks,
--- not advisory locks: a batch of 1,000 scans would need 1,000 entries in the shared lock table).
-CREATE TABLE ticket_movement_locks (
-    event_id bigint NOT NULL,
-    serial   integer NOT NULL,
-    PRIMARY KEY (event_id, serial)
-);
-
 -- An entry made while the ticket was already inside by another device's entry (no exit between), in
 -- the merged timeline. Both scans stand; each redundant entry is flagged once. Rebuilt whenever the
 -- ticket's record grows: a late upload can change the entry it is flagged against, or show the ticket
