@@ -93,7 +93,6 @@ class SyncClient:
         token: str | None = None,
         timeout_s: float = READ_TIMEOUT_S,
         deadline_s: float = ANSWER_DEADLINE_S,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         headers = {"User-Agent": "ticketgate-gate", "Accept": "application/json"}
         if token is not None:
@@ -108,7 +107,6 @@ class SyncClient:
             timeout=httpx.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s)),
             # One connection, kept alive between the calls of a round: the watchdog knows its socket.
             limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
-            transport=transport,
             follow_redirects=False,
         )
 

@@ -72,10 +72,6 @@ class RoundReport:
     def problem(self) -> str | None:
         return "; ".join(dict.fromkeys(str(e) for e in self.errors)) or None
 
-    @property
-    def revoked(self) -> bool:
-        return any(isinstance(e, DeviceRevoked) for e in self.errors)
-
 
 def run_round(
     *,
@@ -93,14 +89,14 @@ def run_round(
     clock = RoundClock(store.clock_offset_ms())
     try:
         try:
-            report.pushed = push_scans(store, client, clock)
-        except (SyncError, ScannerError) as exc:
+            push_scans(store, client, clock, report=report)
+        except ScannerError as exc:  # SyncError among them
             report.errors.append(exc)
         try:
             report.pages, report.pulled = pull_changes(
                 store, keys, credentials, client, clock, on_progress=on_progress, limit=pull_limit
             )
-        except (SyncError, ScannerError) as exc:
+        except ScannerError as exc:
             report.errors.append(exc)
     finally:
         if own_client:
@@ -155,8 +151,11 @@ def upload_of(scan: ScanResult, offset_ms: int | None) -> ScanUpload:
     )
 
 
-def push_scans(store: Store, client: SyncClient, clock: RoundClock) -> int:
-    """Every scan not yet uploaded, oldest first, in batches; returns how many were acknowledged."""
+def push_scans(
+    store: Store, client: SyncClient, clock: RoundClock, *, report: RoundReport | None = None
+) -> int:
+    """Every scan not yet uploaded, oldest first, in batches; returns how many were acknowledged
+    (counted in ``report.pushed`` batch by batch too, so a push cut off half way says how far it got)."""
     pushed = 0
     after = 0
     while True:
@@ -171,6 +170,8 @@ def push_scans(store: Store, client: SyncClient, clock: RoundClock) -> int:
         acknowledged = [i for i in response.acknowledged if i in sent]
         store.mark_synced(acknowledged)
         pushed += len(acknowledged)
+        if report is not None:
+            report.pushed = pushed
         # An id the server did not acknowledge stays queued for the next round; moving past it
         # keeps this round from sending it again and again.
         after = batch[-1].scan_id
