@@ -38,17 +38,25 @@ system-deps:
 		$$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 
-$(STAMP): pyproject.toml requirements.lock | system-deps
+# The development environment: what runs (requirements.lock) plus the tools that test and check it
+# (requirements-dev.lock holds both, with the same versions). A gate laptop or server needs only
+# requirements.lock: see "Installing without the development tools" in the README.
+$(STAMP): pyproject.toml requirements.lock requirements-dev.lock | system-deps
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip
 	$(BIN)/python -m pip install -q --disable-pip-version-check uv
-	$(BIN)/python -m uv pip install -q --python $(BIN)/python -r requirements.lock
+	$(BIN)/python -m uv pip install -q --python $(BIN)/python -r requirements-dev.lock
 	$(BIN)/python -m uv pip install -q --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
-# Re-resolve the newest versions pyproject.toml allows into requirements.lock (then run make test).
+# Resolve what pyproject.toml asks for, keeping the versions already locked (add --upgrade by hand for
+# newer ones): the runtime lock first, then the development lock constrained to it, so both hold the
+# same version of every package they share (then make test).
 lock: $(STAMP)
-	$(BIN)/python -m uv pip compile -q pyproject.toml --extra dev -o requirements.lock
+	$(BIN)/python -m uv pip compile -q pyproject.toml --custom-compile-command "make lock" \
+		-o requirements.lock
+	$(BIN)/python -m uv pip compile -q pyproject.toml --extra dev -c requirements.lock \
+		--custom-compile-command "make lock" -o requirements-dev.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
