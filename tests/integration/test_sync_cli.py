@@ -12,9 +12,9 @@ import httpx
 import pytest
 
 from tests.integration.live_server import live_server, settings_for
-from tests.integration.synckit import T0, Gate, create_event, error_code, pair_request, sell
+from tests.integration.synckit import T0, create_event, error_code, pair_request, paired_gate, sell
 from tests.integration.test_backend_cli import _env, ticketgate
-from ticketcode.sync_protocol import PULL_PATH, decode_pair_response, parse_pairing
+from ticketcode.sync_protocol import PULL_PATH, parse_pairing
 
 
 @pytest.fixture
@@ -27,28 +27,6 @@ def cli(database_url: str, *args: str, **env: str) -> tuple[int, str, str]:
     done = ticketgate(*args, env=_env(database_url, **env))
     assert "Traceback" not in done.stderr, done.stderr
     return done.returncode, done.stdout, done.stderr
-
-
-def paired_by_cli(base_url: str, database_url: str, event: str, name: str) -> Gate:
-    """``device add --json`` as the operator runs it, the pairing text exchanged as a gate does."""
-    code, out, err = cli(
-        database_url,
-        "device",
-        "add",
-        "--event",
-        event,
-        "--name",
-        name,
-        "--json",
-        TICKETGATE_PUBLIC_URL=base_url,
-    )
-    assert code == 0, err
-    pairing = parse_pairing(json.loads(out)["pairing"])
-    assert pairing.server_url == base_url
-    response = pair_request(base_url, pairing.code)
-    assert response.status_code == 200, response.text
-    paired = decode_pair_response(response.json())
-    return Gate(base_url=base_url, token=paired.token, device_id=paired.device_id, name=paired.device_name)
 
 
 def test_device_add_prints_the_pairing_text_and_its_qr_code_and_says_what_it_needs(
@@ -99,8 +77,8 @@ def test_device_list_and_revoke_by_name_or_id(base_url: str, database_url: str) 
     create_event(base_url, "CLIREV")
     create_event(base_url, "CLIRV2")
     codes = sell(base_url, "CLIREV", 2)
-    gate = paired_by_cli(base_url, database_url, "CLIREV", "Gate A")
-    other = paired_by_cli(base_url, database_url, "CLIRV2", "Gate A")
+    gate = paired_gate(base_url, database_url, "CLIREV", "Gate A")
+    other = paired_gate(base_url, database_url, "CLIRV2", "Gate A")
     gate.push([gate.scan(codes[0]), gate.scan(codes[1], verdict="INVALID")])
     gate.pull()
     code, out, err = cli(database_url, "device", "list", "--event", "CLIREV", "--json")
@@ -130,14 +108,14 @@ def test_device_list_and_revoke_by_name_or_id(base_url: str, database_url: str) 
         response = httpx.get(f"{base_url}{PULL_PATH}", headers=revoked.headers)
         assert response.status_code == 403 and error_code(response) == "device_revoked"
     # The name is free again for a replacement laptop.
-    paired_by_cli(base_url, database_url, "CLIREV", "Gate A")
+    paired_gate(base_url, database_url, "CLIREV", "Gate A")
 
 
 def test_scans_summary_and_conflicts_are_counted_on_the_server(base_url: str, database_url: str) -> None:
     create_event(base_url, "CLISUM")
     one, two, three = sell(base_url, "CLISUM", 3)
-    gate_a = paired_by_cli(base_url, database_url, "CLISUM", "Gate A")
-    gate_b = paired_by_cli(base_url, database_url, "CLISUM", "Gate B")
+    gate_a = paired_gate(base_url, database_url, "CLISUM", "Gate A")
+    gate_b = paired_gate(base_url, database_url, "CLISUM", "Gate B")
     # A gate's own name for itself, as it uploads it, may hold anything: printed safely.
     gate_b.name = "Gate B\x1b[31m"
     gate_a.push(

@@ -136,7 +136,7 @@ def _pulled(gate: Gate) -> Gate:
 def test_two_gates_pushing_the_same_ticket_at_once_never_both_miss_the_conflict(
     base_url: str, database_url: str
 ) -> None:
-    tickets = 40
+    tickets = 20
     create_event(base_url, "RACE01", capacity=tickets)
     codes = [code for _ in range(tickets // 10) for code in sell(base_url, "RACE01", 10)]
     gate_a = paired_gate(base_url, database_url, "RACE01", "Gate A")
