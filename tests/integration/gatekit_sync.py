@@ -21,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import psycopg
+from psycopg import sql
 
 from scanner.gate import Gate
 from scanner.keystore import KeyStore
@@ -31,7 +32,9 @@ from scanner.sync.credentials import DeviceCredentials, load_credentials
 from scanner.sync.pairing import pair_device
 from scanner.sync.round import RoundReport, run_round
 from scanner.verdicts import Direction, ScanResult
-from tests.integration.synckit import add_device
+from tests.integration.conftest import ADMIN_URL, url_for_database
+from tests.integration.live_server import live_server, settings_for
+from tests.integration.synckit import add_device, create_event
 from ticketcode import derive_event_key, issue_code, serial_width
 from ticketcode.sync_protocol import DEFAULT_PULL_LIMIT, Pairing
 
@@ -231,3 +234,30 @@ def server_process(database_url: str, port: int) -> Iterator[ServerProcess]:
         yield server
     finally:
         server.stop()
+
+
+@contextmanager
+def shared_backend(template_database: str, data_dir: Path) -> Iterator[tuple[str, str]]:
+    """A migrated database and a live server on it, for a whole test module (each test then works in
+    an event of its own, see ``new_event``): starting them costs seconds a test on a loaded machine."""
+    name = f"tg_sync_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+        admin.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                sql.Identifier(name), sql.Identifier(template_database)
+            )
+        )
+    database_url = url_for_database(name)
+    try:
+        with live_server(settings_for(database_url, data_dir)) as url:
+            yield url, database_url
+    finally:
+        with psycopg.connect(ADMIN_URL, autocommit=True) as admin:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def new_event(server_url: str, *, capacity: int = 500) -> str:
+    """An event of this test's own on a shared server."""
+    code = "E" + uuid.uuid4().hex[:9].upper()
+    create_event(server_url, code, capacity=capacity)
+    return code

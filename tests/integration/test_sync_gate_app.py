@@ -26,39 +26,52 @@ from scanner.tui.screens.pair import PairScreen
 from scanner.tui.widgets.status_line import StatusLine
 from scanner.verdicts import ScanResult, Verdict
 from tests.integration.fault_proxy import FaultProxy
-from tests.integration.gatekit_sync import pair_gate
-from tests.integration.live_server import live_server, settings_for
-from tests.integration.synckit import add_device, create_event, sell
+from tests.integration.gatekit_sync import new_event, pair_gate, shared_backend
+from tests.integration.synckit import add_device, sell
 from tests.tui.gatekit import screen_text, wait_for
 from ticketcode.sync_protocol import Pairing
 
 pytestmark = pytest.mark.anyio
-EVENT = "APPSYNC1"
+
+
+@pytest.fixture(scope="module")
+def backend(template_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    with shared_backend(template_database, tmp_path_factory.mktemp("backend")) as started:
+        yield started
 
 
 @pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[str]:
-    with live_server(settings_for(database_url, tmp_path / "backend")) as url:
-        create_event(url, EVENT, capacity=50)
-        yield url
+def server(backend: tuple[str, str]) -> str:
+    return backend[0]
+
+
+@pytest.fixture
+def database_url(backend: tuple[str, str]) -> str:
+    """The module's database (each test works in an event of its own)."""
+    return backend[1]
+
+
+@pytest.fixture
+def event(server: str) -> str:
+    return new_event(server, capacity=50)
 
 
 async def test_the_app_syncs_in_the_background_scans_offline_and_catches_up(
-    server: str, database_url: str, tmp_path: Path
+    server: str, database_url: str, event: str, tmp_path: Path
 ) -> None:
     # Set-up and Gate A's doings run in threads: they use their own event loops and block.
-    first, second = await asyncio.to_thread(sell, server, EVENT, 2)
-    gate_a = await asyncio.to_thread(pair_gate, tmp_path, server, database_url, EVENT, "Gate A")
-    gate_b = await asyncio.to_thread(pair_gate, tmp_path, server, database_url, EVENT, "Gate B")
+    first, second = await asyncio.to_thread(sell, server, event, 2)
+    gate_a = await asyncio.to_thread(pair_gate, tmp_path, server, database_url, event, "Gate A")
+    gate_b = await asyncio.to_thread(pair_gate, tmp_path, server, database_url, event, "Gate B")
     with FaultProxy(urlsplit(server).port or 0) as proxy:
         save_credentials(gate_b.home, replace(load_credentials(gate_b.home), server_url=proxy.url))
         store = Store.open(store_path(gate_b.home))
-        gate = Gate(store=store, keys=KeyStore(keys_dir(gate_b.home)), event=EVENT, gate_name="Gate B")
+        gate = Gate(store=store, keys=KeyStore(keys_dir(gate_b.home)), event=event, gate_name="Gate B")
         painted: list[ScanResult] = []
         app = GateApp(
             gate=gate,
             home=gate_b.home,
-            settings=GateSettings(gate_name="Gate B", event=EVENT),
+            settings=GateSettings(gate_name="Gate B", event=event),
             tz=UTC,
             verdict_seconds=0,
             ring=lambda: None,
@@ -75,7 +88,7 @@ async def test_the_app_syncs_in_the_background_scans_offline_and_catches_up(
                 assert (await asyncio.to_thread(gate_a.check, first)).admitted
                 assert (await asyncio.to_thread(gate_a.sync)).ok
                 await wait_for(
-                    lambda: store.remote_movements(EVENT, int(first.split("-")[1])) != [], what="pull"
+                    lambda: store.remote_movements(event, int(first.split("-")[1])) != [], what="pull"
                 )
                 app.submit(first, source="camera")
                 await wait_for(lambda: len(painted) == 1, what="a verdict")
@@ -111,20 +124,21 @@ async def test_the_app_syncs_in_the_background_scans_offline_and_catches_up(
             store.close()
     with psycopg.connect(database_url) as conn:
         rows = conn.execute(
-            "SELECT s.verdict FROM scans s JOIN devices d ON d.id = s.device_id WHERE d.name = 'Gate B'"
-            " ORDER BY s.scan_id"
+            "SELECT s.verdict FROM scans s JOIN devices d ON d.id = s.device_id"
+            " JOIN events e ON e.id = d.event_id WHERE d.name = 'Gate B' AND e.code = %s ORDER BY s.scan_id",
+            (event,),
         ).fetchall()
     assert rows == [("ALREADY_USED",), ("ADMIT",)]
 
 
 async def test_pairing_from_the_settings_screen_with_a_handheld_scan_sets_up_the_gate(
-    server: str, database_url: str, tmp_path: Path
+    server: str, database_url: str, event: str, tmp_path: Path
 ) -> None:
     """A gate started for an event it holds no key of (every code UNKNOWN_KEY) is paired from F6: the
     handheld scanner types the pairing text into the dialog; the gate takes the device's name and
     event at once, pulls the key and tickets, and admits."""
-    [ticket] = await asyncio.to_thread(sell, server, EVENT, 1)
-    code = await asyncio.to_thread(add_device, database_url, EVENT, "Gate C")
+    [ticket] = await asyncio.to_thread(sell, server, event, 1)
+    code = await asyncio.to_thread(add_device, database_url, event, "Gate C")
     home = tmp_path / "fresh"
     store = Store.open(store_path(home))
     gate = Gate(store=store, keys=KeyStore(keys_dir(home)), event="NOKEY1", gate_name="laptop-7")
@@ -146,32 +160,32 @@ async def test_pairing_from_the_settings_screen_with_a_handheld_scan_sets_up_the
             await pilot.click("#pair-open")
             await wait_for(lambda: isinstance(app.screen, PairScreen), what="the pair dialog")
             await pilot.press(*Pairing(code, server).text(), "enter")
-            await wait_for(lambda: gate.event == EVENT, what="pairing", timeout=30)
+            await wait_for(lambda: gate.event == event, what="pairing", timeout=30)
             assert gate.gate_name == "Gate C" and not isinstance(app.screen, PairScreen)
             line = app.gate_screen.query_one(StatusLine)
-            await wait_for(lambda: line.status.link == "online" and line.status.event == EVENT, what="online")
+            await wait_for(lambda: line.status.link == "online" and line.status.event == event, what="online")
             app.submit(ticket, source="wedge")
             await wait_for(lambda: len(painted) == 1, what="a verdict")
             assert painted[0].verdict is Verdict.ADMIT and painted[0].gate == "Gate C"
     finally:
         store.close()
-    assert load_settings(settings_path(home)) == GateSettings(gate_name="Gate C", event=EVENT)
+    assert load_settings(settings_path(home)) == GateSettings(gate_name="Gate C", event=event)
 
 
 async def test_closing_the_app_ends_a_round_stuck_on_a_slow_server_at_once(
-    server: str, database_url: str, tmp_path: Path
+    server: str, database_url: str, event: str, tmp_path: Path
 ) -> None:
-    gate_b = await asyncio.to_thread(pair_gate, tmp_path, server, database_url, EVENT, "Gate B")
+    gate_b = await asyncio.to_thread(pair_gate, tmp_path, server, database_url, event, "Gate B")
     with FaultProxy(urlsplit(server).port or 0) as proxy:
         proxy.mode = "slow"
         proxy.drip_seconds = 1.0  # the app's deadline is 30 s: the round would hang that long
         save_credentials(gate_b.home, replace(load_credentials(gate_b.home), server_url=proxy.url))
         store = Store.open(store_path(gate_b.home))
-        gate = Gate(store=store, keys=KeyStore(keys_dir(gate_b.home)), event=EVENT, gate_name="Gate B")
+        gate = Gate(store=store, keys=KeyStore(keys_dir(gate_b.home)), event=event, gate_name="Gate B")
         app = GateApp(
             gate=gate,
             home=gate_b.home,
-            settings=GateSettings(gate_name="Gate B", event=EVENT),
+            settings=GateSettings(gate_name="Gate B", event=event),
             tz=UTC,
             refresh_seconds=0,
             ring=lambda: None,

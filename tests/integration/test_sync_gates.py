@@ -14,6 +14,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from scanner.errors import DeviceRevoked, DeviceUnauthorized, PairingRefused
 from scanner.gate import Gate
@@ -23,39 +24,71 @@ from scanner.store import Store
 from scanner.sync.credentials import save_credentials
 from scanner.sync.pairing import pair_device
 from scanner.verdicts import Direction, Verdict
-from tests.integration.gatekit_sync import ROOT, GateHome, pair_gate, revoke_on_server
-from tests.integration.live_server import ADMIN_TOKEN, MASTER_SECRET, live_server, settings_for
-from tests.integration.synckit import add_device, create_event, sell
+from tests.integration.gatekit_sync import (
+    ROOT,
+    GateHome,
+    new_event,
+    pair_gate,
+    revoke_on_server,
+    shared_backend,
+)
+from tests.integration.live_server import ADMIN_TOKEN, MASTER_SECRET
+from tests.integration.synckit import add_device, sell
 from ticketcode import derive_event_key
 from ticketcode.sync_protocol import Pairing
 
-EVENT = "SYNCE2E"
+
+@pytest.fixture(scope="module")
+def backend(template_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
+    with shared_backend(template_database, tmp_path_factory.mktemp("backend")) as started:
+        yield started
 
 
 @pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[str]:
-    with live_server(settings_for(database_url, tmp_path / "backend")) as url:
-        create_event(url, EVENT, capacity=500)
-        yield url
+def server(backend: tuple[str, str]) -> str:
+    return backend[0]
 
 
-def server_scans(database_url: str, serial: int | None = None) -> list[tuple[str, int, str, str]]:
-    """(device name, gate scan id, verdict, direction) of every scan the server holds."""
+@pytest.fixture
+def database_url(backend: tuple[str, str]) -> str:
+    """The module's database (each test works in an event of its own)."""
+    return backend[1]
+
+
+@pytest.fixture
+def event(server: str) -> str:
+    return new_event(server)
+
+
+def server_scans(database_url: str, event: str, serial: int) -> list[tuple[str, int, str, str]]:
+    """(device name, gate scan id, verdict, direction) of every scan of a ticket the server holds."""
     with psycopg.connect(database_url) as conn:
         return conn.execute(
-            "SELECT d.name, s.scan_id, s.verdict, s.direction"
-            " FROM scans s JOIN devices d ON d.id = s.device_id"
-            " WHERE %s::integer IS NULL OR s.serial = %s ORDER BY d.name, s.scan_id",
-            (serial, serial),
+            "SELECT d.name, s.scan_id, s.verdict, s.direction FROM scans s"
+            " JOIN devices d ON d.id = s.device_id JOIN events e ON e.id = s.event_id"
+            " WHERE e.code = %s AND s.serial = %s ORDER BY d.name, s.scan_id",
+            (event, serial),
         ).fetchall()
 
 
+def set_device(database_url: str, event: str, name: str, assignment: str) -> None:
+    """``UPDATE devices SET <assignment>`` for one device (the assignment is a literal of the test)."""
+    with psycopg.connect(database_url) as conn:
+        updated = conn.execute(
+            sql.SQL(
+                "UPDATE devices SET {} WHERE name = %s AND event_id = (SELECT id FROM events WHERE code = %s)"
+            ).format(sql.SQL(assignment)),
+            (name, event),
+        ).rowcount
+    assert updated == 1
+
+
 def test_gate_a_admits_both_sync_and_gate_b_says_already_used_naming_gate_a_and_the_time(
-    server: str, database_url: str, tmp_path: Path
+    server: str, database_url: str, event: str, tmp_path: Path
 ) -> None:
-    [ticket] = sell(server, EVENT)
-    gate_a = pair_gate(tmp_path, server, database_url, EVENT, "Gate A")
-    gate_b = pair_gate(tmp_path, server, database_url, EVENT, "Gate B")
+    [ticket] = sell(server, event)
+    gate_a = pair_gate(tmp_path, server, database_url, event, "Gate A")
+    gate_b = pair_gate(tmp_path, server, database_url, event, "Gate B")
     admitted = gate_a.check(ticket)
     assert admitted.verdict is Verdict.ADMIT
     assert gate_a.sync().pushed == 1
@@ -76,39 +109,44 @@ def test_gate_a_admits_both_sync_and_gate_b_says_already_used_naming_gate_a_and_
 
 
 def test_two_gates_admitting_the_same_ticket_offline_keep_both_scans_and_both_show_one_conflict(
-    server: str, database_url: str, tmp_path: Path
+    server: str, database_url: str, event: str, tmp_path: Path
 ) -> None:
-    [ticket] = sell(server, EVENT)
-    gate_a = pair_gate(tmp_path, server, database_url, EVENT, "Gate A")
-    gate_b = pair_gate(tmp_path, server, database_url, EVENT, "Gate B")
+    [ticket] = sell(server, event)
+    gate_a = pair_gate(tmp_path, server, database_url, event, "Gate A")
+    gate_b = pair_gate(tmp_path, server, database_url, event, "Gate B")
     serial = int(ticket.split("-")[1])
     # Both offline: each admits the ticket (the signature is the proof).
     assert gate_a.check(ticket).verdict is Verdict.ADMIT
     assert gate_b.check(ticket).verdict is Verdict.ADMIT
     for gate in (gate_a, gate_b, gate_a):
         assert gate.sync().ok
-    assert [(name, verdict) for name, _, verdict, _ in server_scans(database_url, serial)] == [
+    assert [(name, verdict) for name, _, verdict, _ in server_scans(database_url, event, serial)] == [
         ("Gate A", "ADMIT"),
         ("Gate B", "ADMIT"),
     ]
     with psycopg.connect(database_url) as conn:
-        assert conn.execute("SELECT count(*) FROM conflicts WHERE serial = %s", (serial,)).fetchone() == (1,)
+        flagged = conn.execute(
+            "SELECT count(*) FROM conflicts c JOIN events e ON e.id = c.event_id"
+            " WHERE e.code = %s AND c.serial = %s",
+            (event, serial),
+        ).fetchone()
+    assert flagged == (1,)
     for gate in (gate_a, gate_b):
         with gate.store() as store:
-            [conflict] = store.conflicts(EVENT)
+            [conflict] = store.conflicts(event)
             assert conflict.serial == serial and set(conflict.gates) == {"Gate A", "Gate B"}
-            assert store.sync_state(EVENT).conflicts == 1
+            assert store.sync_state(event).conflicts == 1
     # The next scan at either gate names the first admission and that it is inside twice.
     reason = gate_b.check(ticket).reason
     assert reason.startswith("already used") and "inside again since" in reason
 
 
 def test_a_ticket_sold_after_the_last_sync_admits_offline_and_a_revocation_reaches_the_gate(
-    server: str, database_url: str, tmp_path: Path
+    server: str, database_url: str, event: str, tmp_path: Path
 ) -> None:
-    first, refunded = sell(server, EVENT, 2)
-    gate_b = pair_gate(tmp_path, server, database_url, EVENT, "Gate B")
-    [late] = sell(server, EVENT)  # sold after Gate B's last sync
+    first, refunded = sell(server, event, 2)
+    gate_b = pair_gate(tmp_path, server, database_url, event, "Gate B")
+    [late] = sell(server, event)  # sold after Gate B's last sync
     assert gate_b.check(late).verdict is Verdict.ADMIT
     revoke_on_server(database_url, refunded, reason="order refunded")
     report = gate_b.sync()
@@ -117,17 +155,16 @@ def test_a_ticket_sold_after_the_last_sync_admits_offline_and_a_revocation_reach
     assert (result.verdict, result.reason) == (Verdict.REVOKED, "revoked: order refunded")
     assert gate_b.check(first).verdict is Verdict.ADMIT
     with gate_b.store() as store:
-        [known] = store.find_tickets(f"{EVENT}-{int(late.split('-')[1])}")
+        [known] = store.find_tickets(f"{event}-{int(late.split('-')[1])}")
         assert known.code == late and not known.revoked  # the late sale arrived with this round too
 
 
 def test_a_revoked_device_is_told_so_and_served_nothing(
-    server: str, database_url: str, tmp_path: Path
+    server: str, database_url: str, event: str, tmp_path: Path
 ) -> None:
-    gate = pair_gate(tmp_path, server, database_url, EVENT, "Gate C")
-    with psycopg.connect(database_url) as conn:
-        conn.execute("UPDATE devices SET revoked_at = now() WHERE name = 'Gate C'")
-    [after] = sell(server, EVENT)
+    gate = pair_gate(tmp_path, server, database_url, event, "Gate C")
+    set_device(database_url, event, "Gate C", "revoked_at = now()")
+    [after] = sell(server, event)
     gate.check(after)
     report = gate.sync()
     assert report.exit_code == 2 and report.link == "refused"
@@ -136,40 +173,37 @@ def test_a_revoked_device_is_told_so_and_served_nothing(
     with gate.store() as store:
         assert store.find_tickets(after) == []  # no data served
         assert store.pending_upload_count() == 1  # and nothing lost: the scan stays queued
-        assert store.sync_state(EVENT).link == "refused"
+        assert store.sync_state(event).link == "refused"
 
 
 def test_an_expired_or_reused_pairing_code_is_refused_clearly(
-    server: str, database_url: str, tmp_path: Path
+    server: str, database_url: str, event: str, tmp_path: Path
 ) -> None:
-    code = add_device(database_url, EVENT, "Gate D")
+    code = add_device(database_url, event, "Gate D")
     with Store.open(tmp_path / "d" / "var" / "gate.sqlite3") as store:
         pair_device(tmp_path / "d", Pairing(code, server), store=store)
     with Store.open(tmp_path / "e" / "var" / "gate.sqlite3") as store:
         with pytest.raises(PairingRefused, match="unknown, expired or already used"):
             pair_device(tmp_path / "e", Pairing(code, server), store=store)
-        expired = add_device(database_url, EVENT, "Gate E")
-        with psycopg.connect(database_url) as conn:
-            conn.execute(
-                "UPDATE devices SET pairing_expires_at = now() - interval '1 second' WHERE name = 'Gate E'"
-            )
+        expired = add_device(database_url, event, "Gate E")
+        set_device(database_url, event, "Gate E", "pairing_expires_at = now() - interval '1 second'")
         with pytest.raises(PairingRefused):
             pair_device(tmp_path / "e", Pairing(expired, server), store=store)
     assert not (tmp_path / "e" / "var" / "device.json").exists()
 
 
-def test_a_device_sees_only_its_own_event(server: str, database_url: str, tmp_path: Path) -> None:
-    create_event(server, "OTHEREV", capacity=20)
-    [mine] = sell(server, EVENT)
-    [theirs] = sell(server, "OTHEREV")
-    other_gate = pair_gate(tmp_path, server, database_url, "OTHEREV", "Other Gate")
+def test_a_device_sees_only_its_own_event(server: str, database_url: str, event: str, tmp_path: Path) -> None:
+    other = new_event(server, capacity=20)
+    [mine] = sell(server, event)
+    [theirs] = sell(server, other)
+    other_gate = pair_gate(tmp_path, server, database_url, other, "Other Gate")
     other_gate.check(theirs)
     other_gate.sync()
-    gate = pair_gate(tmp_path, server, database_url, EVENT, "Gate A")
+    gate = pair_gate(tmp_path, server, database_url, event, "Gate A")
     with gate.store() as store:
         assert store.find_tickets(theirs) == [] and len(store.find_tickets(mine)) == 1
-        assert store.remote_movements("OTHEREV", int(theirs.split("-")[1])) == []
-    assert KeyStore(keys_dir(gate.home)).events() == [EVENT]
+        assert store.remote_movements(other, int(theirs.split("-")[1])) == []
+    assert KeyStore(keys_dir(gate.home)).events() == [event]
     # Its codes are another event's at this gate, whatever the other gate did.
     assert gate.check(theirs).verdict is Verdict.WRONG_EVENT
 
@@ -186,24 +220,24 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_whole_flow_on_the_command_line_device_add_pair_scan_sync_already_used(
-    server: str, database_url: str, tmp_path: Path
+    server: str, database_url: str, event: str, tmp_path: Path
 ) -> None:
     """The README's tour: ``device add`` -> ``pair`` -> scan at two gates -> ``sync`` -> ALREADY_USED."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETGATE_")}
     env.update(TICKETGATE_DATABASE_URL=database_url, TICKETGATE_ADMIN_TOKEN=ADMIN_TOKEN)
     env["TICKETGATE_MASTER_SECRET"] = MASTER_SECRET.decode()
-    [ticket] = sell(server, EVENT)
+    [ticket] = sell(server, event)
     homes = {}
     for name in ("Gate A", "Gate B"):
         added = _cli(
-            "device", "add", "--event", EVENT, "--name", name, "--server-url", server, "--json", env=env
+            "device", "add", "--event", event, "--name", name, "--server-url", server, "--json", env=env
         )
         assert added.returncode == 0, added.stderr
         pairing = json.loads(added.stdout)["pairing"]
         homes[name] = str(tmp_path / name.replace(" ", ""))
         paired = _cli("pair", pairing, "--home", homes[name], env=env)
         assert paired.returncode == 0, paired.stderr
-        assert f"paired as {name!r} for {EVENT}" in paired.stdout
+        assert f"paired as {name!r} for {event}" in paired.stdout
     first = _cli("verify", ticket, "--home", homes["Gate A"], env=env)
     assert first.returncode == 0 and first.stdout.startswith("ADMIT"), first.stdout + first.stderr
     for name in ("Gate A", "Gate B"):
@@ -216,22 +250,22 @@ def test_the_whole_flow_on_the_command_line_device_add_pair_scan_sync_already_us
     # A second pairing with the same code, and a revoked device, are one clear line each, exit 2.
     again = _cli("pair", pairing, "--home", str(tmp_path / "again"), env=env)
     assert again.returncode == 2 and "already used" in again.stderr and "Traceback" not in again.stderr
-    revoked = _cli("device", "revoke", "Gate B", env=env)
+    revoked = _cli("device", "revoke", "Gate B", "--event", event, env=env)
     assert revoked.returncode == 0, revoked.stderr
     refused = _cli("sync", "--home", homes["Gate B"], env=env)
     assert refused.returncode == 2 and "this device was revoked" in refused.stderr
     assert "Traceback" not in refused.stderr
     with Store.open(store_path(Path(homes["Gate A"]))) as store:
-        gate = Gate(store=store, keys=KeyStore(keys_dir(Path(homes["Gate A"]))), event=EVENT, gate_name="x")
+        gate = Gate(store=store, keys=KeyStore(keys_dir(Path(homes["Gate A"]))), event=event, gate_name="x")
         assert gate.check(ticket).verdict is Verdict.ALREADY_USED
 
 
 def test_a_token_the_server_does_not_know_is_refused_clearly_and_nothing_is_served(
-    server: str, database_url: str, tmp_path: Path
+    server: str, database_url: str, event: str, tmp_path: Path
 ) -> None:
-    gate = pair_gate(tmp_path, server, database_url, EVENT, "Gate A")
+    gate = pair_gate(tmp_path, server, database_url, event, "Gate A")
     save_credentials(gate.home, replace(gate.credentials, token="x" * 43))
-    [later] = sell(server, EVENT)
+    [later] = sell(server, event)
     report = gate.sync()
     assert report.exit_code == 2 and report.link == "refused"
     assert all(isinstance(e, DeviceUnauthorized) for e in report.errors)
@@ -241,12 +275,12 @@ def test_a_token_the_server_does_not_know_is_refused_clearly_and_nothing_is_serv
 
 
 def test_a_cursor_the_server_cannot_read_restarts_the_pull_from_the_beginning(
-    server: str, database_url: str, tmp_path: Path
+    server: str, database_url: str, event: str, tmp_path: Path
 ) -> None:
-    tickets = sell(server, EVENT, 3)
-    gate = pair_gate(tmp_path, server, database_url, EVENT, "Gate A")
+    tickets = sell(server, event, 3)
+    gate = pair_gate(tmp_path, server, database_url, event, "Gate A")
     with gate.store() as store:
-        store.apply_pulled(EVENT, [], cursor="not-a-cursor-of-this-server", clock_offset_ms=0)
+        store.apply_pulled(event, [], cursor="not-a-cursor-of-this-server", clock_offset_ms=0)
     report = gate.sync()
     assert report.ok, report.problem
     assert report.pulled.tickets >= 3  # everything again, harmlessly
@@ -256,16 +290,16 @@ def test_a_cursor_the_server_cannot_read_restarts_the_pull_from_the_beginning(
 
 
 def test_a_gate_holding_another_servers_key_for_the_event_is_told_what_to_do(
-    server: str, database_url: str, tmp_path: Path
+    server: str, database_url: str, event: str, tmp_path: Path
 ) -> None:
     home = tmp_path / "gate"
-    KeyStore(keys_dir(home)).add(derive_event_key(b"another backend's master secret!", EVENT))
-    code = add_device(database_url, EVENT, "Gate A")
+    KeyStore(keys_dir(home)).add(derive_event_key(b"another backend's master secret!", event))
+    code = add_device(database_url, event, "Gate A")
     with Store.open(store_path(home)) as store:
         pair_device(home, Pairing(code, server), store=store)
     report = GateHome(home, "Gate A").sync()
     assert report.exit_code == 2
-    assert "different key for SYNCE2E v1" in (report.problem or "") and "--home" in (report.problem or "")
+    assert f"different key for {event} v1" in (report.problem or "") and "--home" in (report.problem or "")
     # The key held was not replaced: tickets it signed still verify here.
-    [held] = KeyStore(keys_dir(home)).keys_for(EVENT)
-    assert held.key == derive_event_key(b"another backend's master secret!", EVENT).key
+    [held] = KeyStore(keys_dir(home)).keys_for(event)
+    assert held.key == derive_event_key(b"another backend's master secret!", event).key
