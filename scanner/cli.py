@@ -72,15 +72,22 @@ def register(commands: Any, key_commands: Any) -> None:
     p.add_argument("--seconds", type=float, default=5.0, help="how long to watch (default 5)")
     p.set_defaults(handler="scanner.camera_test:camera_test")
 
-    p = commands.add_parser("pair", help="pair this gate laptop with the backend (not yet available)")
+    p = commands.add_parser(
+        "pair", help="pair this gate laptop with the backend, then pull the event's keys and tickets"
+    )
     _home(p)
-    p.add_argument("token")
-    p.add_argument("--server", required=True, help="backend URL")
-    p.set_defaults(unavailable="pairing with the backend (pair)")
+    p.add_argument(
+        "pairing", metavar="PAIRING", help="the pairing text ticketgate-pair:1:CODE:URL, or the code"
+    )
+    p.add_argument("--server", help="backend URL (wins over the one in the pairing text)")
+    p.set_defaults(handler="scanner.sync.commands:pair")
 
-    p = commands.add_parser("sync", help="one sync round with the backend now (not yet available)")
+    p = commands.add_parser(
+        "sync", help="one sync round now: push scans, pull tickets; exit 0 done, 1 try later, 2 act"
+    )
     _home(p)
-    p.set_defaults(unavailable="sync with the backend (sync)")
+    p.add_argument("--json", action="store_true", help="print the round's report as JSON")
+    p.set_defaults(handler="scanner.sync.commands:sync")
 
     p = commands.add_parser("demo", help="see a gate at work: throwaway key, ticket images, the gate app")
     p.add_argument("--home", help="keep the demo's data here (default: a temporary folder)")

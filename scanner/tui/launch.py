@@ -15,6 +15,7 @@ from scanner.capture import CameraControls, FrameSource, open_source
 from scanner.gate import open_gate
 from scanner.paths import data_home, settings_path
 from scanner.settings import GateSettings, SettingsError, load_settings, save_settings
+from scanner.sync.schedule import interval_from_env
 
 DEFAULT_CAMERA = "0"
 # Textual paints changes on a frame timer (60 fps by default); at 120 a verdict reaches the screen
@@ -93,6 +94,7 @@ def scan(args: argparse.Namespace, *, source_fps: float = 30.0) -> int:
     from scanner.tui.app import GateApp
 
     home = data_home(getattr(args, "home", None))
+    sync_interval_s = interval_from_env()
     problem = None
     try:
         stored = load_settings(settings_path(home))
@@ -113,6 +115,7 @@ def scan(args: argparse.Namespace, *, source_fps: float = 30.0) -> int:
         # A file source that cannot be opened will not start working by itself; a camera may.
         retry_forever=not settings.source,
         startup_problem=problem,
+        sync_interval_s=sync_interval_s,
     )
     try:
         with _logging_off_the_terminal():

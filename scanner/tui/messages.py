@@ -8,6 +8,8 @@ from datetime import datetime
 from PIL.Image import Image
 from textual.message import Message
 
+from scanner.store.sync_state import SyncState
+from scanner.sync.background import SyncOutcome
 from scanner.verdicts import Counters, ScanResult
 
 
@@ -60,6 +62,8 @@ class GateFigures:
     key_versions: tuple[int, ...]
     keys_checked: bool = False  # whether the key folder was checked for unusable files this time
     problem: str | None = None  # unusable key files, when checked
+    paired: bool = False
+    sync: SyncState | None = None
 
 
 class StoreTrouble(Message):
@@ -93,3 +97,30 @@ class PreviewDrawn(Message):
         super().__init__()
         self.picture = picture
         self.codes = codes
+
+
+class SyncFinished(Message):
+    """The background worker finished a round (or found the gate not paired)."""
+
+    def __init__(self, outcome: SyncOutcome) -> None:
+        super().__init__()
+        self.outcome = outcome
+
+
+class PairingScanned(Message):
+    """The camera or handheld scanner read a pairing text: never a ticket scan."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class PairingDone(Message):
+    """A pairing asked for from the pair dialog ended: ``error`` None when paired."""
+
+    def __init__(self, *, summary: str, error: str | None, event: str | None, gate: str | None) -> None:
+        super().__init__()
+        self.summary = summary
+        self.error = error
+        self.event = event
+        self.gate = gate

@@ -64,3 +64,11 @@ def test_numbers_and_home_are_read_and_checked(tmp_path: Path) -> None:
 
 def test_secrets_never_appear_in_the_repr() -> None:
     assert "m" * 32 not in repr(load_settings(environ=SECRETS))
+
+
+def test_the_public_url_gates_reach_the_server_at_is_checked() -> None:
+    env = {**SECRETS, "TICKETGATE_PUBLIC_URL": " http://10.0.0.5:8000/ "}
+    assert load_settings(environ=env).public_url == "http://10.0.0.5:8000"
+    assert load_settings(environ=SECRETS).public_url is None
+    with pytest.raises(ConfigError, match=r"^TICKETGATE_PUBLIC_URL is not usable"):
+        load_settings(environ={**SECRETS, "TICKETGATE_PUBLIC_URL": "10.0.0.5:8000"})

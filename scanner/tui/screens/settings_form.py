@@ -1,4 +1,5 @@
-"""The settings dialog: gate name, event, sound, camera and its live view, saved in the data folder."""
+"""The settings dialog: gate name, event, sound, camera and its live view, saved in the data folder;
+pairing with the backend from here."""
 
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ class SettingsScreen(ModalScreen[GateSettings | None]):
             with Horizontal(id="buttons"):
                 yield Button("Save", id="save", variant="primary")
                 yield Button("Cancel", id="cancel")
+                yield Button("Pair…", id="pair-open")
 
     @on(Button.Pressed, "#save")
     @on(Input.Submitted)
@@ -78,3 +80,9 @@ class SettingsScreen(ModalScreen[GateSettings | None]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+    @on(Button.Pressed, "#pair-open")
+    def open_pairing(self) -> None:
+        """Pairing replaces the settings dialog: it sets the gate name and event itself."""
+        self.dismiss(None)
+        self.app.call_later(self.app.run_action, "pair")
