@@ -3,6 +3,7 @@
 BackendError               root; ``code`` is a machine code, ``str(err)`` a human message
  +-- ConfigError           a required setting is missing or malformed (names the variable)
  +-- InvalidInput          a request or command argument is out of range or malformed
+ |    +-- PayloadTooLarge  a request body over its route's limit
  +-- EventNotFound         no event has this code
  +-- EventExists           an event with this code already exists
  +-- SoldOut               the event has not enough stock left for this quantity
@@ -13,6 +14,12 @@ BackendError               root; ``code`` is a machine code, ``str(err)`` a huma
  |    +-- HoldLimit        this email already holds the most pending tickets allowed for the event
  |    +-- RateLimited      this client sent more checkouts than TICKETGATE_CHECKOUT_RATE allows
  +-- RefundFailed          the payment provider did not refund (refused, or unreachable): nothing changed
+ +-- DeviceNotFound        no gate device matches this name or id
+ +-- DeviceExists          a device of this name is already paired with the event
+ +-- PairingInvalid        a pairing code that is unknown, used or expired (not told apart)
+ +-- DeviceUnauthorized    a device call without a known device token
+ +-- DeviceRevoked         the device's token was revoked by the operator
+ +-- BadCursor             a sync cursor this database did not hand out
  +-- Busy                  the database is contended (lock timeout, deadlock): retry shortly
  +-- DatabaseUnavailable   the database cannot be reached or dropped the connection: retry later
 """
@@ -32,6 +39,10 @@ class ConfigError(BackendError):
 
 class InvalidInput(BackendError):
     code = "invalid_input"
+
+
+class PayloadTooLarge(InvalidInput):
+    code = "payload_too_large"
 
 
 class EventNotFound(BackendError):
@@ -84,3 +95,27 @@ class RateLimited(TooMany):
 
 class RefundFailed(BackendError):
     code = "refund_failed"
+
+
+class DeviceNotFound(BackendError):
+    code = "device_not_found"
+
+
+class DeviceExists(BackendError):
+    code = "device_exists"
+
+
+class PairingInvalid(BackendError):
+    code = "pairing_invalid"
+
+
+class DeviceUnauthorized(BackendError):
+    code = "device_unauthorized"
+
+
+class DeviceRevoked(BackendError):
+    code = "device_revoked"
+
+
+class BadCursor(BackendError):
+    code = "bad_cursor"

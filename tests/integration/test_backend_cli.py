@@ -49,13 +49,14 @@ def test_migrate_is_idempotent(empty_database_url: str) -> None:
     first = ticketgate("migrate", env=env)
     assert first.returncode == 0, first.stderr
     shipped = [version for version, _ in migration_files()]
+    assert shipped[0] == "001_initial"
     assert f"applied {len(shipped)} migration(s): {', '.join(shipped)}" in first.stdout
     second = ticketgate("migrate", env=env)
     assert second.returncode == 0, second.stderr
     assert "up to date" in second.stdout
     with psycopg.connect(empty_database_url) as conn:
-        done = conn.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
-    assert done == [(version,) for version in shipped]
+        applied = conn.execute("SELECT version FROM schema_migrations ORDER BY version").fetchall()
+    assert applied == [(version,) for version in shipped]
 
 
 def test_commands_on_an_unmigrated_database_say_to_migrate(empty_database_url: str) -> None:

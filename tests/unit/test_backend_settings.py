@@ -102,3 +102,11 @@ def test_the_money_settings_have_safe_defaults_and_refuse_typos() -> None:
     ]:
         with pytest.raises(ConfigError, match=f"^{name}"):
             load_settings(require=(), environ={name: value})
+
+
+def test_the_public_url_gates_reach_the_server_at_is_checked() -> None:
+    env = {**SECRETS, "TICKETGATE_PUBLIC_URL": " http://10.0.0.5:8000/ "}
+    assert load_settings(environ=env).public_url == "http://10.0.0.5:8000"
+    assert load_settings(environ=SECRETS).public_url is None
+    with pytest.raises(ConfigError, match=r"^TICKETGATE_PUBLIC_URL is not usable"):
+        load_settings(environ={**SECRETS, "TICKETGATE_PUBLIC_URL": "10.0.0.5:8000"})
