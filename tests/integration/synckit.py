@@ -55,11 +55,16 @@ def sell(base_url: str, code: str, quantity: int = 1, *, email: str = "holder@ex
     """Buy and pay ``quantity`` tickets of event ``code``; their codes."""
     order = httpx.post(f"{base_url}/api/events/{code}/orders", json={"quantity": quantity, "email": email})
     assert order.status_code == 201, order.text
-    order_id = order.json()["id"]
-    body, headers = signed_webhook(f"evt_sync_{next(_event_payments)}_{order_id}", order_id)
+    made = order.json()
+    body, headers = signed_webhook(f"evt_sync_{next(_event_payments)}_{made['id']}", made)
     paid = httpx.post(f"{base_url}/api/payments/webhook", content=body, headers=headers)
     assert paid.status_code == 200 and paid.json()["outcome"] == "paid", paid.text
-    tickets: list[str] = paid.json()["order"]["tickets"]
+    # The webhook's answer names the status only; the tickets are read with the order's access token.
+    seen = httpx.get(
+        f"{base_url}/api/orders/{made['id']}", headers={"Authorization": f"Bearer {made['access_token']}"}
+    )
+    assert seen.status_code == 200, seen.text
+    tickets: list[str] = seen.json()["tickets"]
     return tickets
 
 

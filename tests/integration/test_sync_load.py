@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -40,9 +41,9 @@ async def flash_sale(base_url: str, *, buyers: int = 32) -> tuple[int, int]:
     limits = httpx.Limits(max_connections=buyers + 4)
     async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
 
-        async def pay(order_id: str) -> None:
+        async def pay(order: dict[str, Any]) -> None:
             nonlocal paid
-            body, headers = signed_webhook(f"evt_load_{order_id}", order_id)
+            body, headers = signed_webhook(f"evt_load_{order['id']}", order)
             response = await client.post("/api/payments/webhook", content=body, headers=headers)
             assert response.status_code == 200 and response.json()["outcome"] == "paid", response.text
             paid += 1
@@ -63,7 +64,7 @@ async def flash_sale(base_url: str, *, buyers: int = 32) -> tuple[int, int]:
                 assert response.status_code == 201, response.text
                 placed += 1
                 if placed % 4 == 0:
-                    await pay(response.json()["id"])
+                    await pay(response.json())
 
         async def gate_tickets() -> None:
             nonlocal placed
@@ -73,7 +74,7 @@ async def flash_sale(base_url: str, *, buyers: int = 32) -> tuple[int, int]:
                 )
                 assert response.status_code == 201, response.text
                 placed += 1
-                await pay(response.json()["id"])
+                await pay(response.json())
                 await asyncio.sleep(0.05)
 
         await asyncio.gather(*(buyer(n) for n in range(buyers)), gate_tickets())
