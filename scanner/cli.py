@@ -14,7 +14,13 @@ def register(commands: Any, key_commands: Any) -> None:
     """Add the scanner's subcommands to the ``ticketgate`` parser."""
     p = key_commands.add_parser("import", help="import an event key file onto this gate laptop")
     _home(p)
-    p.add_argument("file")
+    p.add_argument("file", help="the key file written by `ticketgate keys export`")
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace a different key already held for the same event and version (tickets it "
+        "signed become INVALID; default: refuse)",
+    )
     p.set_defaults(handler="scanner.commands:keys_import")
 
     p = key_commands.add_parser("list", help="list held keys: event, version, fingerprint")

@@ -19,9 +19,13 @@ def keys_import(args: argparse.Namespace) -> int:
     """``ticketgate keys import FILE``: validate the key file and keep it (mode 0600)."""
     home = data_home(args.home)
     store = KeyStore(keys_dir(home))
-    key = store.import_file(Path(args.file))
+    held = {(k.event, k.version): k.fingerprint for k in store.all()}
+    key = store.import_file(Path(args.file), replace=args.replace)
     versions = [k.version for k in store.keys_for(key.event)]
     also = f"; versions held: {', '.join(f'v{v}' for v in versions)}" if len(versions) > 1 else ""
+    replaced = held.get((key.event, key.version))
+    if replaced is not None and replaced != key.fingerprint:
+        also += f"; replaced fingerprint {replaced}"
     print(f"imported {key.event} v{key.version} (fingerprint {key.fingerprint}){also}")
     return 0
 
