@@ -41,11 +41,13 @@ def register(commands: Any, key_commands: Any) -> None:
         "import", help="import known tickets / revocations from a JSON or CSV file"
     )
     _home(p)
-    p.add_argument("file")
+    p.add_argument("file", help="a .json or .csv file of tickets (see the README's tickets import section)")
     p.set_defaults(handler="scanner.commands:tickets_import")
 
     p = commands.add_parser("decode", help="print the QR text(s) found in each image")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="an image file OpenCV can read (PNG, JPEG, ...)"
+    )
     p.set_defaults(handler="scanner.decode:decode_command")
 
     p = commands.add_parser("scan", help="the gate app (terminal UI)")
@@ -55,12 +57,14 @@ def register(commands: Any, key_commands: Any) -> None:
     src.add_argument("--source", help="a video file or a folder of images instead of a camera")
     p.add_argument("--event", help="the gate's event")
     p.add_argument("--gate", help="gate name")
-    p.add_argument("--no-sound", action="store_true")
+    p.add_argument(
+        "--no-sound", action="store_true", help="no bell for verdicts (default: the saved setting)"
+    )
     p.set_defaults(handler="scanner.tui.launch:scan")
 
     p = commands.add_parser("pair", help="pair this gate laptop with the backend (not yet available)")
     _home(p)
-    p.add_argument("token")
+    p.add_argument("token", help="the pairing token shown by `ticketgate device add`")
     p.add_argument("--server", required=True, help="backend URL")
     p.set_defaults(unavailable="pairing with the backend (pair)")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import logging
 import os
 import sys
@@ -26,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sell tickets without overselling; check them at a gate with no internet.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--version", action="version", version=f"ticketgate {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     keys = commands.add_parser(
         "keys", help="move event keys by hand (export on the backend, import on a gate)"
@@ -34,6 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
     backend_cli.register(commands, key_commands)
     scanner_cli.register(commands, key_commands)
     return parser
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("ticketgate")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
