@@ -239,4 +239,6 @@ def test_the_decision_module_does_no_io() -> None:
         "enum",
         "ticketcode",
     }
+    # `make mutants` runs this on a mutated copy, which imports mutmut's trampoline.
+    imported = {name for name in imported if not (name or "").startswith("mutmut.")}
     assert imported <= allowed, imported - allowed
