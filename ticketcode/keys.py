@@ -86,7 +86,7 @@ def derive_event_key(
 
 
 def dump_key_file(key: EventKey) -> str:
-    """The key file's JSON text (see DESIGN.md, "Ticket codes")."""
+    """The key file's JSON text (docs/architecture.md, "Ticket codes")."""
     return (
         json.dumps(
             {
