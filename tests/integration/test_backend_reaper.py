@@ -87,6 +87,25 @@ async def test_two_reapers_at_once_return_the_stock_once(
     assert_invariants(database_url)
 
 
+async def test_an_order_locked_by_a_payment_is_skipped_not_waited_for(
+    database_url: str, pool: AsyncConnectionPool
+) -> None:
+    # FOR UPDATE without SKIP LOCKED passed every other test: the reaper then queues behind a payment
+    # (or another reaper) holding an order, and every order after it waits too.
+    await events.create_event(pool, code="SKIP", name="Skip locked", capacity=10)
+    held, *others = await _orders(pool, "SKIP", 4)
+    _expire_all(database_url, "SKIP")
+    async with await psycopg.AsyncConnection.connect(database_url) as payment:
+        await payment.execute("SELECT 1 FROM orders WHERE id = %s FOR UPDATE", (held.id,))
+        # A lock wait would end in lock_timeout's "busy" error instead of a count.
+        async with make_pool(database_url, min_size=1, max_size=1, lock_timeout_ms=1000) as impatient:
+            assert await reaper.reap_once(impatient) == len(others)
+        await payment.rollback()
+    assert (await orders.get_order(pool, held.id)).status == "pending"
+    assert await reaper.reap_once(pool) == 1  # taken once the lock is gone
+    assert_invariants(database_url)
+
+
 async def test_reaper_racing_payments_never_loses_a_payment_or_a_ticket(
     database_url: str, pool: AsyncConnectionPool
 ) -> None:

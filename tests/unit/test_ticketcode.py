@@ -80,6 +80,54 @@ def test_tampered_serial_or_tag_or_other_event_key_does_not_verify() -> None:
     assert find_signing_key(parse_code(forged), [key]) is None
 
 
+def test_a_tag_changed_in_any_one_digit_or_cut_or_lengthened_does_not_verify() -> None:
+    # Every earlier tamper test changed the last digit only: a comparison that skipped the first
+    # digit (or any other) passed them all.
+    key = derive_event_key(MASTER, "VL9IHU")
+    good = issue_code(key, 42)
+    signed, tag = good.rsplit("-", 1)
+    assert find_signing_key(parse_code(good), [key]) == key
+    for position in range(len(tag)):
+        for digit in "0123456789abcdef".replace(tag[position], ""):
+            changed = tag[:position] + digit + tag[position + 1 :]
+            assert find_signing_key(parse_code(f"{signed}-{changed}"), [key]) is None, changed
+    for other_length in (tag + "0", tag + tag, tag[:-1] + "00"):
+        assert find_signing_key(parse_code(f"{signed}-{other_length}"), [key]) is None
+
+
+def _rfc5869_hkdf_sha256(ikm: bytes, *, salt: bytes, info: bytes, length: int) -> bytes:
+    """HKDF-SHA256 written out from RFC 5869, independently of the `cryptography` package."""
+    prk = hmac.new(salt, ikm, sha256).digest()
+    okm, block, counter = b"", b"", 1
+    while len(okm) < length:
+        block = hmac.new(prk, block + info + bytes([counter]), sha256).digest()
+        okm, counter = okm + block, counter + 1
+    return okm[:length]
+
+
+def test_event_keys_are_hkdf_sha256_with_the_documented_salt_and_info() -> None:
+    # Known answers: a change to the derivation makes every ticket already sold INVALID, so it must
+    # not pass unnoticed (an info string without separators, f"{event}{version}", passed all but the
+    # snapshot tests).
+    assert derive_event_key(MASTER, "VL9IHU", 1).key.hex() == (
+        "e0c9ed7c7416213be1ba23b28d80d720b47c7797092bd6502311e3d6466c9c90"
+    )
+    assert derive_event_key(MASTER, "VL9IHU", 2).key.hex() == (
+        "825594174d48f9097054db0fbbc8c4834134a9d47e0c613fd7528027d743cac6"
+    )
+    assert issue_code(derive_event_key(MASTER, "VL9IHU", 1), 1) == "VL9IHU-001-fb0bc00a"
+    for event, version in (("VL9IHU", 1), ("AB12", 11), ("AB121", 1), ("ZZZZ99999999", 2**31)):
+        expected = _rfc5869_hkdf_sha256(
+            MASTER,
+            salt=b"ticketgate/event-key/v1",
+            info=f"event={event};version={version}".encode(),
+            length=32,
+        )
+        assert derive_event_key(MASTER, event, version).key == expected
+    # Event and version are separated: AB12 v11 and AB121 v1 get different keys.
+    assert derive_event_key(MASTER, "AB12", 11).key != derive_event_key(MASTER, "AB121", 1).key
+
+
 def test_every_held_key_version_is_tried() -> None:
     v1 = derive_event_key(MASTER, "VL9IHU", 1)
     v2 = derive_event_key(MASTER, "VL9IHU", 2)
