@@ -7,6 +7,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
+from urllib.parse import unquote, urlsplit
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -88,6 +89,25 @@ def storable_text(text: str) -> bool:
     return True
 
 
+def without_password(message: str, url: str) -> str:
+    """``message`` with any password ``url`` holds replaced by ``***``: libpq's parse errors quote the
+    part of the URL they stumbled on, which may be the password, and the error goes to a terminal
+    or a log."""
+    secrets = set()
+    try:
+        parts = urlsplit(url)
+        if parts.password:
+            secrets |= {parts.password, unquote(parts.password)}
+    except ValueError:
+        pass
+    secrets |= set(re.findall(r"password\s*=\s*'?([^'\s]+)", url))
+    secrets |= set(re.findall(r"[?&]password=([^&#]+)", url))
+    # Longest first, so a password containing another is replaced whole.
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        message = message.replace(secret, "***")
+    return message
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
@@ -141,8 +161,9 @@ def resolve_database_url(settings: Settings) -> str:
             # Only parses (no connection): a malformed URL is the operator's typo, not a crash later.
             conninfo_to_dict(settings.database_url)
         except psycopg.ProgrammingError as exc:
+            why = without_password(_first_line(exc), settings.database_url)
             raise ConfigError(
-                f"TICKETGATE_DATABASE_URL (or --database-url) is not a PostgreSQL URL: {_first_line(exc)}"
+                f"TICKETGATE_DATABASE_URL (or --database-url) is not a PostgreSQL URL: {why}"
             ) from None
         return settings.database_url
     from backend.embedded import start_embedded_postgres

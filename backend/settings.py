@@ -11,6 +11,9 @@ from backend.errors import ConfigError
 
 # A shorter master secret would make every event key guessable offline from one ticket code.
 MIN_MASTER_SECRET_BYTES = 16
+# The admin token is checked on every POST /api/events over the network: a short one can be guessed
+# online (1 character: 95 tries). 16 characters of `openssl rand -hex` are 64 bits.
+MIN_ADMIN_TOKEN_CHARS = 16
 
 # Upper bounds beyond which every checkout would fail in the database (an expiry past PostgreSQL's
 # last timestamp; a quantity past its integer), so a typo is refused at start instead. A hold of up to
@@ -99,13 +102,19 @@ def load_settings(
             f"TICKETGATE_MASTER_SECRET is too short ({len(master_secret)} bytes): "
             f"use at least {MIN_MASTER_SECRET_BYTES}, e.g. `openssl rand -hex 32`"
         )
+    admin_token = secrets["admin_token"].strip()
+    if admin_token and len(admin_token) < MIN_ADMIN_TOKEN_CHARS:
+        raise ConfigError(
+            f"TICKETGATE_ADMIN_TOKEN is too short ({len(admin_token)} characters): anyone could guess "
+            f"it over the network; use at least {MIN_ADMIN_TOKEN_CHARS}, e.g. `openssl rand -hex 24`"
+        )
     url = database_url or env.get("TICKETGATE_DATABASE_URL", "").strip() or None
     home = env.get("TICKETGATE_HOME", "").strip()
     return Settings(
         database_url=url,
         master_secret=master_secret,
         webhook_secret=secrets["webhook_secret"],
-        admin_token=secrets["admin_token"],
+        admin_token=admin_token,
         hold_seconds=_int(env, "TICKETGATE_HOLD_SECONDS", 900, minimum=1, maximum=MAX_HOLD_SECONDS),
         reaper_interval_seconds=_seconds(env, "TICKETGATE_REAPER_INTERVAL_SECONDS", 60.0),
         max_tickets_per_order=_int(
