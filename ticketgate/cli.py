@@ -19,6 +19,7 @@ from backend.errors import BackendError
 from scanner import cli as scanner_cli
 from scanner.errors import ScannerError
 from ticketcode.errors import TicketCodeError
+from ticketgate.terminal import TerminalSafeStream
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +48,22 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; errors become one clear line on stderr and a non-zero exit, never a traceback."""
+    stdout, stderr = sys.stdout, sys.stderr
+    # Everything a command prints or logs, usage errors included, goes through the terminal-safe
+    # streams. The gate app draws through Textual, which writes to the process's own descriptors.
+    safe_out, safe_err = TerminalSafeStream(stdout), TerminalSafeStream(stderr)
+    sys.stdout, sys.stderr = safe_out, safe_err
+    try:
+        return _main(argv)
+    finally:
+        # A command that swapped a stream itself (verify's reader went away: devnull) keeps its own.
+        if sys.stdout is safe_out:
+            sys.stdout = stdout
+        if sys.stderr is safe_err:
+            sys.stderr = stderr
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
