@@ -20,6 +20,8 @@ MIN_ADMIN_TOKEN_CHARS = 16
 # 30 days leaves room for slow payment methods (bank debits); no event is larger than 10 million.
 MAX_HOLD_SECONDS = 30 * 24 * 3600
 MAX_TICKETS_PER_ORDER = 10_000_000
+# A reaper that waits longer than a day leaves abandoned orders holding stock for days.
+MAX_REAPER_INTERVAL_SECONDS = 86_400
 
 # The secrets a command may require, by field name, with the variable that provides each.
 SECRET_VARIABLES = {
@@ -61,7 +63,7 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maxim
     return value
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+def _seconds(env: Mapping[str, str], name: str, default: float, *, maximum: float) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -69,8 +71,8 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
-    if not value > 0:
-        raise ConfigError(f"{name} must be more than 0 seconds, not {raw}")
+    if not 0 < value <= maximum:  # also refuses nan and inf
+        raise ConfigError(f"{name} must be more than 0 and at most {maximum:g} seconds, not {raw}")
     return value
 
 
@@ -116,7 +118,9 @@ def load_settings(
         webhook_secret=secrets["webhook_secret"],
         admin_token=admin_token,
         hold_seconds=_int(env, "TICKETGATE_HOLD_SECONDS", 900, minimum=1, maximum=MAX_HOLD_SECONDS),
-        reaper_interval_seconds=_seconds(env, "TICKETGATE_REAPER_INTERVAL_SECONDS", 60.0),
+        reaper_interval_seconds=_seconds(
+            env, "TICKETGATE_REAPER_INTERVAL_SECONDS", 60.0, maximum=MAX_REAPER_INTERVAL_SECONDS
+        ),
         max_tickets_per_order=_int(
             env, "TICKETGATE_MAX_TICKETS_PER_ORDER", 10, minimum=1, maximum=MAX_TICKETS_PER_ORDER
         ),

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from scanner.errors import VerifyInputError
 from scanner.gate import open_gate
 from scanner.keystore import KeyStore
 from scanner.paths import data_home, keys_dir, store_path
@@ -68,12 +69,29 @@ def verify(args: argparse.Namespace) -> int:
     return 0 if all_admitted else 1
 
 
+# A ticket code is under 40 characters and parsing stops at 200; a longer line is no scan.
+_MAX_STDIN_LINE_CHARS = 4096
+
+
 def _codes(arguments: list[str]) -> Iterator[str]:
     for argument in arguments:
         if argument == "-":
-            yield from (line for line in sys.stdin if line.strip())
+            yield from _stdin_codes()
         else:
             yield argument
+
+
+def _stdin_codes() -> Iterator[str]:
+    """Non-blank lines of standard input, each read with a bound: ``verify - < /dev/zero`` used to
+    read one endless line until memory ran out."""
+    while line := sys.stdin.readline(_MAX_STDIN_LINE_CHARS + 1):
+        if len(line) > _MAX_STDIN_LINE_CHARS:
+            raise VerifyInputError(
+                f"standard input: a line over {_MAX_STDIN_LINE_CHARS} characters is not a ticket code; "
+                "stopped (give one code per line)"
+            )
+        if line.strip():
+            yield line
 
 
 def format_result(result: ScanResult) -> str:

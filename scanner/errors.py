@@ -7,7 +7,8 @@ ScannerError               root; ``code`` is a machine code, ``str(err)`` a huma
 ├── StoreError             the local store cannot be opened or written (full disk, read-only, corrupt)
 │   └── StoreBusyError     another process held the store's write lock for too long
 ├── CaptureError           a camera, video file or image folder cannot be opened or read
-└── ImageUnreadable        an image file given to the decoder cannot be read
+├── ImageUnreadable        an image file given to the decoder cannot be read
+└── VerifyInputError       standard input given to verify holds no codes (a line without end)
 """
 
 from __future__ import annotations
@@ -59,3 +60,9 @@ class ImageUnreadable(ScannerError):
     """An image file given to the decoder is missing or not an image."""
 
     code = "image_unreadable"
+
+
+class VerifyInputError(ScannerError):
+    """Standard input given to ``verify -`` holds no codes one can verify (an endless line)."""
+
+    code = "bad_input"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.metadata
+import io
 import logging
 import os
 import sys
@@ -48,6 +49,7 @@ def _version() -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; errors become one clear line on stderr and a non-zero exit, never a traceback."""
+    _tolerate_any_encoding()
     stdout, stderr = sys.stdout, sys.stderr
     # Everything a command prints or logs, usage errors included, goes through the terminal-safe
     # streams. The gate app draws through Textual, which writes to the process's own descriptors.
@@ -61,6 +63,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stdout = stdout
         if sys.stderr is safe_err:
             sys.stderr = stderr
+
+
+def _tolerate_any_encoding() -> None:
+    """Whatever the locale: bytes on standard input that are not text reach the command as
+    surrogate escapes (a scanned or piped line is then INVALID, not a UnicodeDecodeError), and text
+    the terminal's encoding cannot show is written as backslash escapes (a Latin-1 terminal showed a
+    traceback for a QR code holding Chinese text)."""
+    for stream, errors in (
+        (sys.stdin, "surrogateescape"),
+        (sys.stdout, "backslashreplace"),
+        (sys.stderr, "backslashreplace"),
+    ):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors=errors)
 
 
 def _main(argv: Sequence[str] | None) -> int:

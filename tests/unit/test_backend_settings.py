@@ -61,6 +61,11 @@ def test_numbers_and_home_are_read_and_checked(tmp_path: Path) -> None:
             load_settings(environ={**env, variable: value})
     with pytest.raises(ConfigError, match="TICKETGATE_MASTER_SECRET is too short"):
         load_settings(environ={**env, "TICKETGATE_MASTER_SECRET": "short"})
+    for interval in ("0", "-1", "nan", "inf", "1e308", "86401"):
+        with pytest.raises(
+            ConfigError, match="REAPER_INTERVAL_SECONDS must be more than 0 and at most 86400"
+        ):
+            load_settings(environ={**env, "TICKETGATE_REAPER_INTERVAL_SECONDS": interval})
 
 
 def test_secrets_never_appear_in_the_repr() -> None:
