@@ -71,14 +71,20 @@ def parse_ticket_list(text: str, *, name: str = "ticket list") -> list[KnownTick
         else:
             raise TicketListError(f"{name}: expected a list or an object with 'tickets' / 'revocations'")
         return [_ticket_from(e, revoked=r, where=f"{name} entry {i + 1}") for i, (e, r) in enumerate(entries)]
-    reader = csv.DictReader(io.StringIO(stripped))
-    fields = {f.strip().lower() for f in reader.fieldnames or []}
-    if not ({"event", "serial"} <= fields or "code" in fields):
-        raise TicketListError(f"{name}: not JSON, and not CSV with a header naming 'event,serial' or 'code'")
+    # newline="": the csv module's own line handling (a lone CR inside a field raised csv.Error).
+    reader = csv.DictReader(io.StringIO(stripped, newline=""))
     found = []
-    for row in reader:
-        entry = {k.strip().lower(): (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k}
-        found.append(_ticket_from(entry, revoked=False, where=f"{name} line {reader.line_num}"))
+    try:
+        fields = {f.strip().lower() for f in reader.fieldnames or []}
+        if not ({"event", "serial"} <= fields or "code" in fields):
+            raise TicketListError(
+                f"{name}: not JSON, and not CSV with a header naming 'event,serial' or 'code'"
+            )
+        for row in reader:
+            entry = {k.strip().lower(): (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k}
+            found.append(_ticket_from(entry, revoked=False, where=f"{name} line {reader.line_num}"))
+    except csv.Error as exc:
+        raise TicketListError(f"{name} line {reader.line_num}: not valid CSV: {exc}") from None
     return found
 
 
