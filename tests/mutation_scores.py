@@ -31,7 +31,9 @@ def results() -> dict[str, dict[str, int | None]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--survivors", action="store_true", help="list every surviving mutant's name")
     args = parser.parse_args()
     by_module = results()
