@@ -259,7 +259,8 @@ CODE = parse_code(issue_code(KEY_V1, 7))
 @pytest.mark.parametrize(
     ("state", "direction", "now", "expected"),
     [
-        (TicketState(revoked=True), Direction.IN, SAME_DAY, (Verdict.REVOKED, "revoked: refunded or cancelled")),
+        (TicketState(revoked=True), Direction.IN, SAME_DAY,
+         (Verdict.REVOKED, "revoked: refunded or cancelled")),
         (TicketState(revoked=True, revoked_reason="chargeback"), Direction.OUT, SAME_DAY,
          (Verdict.REVOKED, "revoked: chargeback")),
         (TicketState(), Direction.IN, SAME_DAY, (Verdict.ADMIT, "admitted", Movement.ENTRY)),
