@@ -154,38 +154,35 @@ def test_key_file_round_trips_in_the_documented_shape() -> None:
     assert "key=" not in repr(key) and base64.b64encode(key.key).decode() not in repr(key)
 
 
+_K = base64.b64encode(b"k" * 32).decode()
+_FILE = '{"event": %s, "version": %s, "algorithm": %s, "key": %s%s}'
+
+
 @pytest.mark.parametrize(
-    ("text", "needle"),
+    ("text", "message"),
     [
-        ("not json", "JSON"),
-        ("[]", "object"),
-        ('{"event": "VL9IHU"}', "lacks"),
-        (
-            '{"event": "VL9IHU", "version": 1, "algorithm": "HMAC-MD5", "key": "%s"}'
-            % base64.b64encode(b"k" * 32).decode(),
-            "algorithm",
-        ),
-        (
-            '{"event": "VL9IHU", "version": 1, "algorithm": "HMAC-SHA256", "key": "%s"}'
-            % base64.b64encode(b"short").decode(),
-            "bytes",
-        ),
-        ('{"event": "VL9IHU", "version": 1, "algorithm": "HMAC-SHA256", "key": "!!!"}', "base64"),
-        (
-            '{"event": "lower", "version": 1, "algorithm": "HMAC-SHA256", "key": "%s"}'
-            % base64.b64encode(b"k" * 32).decode(),
-            "event code",
-        ),
-        (
-            '{"event": "VL9IHU", "version": 0, "algorithm": "HMAC-SHA256", "key": "%s"}'
-            % base64.b64encode(b"k" * 32).decode(),
-            "version",
-        ),
+        ("not json", "not a JSON key file: Expecting value: line 1 column 1 (char 0)"),
+        (b"\xff", "not a JSON key file: 'utf-8' codec can't decode byte 0xff in position 0: invalid start byte"),  # noqa: E501
+        ("[]", "a key file must be a JSON object"),
+        ('{"event": "VL9IHU"}', "key file lacks field(s): version, algorithm, key"),
+        ('{"version": 1, "algorithm": "HMAC-SHA256"}', "key file lacks field(s): event, key"),
+        (_FILE % ('"VL9IHU"', 1, '"HMAC-MD5"', f'"{_K}"', ""), "algorithm 'HMAC-MD5' is not supported (only HMAC-SHA256)"),  # noqa: E501
+        (_FILE % ('"VL9IHU"', 1, '"HMAC-SHA256"', '"c2hvcnQ="', ""), "key is 5 bytes; at least 32 are required"),  # noqa: E501
+        (_FILE % ('"VL9IHU"', 1, '"HMAC-SHA256"', '"!!!"', ""), "'key' is not valid base64"),
+        (_FILE % ('"lower"', 1, '"HMAC-SHA256"', f'"{_K}"', ""), "event code 'lower' is not 4 to 12 of A-Z and 0-9"),  # noqa: E501
+        (_FILE % ('"VL9IHU"', 0, '"HMAC-SHA256"', f'"{_K}"', ""), "key version must be a positive integer, not 0"),  # noqa: E501
+        (_FILE % (5, 1, '"HMAC-SHA256"', f'"{_K}"', ""), "'event' and 'key' must be strings"),
+        (_FILE % ('"VL9IHU"', 1, 5, f'"{_K}"', ""), "'algorithm' must be a string"),
+        (_FILE % ('"VL9IHU"', 1, '"HMAC-SHA256"', f'"{_K}"', ', "tag_hex_digits": true'),
+         "'tag_hex_digits' must be an integer"),
+        (_FILE % ('"VL9IHU"', 1, '"HMAC-SHA256"', f'"{_K}"', ', "tag_hex_digits": 7'),
+         "tag_hex_digits must be 8..64, not 7"),
     ],
-)
-def test_bad_key_files_say_what_is_wrong(text: str, needle: str) -> None:
-    with pytest.raises(KeyFileError, match=needle):
+)  # fmt: skip
+def test_bad_key_files_say_exactly_what_is_wrong(text: str | bytes, message: str) -> None:
+    with pytest.raises(KeyFileError) as refused:
         load_key_file(text)
+    assert str(refused.value) == message
 
 
 @given(st.one_of(st.text(max_size=300), st.binary(max_size=300)))
@@ -210,3 +207,16 @@ def test_only_the_right_tag_verifies(serial: int, tag: str) -> None:
 def test_a_key_file_nested_too_deeply_for_the_parser_is_a_key_file_error() -> None:
     with pytest.raises(KeyFileError, match="nested too deeply"):
         load_key_file("[" * 100_000 + "]" * 100_000)
+
+
+def test_keys_of_other_events_before_the_right_one_are_skipped_not_the_end_of_the_search() -> None:
+    key = derive_event_key(MASTER, "VL9IHU", 2)
+    others = [derive_event_key(MASTER, "OTHER1"), derive_event_key(MASTER, "OTHER2")]
+    code = parse_code(issue_code(key, 3))
+    assert find_signing_key(code, [*others, derive_event_key(MASTER, "VL9IHU", 1), key]) == key
+
+
+@pytest.mark.parametrize("raw", [None, 42, ["VL9IHU-001-00000000"]])
+def test_something_that_is_not_text_at_all_is_malformed_not_text(raw: object) -> None:
+    with pytest.raises(MalformedCode, match=r"^not text$"):
+        parse_code(raw)  # type: ignore[arg-type]
