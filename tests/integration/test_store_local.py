@@ -8,7 +8,7 @@ import sqlite3
 import stat
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -18,7 +18,8 @@ from scanner.gate import Gate, open_gate
 from scanner.keystore import KeyStore
 from scanner.paths import keys_dir
 from scanner.store import SCHEMA_VERSION, KnownTicket, Store
-from scanner.verdicts import Verdict
+from scanner.store.schema import ts
+from scanner.verdicts import Counters, Direction, Verdict
 from ticketcode import derive_event_key, issue_code
 
 KEY = derive_event_key(b"store-test-master-secret-32bytes", "STORE1", 1)
@@ -346,3 +347,80 @@ def test_scans_reach_the_database_file_in_the_background_and_close_stops_it(
                 leftover.unlink()
         assert main_file_scans == 200
     assert not [t for t in threading.enumerate() if t.name.startswith("checkpoint ")]
+
+
+def test_what_a_scan_records_is_what_staff_and_later_scans_are_told(db_path: Path, tmp_path: Path) -> None:
+    """Each field of a recorded scan and each part of the stored state reaches the verdicts and the
+    figures: mutants that dropped the first admission, the revocation reason, the gate left by or
+    a rejected code's event survived the tests that only looked at verdicts."""
+    times = iter(datetime(2026, 5, 1, 18, 0, tzinfo=UTC) + timedelta(minutes=m) for m in range(100))
+    with Store.open(db_path) as store:
+        keys = KeyStore(tmp_path / "keys")
+        keys.add(KEY)
+
+        def gate(name: str) -> Gate:
+            return Gate(store=store, keys=keys, event="STORE1", gate_name=name, clock=lambda: next(times))
+
+        assert store.counters() == Counters(admitted=0, rejected=0, inside=0, exits=0)
+        store.upsert_tickets([KnownTicket("STORE1", 4, revoked=True), KnownTicket("STORE1", 5, revoked=True,
+                                                                                   revoked_reason="chargeback")])  # fmt: skip
+        assert gate("Gate A").check(issue_code(KEY, 4), direction=Direction.IN).reason == (
+            "revoked: refunded or cancelled"
+        )
+        assert gate("Gate A").check(issue_code(KEY, 5)).reason == "revoked: chargeback"
+        assert [t.revoked for t in store.find_tickets("4")] == [True]
+        assert store.counters() == Counters(admitted=0, rejected=2, inside=0, exits=0)
+
+        first = gate("Gate A").check(issue_code(KEY, 1))  # 18:02
+        again = gate("Gate B").check(issue_code(KEY, 1))
+        assert (again.verdict, again.first_admitted_at, again.first_admitted_gate) == (
+            Verdict.ALREADY_USED,
+            first.scanned_at,
+            "Gate A",
+        )
+        assert store.recent_scans(1) == [again]  # read back whole, first admission included
+        assert gate("Exit E").check(issue_code(KEY, 1), direction=Direction.OUT).reason == "exit recorded"
+        assert (
+            gate("Exit E")
+            .check(issue_code(KEY, 1), direction=Direction.OUT)
+            .reason.startswith("not inside: left ")
+        )
+        back = gate("Gate C").check(issue_code(KEY, 1))
+        assert back.verdict is Verdict.ADMIT and back.reason.startswith("re-entry (left ")
+        assert back.reason.endswith(" at Exit E)")
+        assert store.counters() == Counters(admitted=2, rejected=4, inside=1, exits=1)
+
+        other = derive_event_key(b"store-test-master-secret-32bytes", "OTHER1", 1)
+        wrong = gate("Gate A").check(issue_code(other, 9))
+        assert (wrong.verdict, wrong.code, wrong.event, wrong.serial) == (
+            Verdict.WRONG_EVENT,
+            issue_code(other, 9),
+            "OTHER1",
+            9,
+        )
+        assert store.recent_scans(1) == [wrong]
+
+        for n in range(30):
+            gate("Gate A").check(f"junk {n}")
+        assert len(store.recent_scans()) == 20  # the gate screen's "last 20 scans"
+
+
+def test_serials_are_found_up_to_the_largest_a_code_can_hold(db_path: Path) -> None:
+    with Store.open(db_path) as store:
+        store.upsert_tickets([KnownTicket("STORE1", 999_999_999, holder="Last"), KnownTicket("STORE1", 1)])
+        assert [t.holder for t in store.find_tickets("999999999")] == ["Last"]
+        assert [t.holder for t in store.find_tickets("STORE1-999999999")] == ["Last"]
+        assert store.find_tickets("1000000000") == []
+
+
+def test_times_are_stored_in_utc_whatever_the_laptops_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        assert ts(datetime(2026, 5, 1, 18, 0, tzinfo=UTC)) == "2026-05-01T18:00:00.000000+00:00"
+        assert ts(datetime(2026, 5, 1, 23, 30, tzinfo=timezone(timedelta(hours=5, minutes=30)))) == (
+            "2026-05-01T18:00:00.000000+00:00"
+        )
+    finally:
+        monkeypatch.undo()
+        time.tzset()
