@@ -362,8 +362,12 @@ def test_what_a_scan_records_is_what_staff_and_later_scans_are_told(db_path: Pat
             return Gate(store=store, keys=keys, event="STORE1", gate_name=name, clock=lambda: next(times))
 
         assert store.counters() == Counters(admitted=0, rejected=0, inside=0, exits=0)
-        store.upsert_tickets([KnownTicket("STORE1", 4, revoked=True), KnownTicket("STORE1", 5, revoked=True,
-                                                                                   revoked_reason="chargeback")])  # fmt: skip
+        store.upsert_tickets(
+            [
+                KnownTicket("STORE1", 4, revoked=True),
+                KnownTicket("STORE1", 5, revoked=True, revoked_reason="chargeback"),
+            ]
+        )
         assert gate("Gate A").check(issue_code(KEY, 4), direction=Direction.IN).reason == (
             "revoked: refunded or cancelled"
         )
