@@ -56,10 +56,11 @@ $(STAMP): pyproject.toml requirements.lock requirements-dev.lock | system-deps
 	$(BIN)/python -m uv pip install -q --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
-# Re-resolve the newest versions pyproject.toml allows: the runtime lock first, then the development
-# lock constrained to it, so both hold the same version of every package they share (then make test).
+# Resolve what pyproject.toml asks for, keeping the versions already locked (add --upgrade by hand for
+# newer ones): the runtime lock first, then the development lock constrained to it, so both hold the
+# same version of every package they share (then make test).
 lock: $(STAMP)
-	$(BIN)/python -m uv pip compile -q --upgrade pyproject.toml --custom-compile-command "make lock" \
+	$(BIN)/python -m uv pip compile -q pyproject.toml --custom-compile-command "make lock" \
 		-o requirements.lock
 	$(BIN)/python -m uv pip compile -q pyproject.toml --extra dev -c requirements.lock \
 		--custom-compile-command "make lock" -o requirements-dev.lock

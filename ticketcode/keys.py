@@ -87,19 +87,7 @@ def derive_event_key(
 
 def dump_key_file(key: EventKey) -> str:
     """The key file's JSON text (docs/architecture.md, "Ticket codes")."""
-    return (
-        json.dumps(
-            {
-                "event": key.event,
-                "version": key.version,
-                "algorithm": key.algorithm,
-                "tag_hex_digits": key.tag_hex_digits,
-                "key": base64.b64encode(key.key).decode("ascii"),
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    return json.dumps(key_to_mapping(key), indent=2) + "\n"
 
 
 def load_key_file(text: str | bytes) -> EventKey:
@@ -110,6 +98,22 @@ def load_key_file(text: str | bytes) -> EventKey:
         raise KeyFileError(f"not a JSON key file: {exc}") from None
     except RecursionError:  # json's answer to brackets nested thousands deep
         raise KeyFileError("not a JSON key file: nested too deeply") from None
+    return key_from_mapping(data)
+
+
+def key_to_mapping(key: EventKey) -> dict[str, object]:
+    """The key file's fields as a JSON-ready mapping (the same shape sync carries keys in)."""
+    return {
+        "event": key.event,
+        "version": key.version,
+        "algorithm": key.algorithm,
+        "tag_hex_digits": key.tag_hex_digits,
+        "key": base64.b64encode(key.key).decode("ascii"),
+    }
+
+
+def key_from_mapping(data: object) -> EventKey:
+    """An EventKey from a parsed key file (or a key carried by sync); KeyFileError saying what is wrong."""
     if not isinstance(data, dict):
         raise KeyFileError("a key file must be a JSON object")
     missing = [f for f in ("event", "version", "algorithm", "key") if f not in data]

@@ -1,0 +1,203 @@
+"""The sync protocol's message shapes: what one side encodes, the other decodes to the same message;
+anything else is a ProtocolError naming the field, never another exception."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ticketcode import derive_event_key
+from ticketcode.sync_protocol import (
+    ConflictChange,
+    EventInfo,
+    MovementChange,
+    PairResponse,
+    ProtocolError,
+    PullPage,
+    PushRequest,
+    PushResponse,
+    ScanUpload,
+    TicketChange,
+    decode_change,
+    decode_pair_request,
+    decode_pair_response,
+    decode_pull_page,
+    decode_push_request,
+    decode_push_response,
+    decode_scan,
+    encode_pair_response,
+    encode_pull_page,
+    encode_push_request,
+    encode_push_response,
+    normalise_pairing_code,
+    parse_pairing,
+)
+
+NOW = datetime(2026, 11, 30, 19, 42, 7, 123456, tzinfo=UTC)
+EVENT = EventInfo(code="VL9IHU", name="Vienna Live", capacity=150)
+
+
+def _wire(data: object) -> object:
+    """Through JSON text and back, as it travels."""
+    return json.loads(json.dumps(data))
+
+
+def test_pull_page_round_trips_through_json_with_every_change_type() -> None:
+    page = PullPage(
+        event=EVENT,
+        keys=(derive_event_key(b"k" * 32, "VL9IHU", 1), derive_event_key(b"k" * 32, "VL9IHU", 2)),
+        changes=(
+            TicketChange(serial=1, code="VL9IHU-001-f3a2b1c0", status="valid", changed_at=NOW, order="o-1"),
+            TicketChange(
+                serial=2, code="VL9IHU-002-0badc0de", status="revoked", changed_at=NOW, reason="refunded"
+            ),
+            MovementChange(
+                scan="3f1c0a9e-0000-4000-8000-000000000001/17",
+                gate="Gate A",
+                serial=1,
+                direction="in",
+                at=NOW,
+            ),
+            ConflictChange(
+                id="c1", serial=1, scans=("a/1", "b/2"), gates=("Gate A", "Gate B"), at=(NOW, NOW)
+            ),
+        ),
+        cursor="opaque-1",
+        more=True,
+        server_time=NOW,
+        remaining=12,
+    )
+    decoded = decode_pull_page(_wire(encode_pull_page(page)))
+    assert decoded == page
+    assert [k.key for k in decoded.keys] == [k.key for k in page.keys]
+
+
+def test_push_and_pairing_messages_round_trip() -> None:
+    scan = ScanUpload(
+        id=7,
+        scanned_at=NOW,
+        gate="Gate A",
+        direction="out",
+        verdict="ADMIT",
+        reason="exit recorded",
+        source="camera",
+        clock_offset_ms=-1250,
+        code="VL9IHU-001-f3a2b1c0",
+        event="VL9IHU",
+        serial=1,
+    )
+    assert decode_push_request(_wire(encode_push_request(PushRequest(scans=(scan,))))) == PushRequest((scan,))
+    response = PushResponse(acknowledged=(7, 8), server_time=NOW)
+    assert decode_push_response(_wire(encode_push_response(response))) == response
+    paired = PairResponse(device_id="d1", device_name="Gate A", token="tok", event=EVENT, server_time=NOW)
+    assert decode_pair_response(_wire(encode_pair_response(paired))) == paired
+
+
+def test_times_are_read_in_any_zone_and_returned_in_utc() -> None:
+    data = {
+        "type": "movement",
+        "scan": "a/1",
+        "gate": "G",
+        "serial": 1,
+        "direction": "in",
+        "at": NOW.astimezone(timezone(timedelta(hours=2))).isoformat(),
+    }
+    change = decode_change(data)
+    assert isinstance(change, MovementChange)
+    assert change.at == NOW and change.at.tzinfo is UTC
+
+
+def test_a_time_without_a_zone_is_refused() -> None:
+    data = {
+        "type": "movement",
+        "scan": "a/1",
+        "gate": "G",
+        "serial": 1,
+        "direction": "in",
+        "at": "2026-11-30T19:42:07",
+    }
+    with pytest.raises(ProtocolError, match="time zone"):
+        decode_change(data)
+
+
+def test_pairing_text_carries_code_and_server_and_a_typed_code_is_forgiven() -> None:
+    pairing = parse_pairing("ticketgate-pair:1:K7QX-M2PA-9TRD:http://10.0.0.5:8000/")
+    assert pairing.code == "K7QXM2PA9TRD"
+    assert pairing.server_url == "http://10.0.0.5:8000"
+    assert parse_pairing(pairing.text()) == pairing
+    typed = parse_pairing(" k7qx m2pa 9trd ", server_url="https://tickets.example.org")
+    assert typed.code == "K7QXM2PA9TRD" and typed.server_url == "https://tickets.example.org"
+    # Crockford: O is read as zero, I and L as one.
+    assert normalise_pairing_code("O0IL-0000-0000") == "0011" + "0" * 8
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "K7QX",
+        "K7QX-M2PA-9TRU",
+        "ticketgate-pair:2:K7QXM2PA9TRD:http://h",
+        "ticketgate-pair:1:K7QXM2PA9TRD:ftp://h",
+        "ticketgate-pair:1:K7QXM2PA9TRD:http://h:99999",
+        "ticketgate-pair:1:K7QXM2PA9TRD:http://h?x=1",
+    ],
+)
+def test_malformed_pairings_are_refused_with_a_reason(text: str) -> None:
+    with pytest.raises(ProtocolError):
+        parse_pairing(text)
+
+
+def test_scan_fields_are_checked() -> None:
+    good = {
+        "id": 1,
+        "scanned_at": NOW.isoformat(),
+        "gate": "G",
+        "direction": "in",
+        "verdict": "ADMIT",
+        "reason": "admitted",
+        "source": "camera",
+    }
+    assert decode_scan(good).id == 1
+    for field, bad in [
+        ("id", 0),
+        ("id", True),
+        ("verdict", "MAYBE"),
+        ("direction", "up"),
+        ("gate", "x" * 41),
+        ("serial", 10**10),
+        ("event", "vl9ihu"),
+        ("reason", "a\x00b"),
+        ("gate", "\ud800"),
+    ]:
+        with pytest.raises(ProtocolError):
+            decode_scan({**good, field: bad})
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=6),
+    max_leaves=30,
+)
+
+
+@given(json_values)
+def test_any_json_is_decoded_or_refused_with_a_protocol_error(data: object) -> None:
+    for decode in (
+        decode_pull_page,
+        decode_push_request,
+        decode_push_response,
+        decode_pair_request,
+        decode_pair_response,
+        decode_change,
+        decode_scan,
+    ):
+        try:
+            decoded = decode(data)
+        except ProtocolError:
+            continue
+        assert decoded is not None
