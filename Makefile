@@ -47,7 +47,7 @@ system-deps:
 
 # The development environment: what runs (requirements.lock) plus the tools that test and check it
 # (requirements-dev.lock holds both, with the same versions). A gate laptop or server needs only
-# requirements.lock: see "Installing without the development tools" in the README.
+# requirements.lock (README, "Two commands").
 $(STAMP): pyproject.toml requirements.lock requirements-dev.lock | system-deps
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip
