@@ -44,7 +44,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._in_head = True  # reading a request head: since the connection opened or a request began
         self._head_bytes = 0  # bytes received while in the head (whole reads: an upper bound)
-        self._head_size = 0  # the head's exact size, counted by the parser's callbacks
+        self._head_started = 0.0  # loop time the current head began
+        # One timer per connection, re-armed only when it fires early: a timer per request cost more
+        # CPU than the rest of the guard.
         self._head_timer: asyncio.TimerHandle | None = None
         self._refused = False
 
@@ -52,7 +54,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._start_head_timer()
+        self._head_started = self.loop.time()
+        self._arm_head_timer(self.head_timeout_seconds)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop_head_timer()
@@ -88,42 +91,40 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._in_head, self._head_bytes, self._head_size = True, 0, 0
+        self._in_head, self._head_bytes = True, 0
+        self._head_started = self.loop.time()
         if self._head_timer is None:
-            self._start_head_timer()
-
-    def on_url(self, url: bytes) -> None:
-        self._head_size += len(url)
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_size += len(name) + len(value) + 4  # ": " and CRLF
-        super().on_header(name, value)
+            self._arm_head_timer(self.head_timeout_seconds)
 
     def on_headers_complete(self) -> None:
         self._in_head = False
-        self._stop_head_timer()
-        if self._head_size > self.max_head_bytes:
+        size = len(self.url)
+        for name, value in self.headers:
+            size += len(name) + len(value) + 4  # ": " and CRLF
+        if size > self.max_head_bytes:
             raise _HeadTooLarge
         super().on_headers_complete()
 
     # -- refusing ------------------------------------------------------------------------------
 
-    def _start_head_timer(self) -> None:
-        self._stop_head_timer()
-        self._head_timer = self.loop.call_later(self.head_timeout_seconds, self._head_timed_out)
+    def _arm_head_timer(self, delay: float) -> None:
+        self._head_timer = self.loop.call_later(delay, self._check_head_time)
 
     def _stop_head_timer(self) -> None:
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
 
-    def _head_timed_out(self) -> None:
+    def _check_head_time(self) -> None:
         self._head_timer = None
         if not self._in_head or self.transport.is_closing():
-            return
+            return  # no head being read: the next request's start arms the timer again
         if self.cycle is not None and not self.cycle.response_complete:
             return  # a response is still being written; uvicorn's keep-alive handling takes over
+        left = self._head_started + self.head_timeout_seconds - self.loop.time()
+        if left > 0:
+            self._arm_head_timer(left)  # this head began after the timer was armed
+            return
         self._refuse(
             408,
             "request_timeout",
