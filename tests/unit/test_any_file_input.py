@@ -33,7 +33,7 @@ documents = st.one_of(
 )
 
 
-@settings(max_examples=150)
+@settings(max_examples=75)
 @given(document=documents | st.binary().map(lambda b: b.decode("latin-1")))
 def test_any_settings_file_is_read_or_refused_with_a_settings_error(document: str) -> None:
     with tempfile.TemporaryDirectory() as folder:
@@ -49,7 +49,7 @@ def test_any_settings_file_is_read_or_refused_with_a_settings_error(document: st
         assert loaded.gate_name.isprintable()
 
 
-@settings(max_examples=150)
+@settings(max_examples=75)
 @given(document=documents)
 @example(document="0\r0")  # a lone CR in a CSV field: csv.Error, a traceback of `tickets import`
 @example(document="event,serial\nA\x00,1")
@@ -65,7 +65,7 @@ def test_any_ticket_list_is_parsed_whole_or_refused_with_a_ticket_list_error(doc
                 assert text.isprintable()
 
 
-@settings(max_examples=150)
+@settings(max_examples=75)
 @given(document=documents | st.binary())
 def test_any_key_file_is_loaded_or_refused_with_a_key_file_error(document: str | bytes) -> None:
     try:
