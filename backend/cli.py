@@ -52,17 +52,51 @@ def register(commands: Any, key_commands: Any) -> None:
         "--price-cents", type=int, default=0, help="price of one ticket in cents (default: 0, free)"
     )
     p.add_argument("--currency", default="EUR", help="three-letter ISO 4217 code (default: EUR)")
+    p.add_argument(
+        "--share-holders",
+        action="store_true",
+        help="send each ticket's holder (the order's email) to the event's gate devices",
+    )
     p.set_defaults(handler="backend.commands:event_create")
 
-    device = commands.add_parser("device", help="gate devices")
+    device = commands.add_parser("device", help="gate devices: pair, list, revoke")
     device_commands = device.add_subparsers(dest="device_command", metavar="DEVICE_COMMAND", required=True)
     p = device_commands.add_parser(
-        "add", help="a one-time pairing token for a gate device (not yet available)"
+        "add", help="a one-time pairing code for a gate device (valid 15 minutes), also as a QR code"
     )
     _db(p)
-    p.add_argument("--event", required=True, help="the event code the device will check")
-    p.add_argument("--name", required=True, help="the device's name, e.g. 'Gate B'")
-    p.set_defaults(unavailable="pairing gate devices (device add)")
+    p.add_argument("--event", required=True, help="the event the device will check tickets of")
+    p.add_argument("--name", required=True, help="the gate's name, e.g. 'Gate A' (unique per event)")
+    p.add_argument("--server-url", help="where gates reach this server (default: $TICKETGATE_PUBLIC_URL)")
+    p.add_argument("--json", action="store_true", help='print {"pairing": ..., "expires_at": ...}')
+    p.set_defaults(handler="backend.sync_commands:device_add")
+
+    p = device_commands.add_parser("list", help="devices: paired, last seen, last sync, scans uploaded")
+    _db(p)
+    p.add_argument("--event", help="only this event's devices")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler="backend.sync_commands:device_list")
+
+    p = device_commands.add_parser("revoke", help="revoke a device: its next sync is refused")
+    _db(p)
+    p.add_argument("device", metavar="NAME_OR_ID", help="the device's name or id (see device list)")
+    p.add_argument("--event", help="the event, when several have a device of this name")
+    p.set_defaults(handler="backend.sync_commands:device_revoke")
+
+    scans = commands.add_parser("scans", help="scans uploaded by gate devices")
+    scan_commands = scans.add_subparsers(dest="scans_command", metavar="SCANS_COMMAND", required=True)
+    p = scan_commands.add_parser("summary", help="an event's scans, counted on the server")
+    _db(p)
+    p.add_argument("--event", required=True, help="the event code whose scans to count")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler="backend.sync_commands:scans_summary")
+
+    p = commands.add_parser("conflicts", help="tickets two gates let in while inside")
+    _db(p)
+    p.add_argument("--event", required=True, help="the event code whose conflicts to list")
+    p.add_argument("--all", action="store_true", help="also conflicts withdrawn by a later upload")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler="backend.sync_commands:conflicts")
 
     orders = commands.add_parser("orders", help="orders needing an operator")
     order_commands = orders.add_subparsers(dest="orders_command", metavar="ORDERS_COMMAND", required=True)

@@ -102,6 +102,7 @@ def event_create(args: argparse.Namespace) -> int:
             capacity=args.capacity,
             price_cents=args.price_cents,
             currency=args.currency,
+            share_holders=args.share_holders,
             actor="cli",
         )
 
@@ -109,7 +110,7 @@ def event_create(args: argparse.Namespace) -> int:
     price = f"{event.price_cents / 100:.2f} {event.currency}" if event.price_cents else "free"
     print(
         f"created event {event.code} ({event.name}): {event.capacity} tickets, {price}, "
-        f"key version {event.key_version}"
+        f"key version {event.key_version}" + ("; holders shared with gates" if event.share_holders else "")
     )
     return 0
 

@@ -3,10 +3,17 @@
 BackendError               root; ``code`` is a machine code, ``str(err)`` a human message
  +-- ConfigError           a required setting is missing or malformed (names the variable)
  +-- InvalidInput          a request or command argument is out of range or malformed
+ |    +-- PayloadTooLarge  a request body over its route's limit
  +-- EventNotFound         no event has this code
  +-- EventExists           an event with this code already exists
  +-- SoldOut               the event has not enough stock left for this quantity
  +-- OrderNotFound         no order has this id
+ +-- DeviceNotFound        no gate device matches this name or id
+ +-- DeviceExists          a device of this name is already paired with the event
+ +-- PairingInvalid        a pairing code that is unknown, used or expired (not told apart)
+ +-- DeviceUnauthorized    a device call without a known device token
+ +-- DeviceRevoked         the device's token was revoked by the operator
+ +-- BadCursor             a sync cursor this database did not hand out
  +-- Busy                  the database is contended (lock timeout, deadlock): retry shortly
  +-- DatabaseUnavailable   the database cannot be reached or dropped the connection: retry later
 """
@@ -26,6 +33,10 @@ class ConfigError(BackendError):
 
 class InvalidInput(BackendError):
     code = "invalid_input"
+
+
+class PayloadTooLarge(InvalidInput):
+    code = "payload_too_large"
 
 
 class EventNotFound(BackendError):
@@ -50,3 +61,27 @@ class Busy(BackendError):
 
 class DatabaseUnavailable(BackendError):
     code = "database_unavailable"
+
+
+class DeviceNotFound(BackendError):
+    code = "device_not_found"
+
+
+class DeviceExists(BackendError):
+    code = "device_exists"
+
+
+class PairingInvalid(BackendError):
+    code = "pairing_invalid"
+
+
+class DeviceUnauthorized(BackendError):
+    code = "device_unauthorized"
+
+
+class DeviceRevoked(BackendError):
+    code = "device_revoked"
+
+
+class BadCursor(BackendError):
+    code = "bad_cursor"

@@ -33,6 +33,7 @@ class Event:
     key_version: int
     stock_shards: int
     created_at: datetime
+    share_holders: bool = False
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,12 @@ async def create_event(
     capacity: int,
     price_cents: int = 0,
     currency: str = "EUR",
+    share_holders: bool = False,
     actor: str = "admin",
 ) -> Event:
     """Create an event with all its capacity available; EventExists if the code is taken.
 
+    ``share_holders``: gates of the event are sent each ticket's holder (the order's email).
     ``actor`` is recorded in the audit log (e.g. ``admin`` for the HTTP API, ``cli`` for the command).
     """
     code = normalise_event_code(code)
@@ -101,16 +104,19 @@ async def create_event(
     currency = currency.strip().upper() if isinstance(currency, str) else ""
     if not CURRENCY_RE.fullmatch(currency):
         raise InvalidInput("currency must be a three-letter code such as EUR")
+    if not isinstance(share_holders, bool):
+        raise InvalidInput("share_holders must be true or false")
     shards = shard_count(capacity)
     async with database_errors(), pool.connection() as conn, conn.transaction():
         try:
             cur = conn.cursor(row_factory=class_row(Event))
             await cur.execute(
-                "INSERT INTO events (code, name, capacity, price_cents, currency, stock_shards)"
-                " VALUES (%s, %s, %s, %s, %s, %s)"
+                "INSERT INTO events"
+                " (code, name, capacity, price_cents, currency, stock_shards, share_holders)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)"
                 " RETURNING id, code, name, capacity, price_cents, currency, key_version,"
-                " stock_shards, created_at",
-                (code, name.strip(), capacity, price_cents, currency, shards),
+                " stock_shards, created_at, share_holders",
+                (code, name.strip(), capacity, price_cents, currency, shards, share_holders),
             )
         except pg_errors.UniqueViolation:
             raise EventExists(f"an event with code {code} already exists") from None
@@ -156,7 +162,7 @@ async def get_event(pool: AsyncConnectionPool, code: str) -> Event:
         cur = conn.cursor(row_factory=class_row(Event))
         await cur.execute(
             "SELECT id, code, name, capacity, price_cents, currency, key_version, stock_shards,"
-            " created_at FROM events WHERE code = %s",
+            " created_at, share_holders FROM events WHERE code = %s",
             (code,),
         )
         event = await cur.fetchone()

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from backend.errors import ConfigError
+from ticketcode.sync_protocol import ProtocolError, normalise_server_url
 
 # A shorter master secret would make every event key guessable offline from one ticket code.
 MIN_MASTER_SECRET_BYTES = 16
@@ -48,6 +49,8 @@ class Settings:
     reaper_interval_seconds: float = 60
     max_tickets_per_order: int = 10
     data_dir: Path = Path("var/backend")
+    # The address gates reach this server at, written into pairing codes (``device add``).
+    public_url: str | None = None
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
@@ -112,6 +115,12 @@ def load_settings(
         )
     url = database_url or env.get("TICKETGATE_DATABASE_URL", "").strip() or None
     home = env.get("TICKETGATE_HOME", "").strip()
+    public_url = env.get("TICKETGATE_PUBLIC_URL", "").strip() or None
+    if public_url is not None:
+        try:
+            public_url = normalise_server_url(public_url)
+        except ProtocolError as exc:
+            raise ConfigError(f"TICKETGATE_PUBLIC_URL is not usable: {exc}") from None
     return Settings(
         database_url=url,
         master_secret=master_secret,
@@ -127,4 +136,5 @@ def load_settings(
         # Not "$TICKETGATE_HOME/backend": a folder named like the package in the working directory
         # would shadow it under `python -m ticketgate`.
         data_dir=Path(home) / "backend-data" if home else Path("var/backend"),
+        public_url=public_url,
     )

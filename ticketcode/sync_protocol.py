@@ -195,13 +195,18 @@ class MovementChange:
 
 @dataclass(frozen=True)
 class ConflictChange:
-    """Two gates admitted the same ticket while it was inside (both offline, say): both scans stand."""
+    """Two gates admitted the same ticket while it was inside (both offline, say): both scans stand.
+
+    A conflict is sent again whenever it changes, stating it as it is now (the same ``id``): when a
+    late upload shows the ticket had left in between (an exit recorded offline), it is ``withdrawn``.
+    """
 
     id: str
     serial: int
     scans: tuple[str, str]
     gates: tuple[str, str]
     at: tuple[datetime, datetime]
+    withdrawn: bool = False  # added within protocol 1: absent means False, older gates ignore it
 
 
 Change = TicketChange | MovementChange | ConflictChange
@@ -301,6 +306,7 @@ def encode_change(change: Change) -> dict[str, Any]:
         "scans": list(change.scans),
         "gates": list(change.gates),
         "at": [_time(t) for t in change.at],
+        "withdrawn": change.withdrawn,
     }
 
 
@@ -493,6 +499,7 @@ def decode_change(data: object) -> Change:
                 _text(gates[1], "conflict.gates", limit=40),
             ),
             at=(_when(times[0], "conflict.at"), _when(times[1], "conflict.at")),
+            withdrawn=_bool(obj.get("withdrawn", False), "conflict.withdrawn"),
         )
     raise ProtocolError(f"unknown change type {kind!r}")
 

@@ -17,14 +17,17 @@ from starlette.requests import ClientDisconnect
 
 from backend import errors
 from backend.api.context import ApiContext
+from backend.api.device_routes import device_routes
 from backend.api.errors import RETRY_LATER, describe_errors, error_response, status_of
 from backend.api.event_routes import event_routes
-from backend.api.limits import MAX_BODY_BYTES, BodyLimit, BodyTooLarge
+from backend.api.limits import MAX_BODY_BYTES, MAX_PUSH_BODY_BYTES, BodyLimit, BodyTooLarge
 from backend.api.order_routes import order_routes
 from backend.api.payment_routes import payment_routes
+from backend.api.sync_routes import sync_routes
 from backend.db import make_pool
 from backend.reaper import run_reaper
 from backend.settings import Settings
+from ticketcode.sync_protocol import AUTH_SCHEME, PUSH_PATH, ProtocolError
 
 log = logging.getLogger("backend.api")
 
@@ -84,14 +87,14 @@ def create_app(
 
     app = FastAPI(
         title="ticketgate",
-        summary="Sell tickets without overselling: events, checkout, orders, payment webhooks.",
+        summary="Sell tickets without overselling: events, checkout, orders, payment webhooks, gate sync.",
         version="0.1.0",
         lifespan=lifespan,
     )
-    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, paths={PUSH_PATH: MAX_PUSH_BODY_BYTES})
     _install_error_handlers(app)
     ctx = ApiContext(db=db, settings=settings)
-    for routes in (event_routes, order_routes, payment_routes):
+    for routes in (event_routes, order_routes, payment_routes, device_routes, sync_routes):
         app.include_router(routes(ctx))
     return app
 
@@ -111,7 +114,15 @@ def _install_error_handlers(app: FastAPI) -> None:
         status = status_of(exc)
         if status >= 500:
             log.warning("%s %s: %s (%s)", request.method, request.url.path, exc, exc.code)
-        return error_response(status, exc.code, str(exc), headers=RETRY_LATER if status == 503 else None)
+        headers = RETRY_LATER if status == 503 else None
+        if isinstance(exc, errors.DeviceUnauthorized):
+            headers = {"WWW-Authenticate": AUTH_SCHEME}
+        return error_response(status, exc.code, str(exc), headers=headers)
+
+    @app.exception_handler(ProtocolError)
+    async def not_the_protocol(request: Request, exc: ProtocolError) -> JSONResponse:
+        # A sync message that does not follow the protocol: the message names the field at fault.
+        return error_response(422, "invalid_input", str(exc))
 
     @app.exception_handler(psycopg.OperationalError)
     @app.exception_handler(psycopg_pool.PoolTimeout)

@@ -14,11 +14,18 @@ from backend import errors, webhooks
 
 # The first class in an error's MRO found here decides its status (so subclasses may refine).
 _STATUS: dict[type[Exception], int] = {
+    errors.PayloadTooLarge: 413,
     errors.InvalidInput: 422,
     errors.EventNotFound: 404,
     errors.OrderNotFound: 404,
     errors.EventExists: 409,
     errors.SoldOut: 409,
+    errors.DeviceNotFound: 404,
+    errors.DeviceExists: 409,
+    errors.PairingInvalid: 401,
+    errors.DeviceUnauthorized: 401,
+    errors.DeviceRevoked: 403,
+    errors.BadCursor: 400,
     errors.Busy: 503,
     errors.DatabaseUnavailable: 503,
     webhooks.WebhookError: 400,

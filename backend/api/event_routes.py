@@ -61,6 +61,7 @@ def event_routes(ctx: ApiContext) -> APIRouter:
             capacity=body.capacity,
             price_cents=body.price_cents,
             currency=body.currency,
+            share_holders=body.share_holders,
         )
         return event_out(await events.get_event_stock(ctx.db, body.code))
 

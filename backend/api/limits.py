@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from fastapi import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -12,7 +14,12 @@ from backend.api.errors import error_response
 MAX_WEBHOOK_BODY_BYTES = 64 * 1024
 # A checkout body is a quantity and an email; a bound keeps a buyer from making us buffer megabytes.
 MAX_ORDER_BODY_BYTES = 4 * 1024
-# Everything else (event creation) is small too; BodyLimit enforces this for every route.
+# A gate's batch of 1,000 scans is ~300 kB of JSON, up to ~3.5 MB if every text field is at its limit
+# and escaped.
+MAX_PUSH_BODY_BYTES = 4 * 1024 * 1024
+# A pairing request is a code and a version.
+MAX_PAIR_BODY_BYTES = 4 * 1024
+# Everything else (event creation) is small too; BodyLimit enforces this for every route but the push.
 MAX_BODY_BYTES = 256 * 1024
 
 
@@ -41,17 +48,19 @@ class BodyLimit:
     (FastAPI's own ``max_body_size`` answers in plain text, which would break the one error shape.)
     """
 
-    def __init__(self, app: ASGIApp, *, limit: int) -> None:
+    def __init__(self, app: ASGIApp, *, limit: int, paths: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.paths = dict(paths or {})  # a route's own limit, by exact path
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.paths.get(scope.get("path", ""), self.limit)
         for name, value in scope["headers"]:
-            if name == b"content-length" and value.isdigit() and int(value) > self.limit:
-                await self._refuse(scope, receive, send)
+            if name == b"content-length" and value.isdigit() and int(value) > limit:
+                await self._refuse(scope, receive, send, limit)
                 return
         received = 0
         started = False
@@ -61,7 +70,7 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.limit:
+                if received > limit:
                     raise BodyTooLarge
             return message
 
@@ -75,8 +84,8 @@ class BodyLimit:
         except BodyTooLarge:
             if started:
                 raise
-            await self._refuse(scope, receive, send)
+            await self._refuse(scope, receive, send, limit)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = error_response(413, "payload_too_large", f"a request body is at most {self.limit} bytes")
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+        response = error_response(413, "payload_too_large", f"a request body is at most {limit} bytes")
         await response(scope, receive, send)

@@ -28,6 +28,9 @@ class EventCreate(BaseModel):
     capacity: int = Field(examples=[500])
     price_cents: int = Field(default=0, examples=[2500])
     currency: str = Field(default="EUR", examples=["EUR"])
+    share_holders: bool = Field(
+        default=False, description="send each ticket's holder (the order's email) to the event's gates"
+    )
 
 
 class EventOut(BaseModel):

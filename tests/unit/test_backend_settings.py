@@ -93,3 +93,11 @@ def test_a_malformed_database_url_is_refused_without_echoing_its_password(url: s
     with pytest.raises(ConfigError, match="is not a PostgreSQL URL") as refused:
         resolve_database_url(load_settings(database_url=url, require=(), environ={}))
     assert "s3cret" not in str(refused.value) and "Pa55" not in str(refused.value)
+
+
+def test_the_public_url_gates_reach_the_server_at_is_checked() -> None:
+    env = {**SECRETS, "TICKETGATE_PUBLIC_URL": " http://10.0.0.5:8000/ "}
+    assert load_settings(environ=env).public_url == "http://10.0.0.5:8000"
+    assert load_settings(environ=SECRETS).public_url is None
+    with pytest.raises(ConfigError, match=r"^TICKETGATE_PUBLIC_URL is not usable"):
+        load_settings(environ={**SECRETS, "TICKETGATE_PUBLIC_URL": "10.0.0.5:8000"})

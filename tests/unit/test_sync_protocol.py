@@ -65,6 +65,14 @@ def test_pull_page_round_trips_through_json_with_every_change_type() -> None:
             ConflictChange(
                 id="c1", serial=1, scans=("a/1", "b/2"), gates=("Gate A", "Gate B"), at=(NOW, NOW)
             ),
+            ConflictChange(
+                id="c2",
+                serial=2,
+                scans=("a/3", "b/4"),
+                gates=("Gate A", "Gate B"),
+                at=(NOW, NOW),
+                withdrawn=True,
+            ),
         ),
         cursor="opaque-1",
         more=True,
@@ -95,6 +103,22 @@ def test_push_and_pairing_messages_round_trip() -> None:
     assert decode_push_response(_wire(encode_push_response(response))) == response
     paired = PairResponse(device_id="d1", device_name="Gate A", token="tok", event=EVENT, server_time=NOW)
     assert decode_pair_response(_wire(encode_pair_response(paired))) == paired
+
+
+def test_a_conflict_without_withdrawn_is_a_standing_one() -> None:
+    # Sent before the field existed: still protocol 1.
+    data = {
+        "type": "conflict",
+        "id": "c1",
+        "serial": 1,
+        "scans": ["a/1", "b/2"],
+        "gates": ["Gate A", "Gate B"],
+        "at": [NOW.isoformat(), NOW.isoformat()],
+    }
+    change = decode_change(data)
+    assert isinstance(change, ConflictChange) and change.withdrawn is False
+    with pytest.raises(ProtocolError, match="withdrawn"):
+        decode_change({**data, "withdrawn": "yes"})
 
 
 def test_times_are_read_in_any_zone_and_returned_in_utc() -> None:

@@ -1,0 +1,222 @@
+"""The push side of sync: store a gate's scans exactly once, publish its movements, flag conflicts.
+
+One transaction per batch: the scans are inserted with ``ON CONFLICT (device_id, scan_id) DO NOTHING``
+(a retried or overlapping batch stores each scan once), each newly stored ADMIT of a ticket of the
+device's event becomes a ``movement`` row of the change feed, and every ticket that moved has its
+merged record rebuilt to reconcile its conflicts.
+
+Before anything is written, a batch takes transaction-level advisory locks on the tickets it moves,
+hashed into 64 buckets per event, in bucket order. So two devices pushing the same ticket at once
+cannot both miss the conflict between them (the second waits, then reads the first's scans), batches
+of different tickets mostly run side by side, and a batch holds at most 64 entries of PostgreSQL's
+shared lock table (one lock per ticket would need 1,000 for a full batch). Advisory locks rather than
+row locks because they take no transaction id: a batch waiting its turn does not hold back the change
+feed's horizon, which a row lock would (locking a row assigns the transaction id first, and every
+pull would then wait behind the queue).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg_pool import AsyncConnectionPool
+
+from backend.db import database_errors
+from backend.devices import Device
+from backend.timeline import Movement, find_conflicts, merged
+from ticketcode.sync_protocol import MovementChange, ScanUpload, encode_change
+
+
+def corrected_time(scan: ScanUpload) -> datetime:
+    """The scan's time on the server's clock: the device's time plus its measured offset.
+
+    An offset that would leave the calendar (a gate clock set to year 1) is ignored rather than
+    refused: refusing the scan would block every upload of that gate behind it.
+    """
+    if not scan.clock_offset_ms:
+        return scan.scanned_at
+    try:
+        return scan.scanned_at + timedelta(milliseconds=scan.clock_offset_ms)
+    except OverflowError:
+        return scan.scanned_at
+
+
+def is_movement(scan: ScanUpload, device: Device) -> bool:
+    """An ADMIT of a ticket of the device's event: the ticket went in or out."""
+    return scan.verdict == "ADMIT" and scan.event == device.event_code and scan.serial is not None
+
+
+# The advisory locks' first key: their own space, apart from other advisory locks. The second is the
+# event's id and the ticket's bucket.
+_INGEST_LOCK_CLASS = 7_301_442
+LOCK_BUCKETS = 64
+
+
+def lock_keys(event_id: int, serials: Sequence[int]) -> list[int]:
+    """The second keys of the advisory locks a batch moving ``serials`` takes, in the order to take them."""
+    return sorted({(event_id * LOCK_BUCKETS + serial % LOCK_BUCKETS) % 2**31 for serial in serials})
+
+
+_INSERT_SCANS = """
+INSERT INTO scans (device_id, scan_id, event_id, gate, scanned_at, clock_offset_ms, corrected_at,
+                   direction, verdict, reason, source, code, scan_event, serial, movement)
+SELECT %(device)s, s.scan_id, %(event)s, s.gate, s.scanned_at, s.clock_offset_ms, s.corrected_at,
+       s.direction, s.verdict, s.reason, s.source, s.code, s.scan_event, s.serial, s.movement
+  FROM unnest(%(scan_id)b::bigint[], %(gate)b::text[], %(scanned_at)b::timestamptz[],
+              %(offset)b::bigint[], %(corrected_at)b::timestamptz[], %(direction)b::text[],
+              %(verdict)b::text[], %(reason)b::text[], %(source)b::text[], %(code)b::text[],
+              %(scan_event)b::text[], %(serial)b::integer[], %(movement)b::boolean[])
+       AS s(scan_id, gate, scanned_at, clock_offset_ms, corrected_at, direction, verdict, reason,
+            source, code, scan_event, serial, movement)
+ON CONFLICT (device_id, scan_id) DO NOTHING
+RETURNING id, scan_id, serial, movement
+"""
+
+
+async def ingest_scans(pool: AsyncConnectionPool, device: Device, scans: Sequence[ScanUpload]) -> list[int]:
+    """Store ``scans`` of ``device`` once each; return the gate's scan ids the server now holds (all)."""
+    acknowledged = list(dict.fromkeys(scan.id for scan in scans))
+    offset = next((s.clock_offset_ms for s in reversed(scans) if s.clock_offset_ms is not None), None)
+    moving = [s.serial for s in scans if s.serial is not None and is_movement(s, device)]
+    async with database_errors(), pool.connection() as conn, conn.transaction():
+        if moving:
+            # Waits (up to lock_timeout, then Busy: 503) for batches moving the same tickets.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(%s::integer, k) FROM unnest(%s::integer[]) AS k",
+                (_INGEST_LOCK_CLASS, lock_keys(device.event_id, moving)),
+            )
+        if scans:
+            cur = await conn.execute(_INSERT_SCANS, _scan_columns(device, scans))
+            stored = await cur.fetchall()
+            moved = sorted({serial for _, _, serial, movement in stored if movement})
+            if moved:
+                new_rows = {row_id for row_id, _, _, movement in stored if movement}
+                await _publish(conn, device, moved, new_rows)
+        await conn.execute(
+            "UPDATE devices SET last_seen_at = now(), clock_offset_ms = coalesce(%s, clock_offset_ms)"
+            " WHERE id = %s",
+            (offset, device.id),
+        )
+    return acknowledged
+
+
+def _scan_columns(device: Device, scans: Sequence[ScanUpload]) -> dict[str, Any]:
+    return {
+        "device": device.id,
+        "event": device.event_id,
+        "scan_id": [s.id for s in scans],
+        "gate": [s.gate for s in scans],
+        "scanned_at": [s.scanned_at for s in scans],
+        "offset": [s.clock_offset_ms for s in scans],
+        "corrected_at": [corrected_time(s) for s in scans],
+        "direction": [s.direction for s in scans],
+        "verdict": [s.verdict for s in scans],
+        "reason": [s.reason for s in scans],
+        "source": [s.source for s in scans],
+        "code": [s.code for s in scans],
+        "scan_event": [s.event for s in scans],
+        "serial": [s.serial for s in scans],
+        "movement": [is_movement(s, device) for s in scans],
+    }
+
+
+async def _publish(
+    conn: AsyncConnection[Any], device: Device, serials: list[int], new_rows: set[int]
+) -> None:
+    """Rebuild the records of the tickets that moved; write movements and conflict changes."""
+    # A fresh statement after the event's lock: it sees every batch committed before this one.
+    # Joined to the list rather than "serial = ANY(...)": before the table is analysed the planner
+    # may scan it whole, testing each row against all 1,000 serials.
+    cur = await conn.execute(
+        "SELECT s.id, s.device_id::text, s.scan_id, s.gate, s.serial, s.direction, s.corrected_at"
+        " FROM unnest(%s::integer[]) AS m(serial)"
+        " JOIN scans s ON s.event_id = %s AND s.serial = m.serial AND s.movement",
+        (serials, device.event_id),
+    )
+    records: dict[int, list[Movement]] = defaultdict(list)
+    for row_id, device_id, scan_id, gate, serial, direction, at in await cur.fetchall():
+        records[serial].append(Movement(row_id, device_id, scan_id, gate, direction, at))
+    payloads = [
+        _movement_json(movement, serial)
+        for serial in serials
+        for movement in merged(records[serial])
+        if movement.row in new_rows
+    ]
+    changed = await _reconcile_conflicts(conn, device, serials, records)
+    await conn.execute(
+        "INSERT INTO sync_feed (event_id, kind, device_id, payload, conflict_id)"
+        " SELECT %(event)s, 'movement', %(device)s, p.payload, NULL"
+        "   FROM unnest(%(payloads)b::text[]) WITH ORDINALITY AS p(payload, n)"
+        " UNION ALL"
+        " SELECT %(event)s, 'conflict', NULL, NULL, c.id"
+        "   FROM unnest(%(conflicts)b::bigint[]) AS c(id)",
+        {"event": device.event_id, "device": device.id, "payloads": payloads, "conflicts": changed},
+    )
+
+
+async def _reconcile_conflicts(
+    conn: AsyncConnection[Any], device: Device, serials: list[int], records: dict[int, list[Movement]]
+) -> list[int]:
+    """Make the stored conflicts of these tickets what their records say now; the ids that changed.
+
+    A new conflict is inserted; one whose reference entry changed (an earlier entry arrived late) is
+    updated; one the record no longer shows (a late exit in between) is withdrawn, and one that shows
+    again is reinstated. Each change is sent to the gates as the conflict stands.
+    """
+    found = {
+        conflict.second.row: (serial, conflict.first.row)
+        for serial in serials
+        for conflict in find_conflicts(records[serial])
+    }
+    cur = await conn.execute(
+        "SELECT c.second_scan, c.id, c.first_scan, c.withdrawn_at IS NOT NULL"
+        " FROM unnest(%s::integer[]) AS m(serial)"
+        " JOIN conflicts c ON c.event_id = %s AND c.serial = m.serial",
+        (serials, device.event_id),
+    )
+    known = {
+        second: (conflict_id, first, withdrawn)
+        for second, conflict_id, first, withdrawn in await cur.fetchall()
+    }
+    new = [(serial, first, second) for second, (serial, first) in found.items() if second not in known]
+    revised = [
+        (known[second][0], first)
+        for second, (_, first) in found.items()
+        if second in known and (known[second][2] or known[second][1] != first)
+    ]
+    withdrawn = [cid for second, (cid, _, gone) in known.items() if second not in found and not gone]
+    changed = [cid for cid, _ in revised] + withdrawn
+    if new:
+        cur = await conn.execute(
+            "INSERT INTO conflicts (event_id, serial, first_scan, second_scan)"
+            " SELECT %s, serial, first_scan, second_scan"
+            "   FROM unnest(%s::integer[], %s::bigint[], %s::bigint[]) AS c(serial, first_scan, second_scan)"
+            " RETURNING id",
+            (device.event_id, [n[0] for n in new], [n[1] for n in new], [n[2] for n in new]),
+        )
+        changed += [row[0] for row in await cur.fetchall()]
+    if revised:
+        await conn.execute(
+            "UPDATE conflicts c SET first_scan = r.first_scan, withdrawn_at = NULL"
+            " FROM unnest(%s::bigint[], %s::bigint[]) AS r(id, first_scan) WHERE c.id = r.id",
+            ([r[0] for r in revised], [r[1] for r in revised]),
+        )
+    if withdrawn:
+        await conn.execute("UPDATE conflicts SET withdrawn_at = now() WHERE id = ANY(%s)", (withdrawn,))
+    return sorted(changed)
+
+
+def _movement_json(movement: Movement, serial: int) -> str:
+    change = MovementChange(
+        scan=movement.global_id,
+        gate=movement.gate,
+        serial=serial,
+        direction=movement.direction,
+        at=movement.at,
+    )
+    return json.dumps(encode_change(change))
