@@ -41,6 +41,10 @@ def test_every_option_and_argument_says_what_it_does() -> None:
     assert unsaid == []
 
 
+def _shown(default: object) -> str:
+    return f"{default:g}" if isinstance(default, float) else str(default)
+
+
 def test_every_option_with_a_default_names_it() -> None:
     unsaid = [
         f"{name} (default {action.default!r})"
@@ -48,7 +52,7 @@ def test_every_option_with_a_default_names_it() -> None:
         if action.option_strings
         and action.default not in (None, False, argparse.SUPPRESS)
         and not action.required
-        and not ("default" in (action.help or "") and str(action.default) in (action.help or ""))
+        and not ("default" in (action.help or "") and _shown(action.default) in (action.help or ""))
     ]
     assert unsaid == []
 
