@@ -296,8 +296,9 @@ def test_a_bad_ticket_list_names_the_entry_and_imports_nothing(
     bad = tmp_path / "bad.txt"
     bad.write_text(content)
     with Store.open(db_path) as store:
-        with pytest.raises(TicketListError, match=message):
+        with pytest.raises(TicketListError, match=message) as refused:
             store.import_tickets(bad)
+        assert str(refused.value).startswith(f"{bad}")  # the message names the file
         assert store.find_tickets("1") == []
     with Store.open(db_path) as store, pytest.raises(TicketListError, match="no such file"):
         store.import_tickets(tmp_path / "missing.json")
@@ -428,3 +429,17 @@ def test_times_are_stored_in_utc_whatever_the_laptops_zone(monkeypatch: pytest.M
     finally:
         monkeypatch.undo()
         time.tzset()
+
+
+def test_counters_of_one_gate_event_leave_out_the_others(db_path: Path, tmp_path: Path) -> None:
+    other = derive_event_key(b"store-test-master-secret-32bytes", "OTHER1", 1)
+    with Store.open(db_path) as store:
+        keys = KeyStore(tmp_path / "keys")
+        keys.add(KEY)
+        keys.add(other)
+        Gate(store=store, keys=keys, event="STORE1", gate_name="A").check(issue_code(KEY, 1))
+        Gate(store=store, keys=keys, event="OTHER1", gate_name="B").check(issue_code(other, 1))
+        Gate(store=store, keys=keys, event="OTHER1", gate_name="B").check(issue_code(other, 1))
+        assert store.counters(event="STORE1") == Counters(admitted=1, rejected=0, inside=1, exits=0)
+        assert store.counters(event="other1") == Counters(admitted=1, rejected=1, inside=1, exits=0)
+        assert store.counters() == Counters(admitted=2, rejected=1, inside=2, exits=0)
