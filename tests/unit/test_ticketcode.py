@@ -220,3 +220,24 @@ def test_keys_of_other_events_before_the_right_one_are_skipped_not_the_end_of_th
 def test_something_that_is_not_text_at_all_is_malformed_not_text(raw: object) -> None:
     with pytest.raises(MalformedCode, match=r"^not text$"):
         parse_code(raw)  # type: ignore[arg-type]
+
+
+def test_key_derivation_defaults_and_bounds() -> None:
+    assert derive_event_key(MASTER, "VL9IHU") == derive_event_key(MASTER, "VL9IHU", 1)  # version 1 by default
+    assert derive_event_key(b"s" * 16, "VL9IHU").key  # 16 bytes is enough
+    with pytest.raises(KeyFileError, match="at least 16 bytes"):
+        derive_event_key(b"s" * 15, "VL9IHU")
+    assert derive_event_key(MASTER, "VL9IHU", tag_hex_digits=12).tag_hex_digits == 12
+    assert EventKey(event="VL9IHU", version=1, key=b"k" * 32, tag_hex_digits=64).tag_hex_digits == 64
+    for version in (True, 0, -1, "1"):
+        with pytest.raises(KeyFileError, match="positive integer"):
+            EventKey(event="VL9IHU", version=version, key=b"k" * 32)  # type: ignore[arg-type]
+
+
+def test_input_of_exactly_the_longest_length_is_parsed_not_called_too_long() -> None:
+    from ticketcode.codes import MAX_INPUT_CHARS
+
+    with pytest.raises(MalformedCode, match="^not a ticket code"):
+        parse_code("x" * MAX_INPUT_CHARS)
+    with pytest.raises(MalformedCode, match="^too long"):
+        parse_code("x" * (MAX_INPUT_CHARS + 1))

@@ -338,3 +338,19 @@ def test_decide_scan_hands_the_authentic_code_its_state_direction_and_zone() -> 
         Verdict.WRONG_EVENT, "ticket for event OTHER1; this gate checks VL9IHU", parse_code(other)
     )
     assert asked == [CODE, CODE]  # a rejected code never reaches the store
+
+
+def test_today_is_the_staffs_today_even_when_it_is_still_yesterday_in_utc() -> None:
+    now = datetime(2026, 3, 4, 20, 0, tzinfo=UTC)  # 5 Mar 01:30 for staff, 4 Mar in UTC
+    first = datetime(2026, 3, 4, 19, 0, tzinfo=UTC)  # 5 Mar 00:30 for staff
+    state = TicketState(first_admitted_at=first, first_admitted_gate="Gate B", inside=True, entries=1)
+    got = decide(CODE, state, direction=Direction.IN, now=now, tz=STAFF_TZ)
+    assert got.reason == "already used 00:30 at Gate B"
+
+
+def test_a_code_with_no_key_held_keeps_its_code_and_a_display_line_of_the_limit_is_whole() -> None:
+    code = issue_code(KEY_V1, 9)
+    assert screen(code, gate_event="VL9IHU", keys=[]) == Rejected(
+        Verdict.UNKNOWN_KEY, "no key for VL9IHU — sync or import a key", parse_code(code)
+    )
+    assert printable("y" * 80) == "y" * 80 and printable("y" * 81) == "y" * 79 + "…"
