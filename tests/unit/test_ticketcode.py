@@ -237,7 +237,7 @@ def test_key_derivation_defaults_and_bounds() -> None:
 def test_input_of_exactly_the_longest_length_is_parsed_not_called_too_long() -> None:
     from ticketcode.codes import MAX_INPUT_CHARS
 
-    with pytest.raises(MalformedCode, match="^not a ticket code"):
+    with pytest.raises(MalformedCode, match=r"^not a ticket code"):
         parse_code("x" * MAX_INPUT_CHARS)
-    with pytest.raises(MalformedCode, match="^too long"):
+    with pytest.raises(MalformedCode, match=r"^too long"):
         parse_code("x" * (MAX_INPUT_CHARS + 1))
