@@ -207,14 +207,14 @@ def test_keys_export_replaces_a_symlink_instead_of_writing_through_it(
         ticketgate("event", "create", "--code", "LINK1", "--name", "L", "--capacity", "5", env=env).returncode
         == 0
     )
-    shared = tmp_path / "world-readable.txt"
-    shared.write_text("notes\n")
-    shared.chmod(0o644)
+    notes = tmp_path / "world-readable.txt"
+    notes.write_text("notes\n")
+    notes.chmod(0o644)
     key_file = tmp_path / "LINK1.key.json"
-    key_file.symlink_to(shared)
+    key_file.symlink_to(notes)
     exported = ticketgate("keys", "export", "--event", "LINK1", "-o", str(key_file), env=env)
     assert exported.returncode == 0, exported.stderr
-    assert shared.read_text() == "notes\n"  # the secret never went where the link pointed
+    assert notes.read_text() == "notes\n"  # the secret never went where the link pointed
     assert not key_file.is_symlink() and key_file.stat().st_mode & 0o777 == 0o600
     assert load_key_file(key_file.read_text()) == derive_event_key(MASTER.encode(), "LINK1", 1)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["LINK1.key.json", "world-readable.txt"]
