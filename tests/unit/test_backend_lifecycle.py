@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backend.lifecycle import OrderStatus, Outcome, StockMove, Trigger, decide, stock_bucket
+from backend.lifecycle import Decision, OrderStatus, Outcome, StockMove, Trigger, decide, stock_bucket
 
 # Where a stock move takes the quantity from and puts it.
 _MOVES = {
@@ -83,3 +83,20 @@ def test_the_lifecycle_of_design_md(
 ) -> None:
     decision = decide(status, trigger, stock_available=stock_available)
     assert (decision.to_status, decision.outcome) == (expected, outcome)
+
+
+@pytest.mark.parametrize(
+    ("status", "trigger", "expected"),
+    [
+        (OrderStatus.REFUND_DUE, Trigger.PAYMENT_SUCCEEDED, Decision(OrderStatus.REFUND_DUE, Outcome.REFUND_DUE)),  # noqa: E501
+        (OrderStatus.PENDING, Trigger.CANCEL,
+         Decision(OrderStatus.CANCELLED, Outcome.CANCELLED, StockMove.HELD_TO_AVAILABLE)),
+        (OrderStatus.REFUND_DUE, Trigger.REFUND, Decision(OrderStatus.REFUNDED, Outcome.REFUNDED)),
+        (OrderStatus.EXPIRED, Trigger.PAYMENT_SUCCEEDED, Decision(OrderStatus.REFUND_DUE, Outcome.REFUND_DUE)),  # noqa: E501
+    ],
+)  # fmt: skip
+def test_each_transition_reports_its_outcome_and_a_late_payment_finds_no_stock_unless_told(
+    status: OrderStatus, trigger: Trigger, expected: Decision
+) -> None:
+    # The last case leaves stock_available at its default: no stock unless the caller found some.
+    assert decide(status, trigger) == expected
