@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -21,6 +22,47 @@ from scanner.errors import CaptureError
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"})
 # A camera that fails this many reads in a row is treated as gone (unplugged, or taken by another program).
 _CAMERA_FAILURES_BEFORE_GONE = 5
+
+
+@dataclass(frozen=True)
+class CameraControls:
+    """What the gate asks of the camera; None leaves a control to the camera's automatic mode.
+
+    ``exposure`` and ``focus`` are in the driver's own units (V4L2: exposure in 100 µs steps, focus
+    0-255 or so); a driver that refuses a control is reported, never fatal.
+    """
+
+    width: int = 1280
+    height: int = 720
+    fps: float = 30.0
+    exposure: float | None = None
+    focus: float | None = None
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"1280x720"`` as (1280, 720); CaptureError naming the value otherwise."""
+    match = re.fullmatch(r"\s*(\d{2,5})\s*[xX×]\s*(\d{2,5})\s*", text)
+    if match is None:
+        raise CaptureError(f"camera size {text!r} is not WIDTHxHEIGHT, e.g. 1280x720")
+    width, height = int(match.group(1)), int(match.group(2))
+    if not (160 <= width <= 7680 and 120 <= height <= 4320):
+        raise CaptureError(f"camera size {text!r} is out of range (160x120 to 7680x4320)")
+    return width, height
+
+
+def parse_control(name: str, text: str | None) -> float | None:
+    """A control value from the command line: a number, or ``auto`` / nothing for the camera's own."""
+    if text is None or text.strip().lower() == "auto":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise CaptureError(
+            f"--{name} must be a number in the driver's units or 'auto', not {text!r}"
+        ) from None
+    if not (value == value and abs(value) < 1e6):  # NaN and absurd values never reach the driver
+        raise CaptureError(f"--{name} {text!r} is out of range")
+    return value
 
 
 class FrameSource(Protocol):
@@ -66,6 +108,7 @@ class VideoCaptureSource:
         self._next_due: float | None = None
         self._frames = 0
         self._failures = 0
+        self.refused: tuple[str, ...] = ()  # controls the camera's driver did not accept
 
     def read(self) -> np.ndarray | None:
         if self._capture is None:
@@ -167,17 +210,19 @@ def open_source(
     *,
     camera: int | str | None = None,
     path: str | Path | None = None,
-    width: int = 1280,
-    height: int = 720,
     fps: float = 30.0,
     realtime: bool = True,
+    controls: CameraControls | None = None,
 ) -> FrameSource:
-    """Open a camera (index or device path), a video file or a folder of images; CaptureError if not."""
+    """Open a camera (index or device path), a video file or a folder of images; CaptureError if not.
+
+    ``controls`` (size, frame rate, exposure, focus) apply to a camera; files play as they are.
+    """
     _quiet_opencv()
     if (camera is None) == (path is None):
         raise CaptureError("give either a camera or a video file / image folder, not both or neither")
     if camera is not None:
-        return _open_camera(_camera_argument(camera), width=width, height=height, fps=fps)
+        return _open_camera(_camera_argument(camera), controls or CameraControls(fps=fps))
     assert path is not None
     source_path = Path(path).expanduser()
     if source_path.is_dir():
@@ -199,7 +244,7 @@ def open_source(
     )
 
 
-def _open_camera(camera: int | str, *, width: int, height: int, fps: float) -> VideoCaptureSource:
+def _open_camera(camera: int | str, controls: CameraControls) -> VideoCaptureSource:
     if isinstance(camera, int) and camera < 0:
         raise CaptureError(f"camera index must be 0 or more, not {camera}")
     if isinstance(camera, str) and not Path(camera).exists():
@@ -212,12 +257,38 @@ def _open_camera(camera: int | str, *, width: int, height: int, fps: float) -> V
     if not capture.isOpened():
         capture.release()
         raise CaptureError(f"{name} cannot be opened (not plugged in, or used by another program)")
-    # Most USB cameras give 1280x720 at 30 fps only as MJPG (raw YUYV at that size manages ~10 fps);
-    # a camera without MJPG ignores this.
-    capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*"MJPG"))
-    capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
-    capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
-    capture.set(cv2.CAP_PROP_FPS, fps)
-    # Keep the driver's queue short: an old frame is worse than no frame at a gate.
-    capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)
-    return VideoCaptureSource(capture, name=name, live=True, realtime=True, fps=fps)
+    refused = apply_controls(capture, controls)
+    source = VideoCaptureSource(capture, name=name, live=True, realtime=True, fps=controls.fps)
+    source.refused = tuple(refused)
+    return source
+
+
+def apply_controls(capture: cv2.VideoCapture, controls: CameraControls) -> list[str]:
+    """Ask the driver for the controls; the names of those it refused (a camera without MJPG or
+    manual focus simply says no)."""
+    refused = []
+    # Most USB cameras give 1280x720 at 30 fps only as MJPG (raw YUYV at that size manages ~10 fps).
+    wanted: list[tuple[str, int, float]] = [
+        ("MJPG", cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*"MJPG")),
+        ("width", cv2.CAP_PROP_FRAME_WIDTH, controls.width),
+        ("height", cv2.CAP_PROP_FRAME_HEIGHT, controls.height),
+        ("frame rate", cv2.CAP_PROP_FPS, controls.fps),
+        # Keep the driver's queue short: an old frame is worse than no frame at a gate.
+        ("buffer size", cv2.CAP_PROP_BUFFERSIZE, 1),
+    ]
+    if controls.exposure is not None:
+        # V4L2 takes 1 for manual exposure (3 is automatic); other back ends ignore or refuse it
+        wanted += [
+            ("manual exposure", cv2.CAP_PROP_AUTO_EXPOSURE, 1),
+            ("exposure", cv2.CAP_PROP_EXPOSURE, controls.exposure),
+        ]
+    if controls.focus is not None:
+        wanted += [("manual focus", cv2.CAP_PROP_AUTOFOCUS, 0), ("focus", cv2.CAP_PROP_FOCUS, controls.focus)]
+    for label, prop, value in wanted:
+        try:
+            accepted = bool(capture.set(prop, value))
+        except cv2.error:
+            accepted = False
+        if not accepted:
+            refused.append(label)
+    return refused

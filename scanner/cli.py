@@ -10,6 +10,14 @@ def _home(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--home", help="the scanner's data folder (default: $TICKETGATE_HOME)")
 
 
+def _camera_controls(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--camera-size", metavar="WxH", help="frame size to ask the camera for (default 1280x720)"
+    )
+    parser.add_argument("--exposure", help="manual exposure in the driver's units, or auto (default)")
+    parser.add_argument("--focus", help="manual focus in the driver's units, or auto (default)")
+
+
 def register(commands: Any, key_commands: Any) -> None:
     """Add the scanner's subcommands to the ``ticketgate`` parser."""
     p = key_commands.add_parser("import", help="import an event key file onto this gate laptop")
@@ -50,17 +58,36 @@ def register(commands: Any, key_commands: Any) -> None:
     p.add_argument("--event", help="the gate's event")
     p.add_argument("--gate", help="gate name")
     p.add_argument("--no-sound", action="store_true")
+    _camera_controls(p)
+    p.add_argument("--preview", choices=["on", "off", "auto"], help="the live camera view (default: setting)")
     p.set_defaults(handler="scanner.tui.launch:scan")
 
-    p = commands.add_parser("pair", help="pair this gate laptop with the backend (not yet available)")
-    _home(p)
-    p.add_argument("token")
-    p.add_argument("--server", required=True, help="backend URL")
-    p.set_defaults(unavailable="pairing with the backend (pair)")
+    p = commands.add_parser("camera", help="check the gate's camera")
+    camera_commands = p.add_subparsers(dest="camera_command", metavar="CAMERA_COMMAND", required=True)
+    p = camera_commands.add_parser("test", help="real resolution, frame rate and decode rate of the camera")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--camera", help="camera index or device path (default 0)")
+    src.add_argument("--source", help="a video file or a folder of images instead of a camera")
+    _camera_controls(p)
+    p.add_argument("--seconds", type=float, default=5.0, help="how long to watch (default 5)")
+    p.set_defaults(handler="scanner.camera_test:camera_test")
 
-    p = commands.add_parser("sync", help="one sync round with the backend now (not yet available)")
+    p = commands.add_parser(
+        "pair", help="pair this gate laptop with the backend, then pull the event's keys and tickets"
+    )
     _home(p)
-    p.set_defaults(unavailable="sync with the backend (sync)")
+    p.add_argument(
+        "pairing", metavar="PAIRING", help="the pairing text ticketgate-pair:1:CODE:URL, or the code"
+    )
+    p.add_argument("--server", help="backend URL (wins over the one in the pairing text)")
+    p.set_defaults(handler="scanner.sync.commands:pair")
+
+    p = commands.add_parser(
+        "sync", help="one sync round now: push scans, pull tickets; exit 0 done, 1 try later, 2 act"
+    )
+    _home(p)
+    p.add_argument("--json", action="store_true", help="print the round's report as JSON")
+    p.set_defaults(handler="scanner.sync.commands:sync")
 
     p = commands.add_parser("demo", help="see a gate at work: throwaway key, ticket images, the gate app")
     p.add_argument("--home", help="keep the demo's data here (default: a temporary folder)")

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from scanner.gate import open_gate
 from scanner.keystore import KeyStore
-from scanner.paths import data_home, keys_dir, store_path
+from scanner.paths import data_home, keys_dir, settings_path, store_path
+from scanner.settings import GateSettings, SettingsError, load_settings
 from scanner.store import Store
 from scanner.verdicts import Direction, ScanResult
 
@@ -50,7 +51,13 @@ def verify(args: argparse.Namespace) -> int:
     home = data_home(args.home)
     direction = Direction.OUT if args.exit_mode else Direction.IN
     all_admitted = True
-    with open_gate(home, event=args.event, gate_name=args.gate) as gate:
+    # The gate app's saved settings (set by pairing, too) name this gate and its event by default.
+    try:
+        stored = load_settings(settings_path(home))
+    except SettingsError:
+        stored = GateSettings()
+    event = args.event or stored.event
+    with open_gate(home, event=event, gate_name=args.gate or stored.gate_name) as gate:
         for raw in _codes(args.codes):
             result = gate.check(raw, direction=direction, source="cli")
             try:

@@ -7,7 +7,14 @@ ScannerError               root; ``code`` is a machine code, ``str(err)`` a huma
 ├── StoreError             the local store cannot be opened or written (full disk, read-only, corrupt)
 │   └── StoreBusyError     another process held the store's write lock for too long
 ├── CaptureError           a camera, video file or image folder cannot be opened or read
-└── ImageUnreadable        an image file given to the decoder cannot be read
+├── ImageUnreadable        an image file given to the decoder cannot be read
+└── SyncError              pairing or a sync round with the backend failed; ``exit_code`` 1 or 2
+    ├── ServerUnavailable  unreachable, timed out, busy, or answered outside the protocol: try later
+    ├── NotPaired          no (usable) device credentials in the data folder
+    ├── DeviceRevoked      the backend revoked this device
+    ├── DeviceUnauthorized the backend does not know this device's token
+    ├── PairingRefused     the pairing code is unknown, expired or already used
+    └── SyncConfigError    what was pulled cannot be kept (another key under the same version...)
 """
 
 from __future__ import annotations
@@ -59,3 +66,47 @@ class ImageUnreadable(ScannerError):
     """An image file given to the decoder is missing or not an image."""
 
     code = "image_unreadable"
+
+
+class SyncError(ScannerError):
+    """A sync round or pairing failed. ``exit_code``: 1 try later (nothing lost), 2 someone must act."""
+
+    code = "sync_failed"
+    exit_code = 2
+
+
+class ServerUnavailable(SyncError):
+    """No usable answer: network down, timeout, 5xx, or a body the protocol does not allow."""
+
+    code = "server_unavailable"
+    exit_code = 1
+
+
+class NotPaired(SyncError):
+    """This data folder holds no device credentials: pair it first."""
+
+    code = "not_paired"
+
+
+class DeviceRevoked(SyncError):
+    """The backend revoked this device; it gets no data until it is paired again."""
+
+    code = "device_revoked"
+
+
+class DeviceUnauthorized(SyncError):
+    """The backend does not know this device's token (another server, a reset database)."""
+
+    code = "device_unauthorized"
+
+
+class PairingRefused(SyncError):
+    """The pairing code is unknown, expired or already used (the server does not say which)."""
+
+    code = "pairing_invalid"
+
+
+class SyncConfigError(SyncError):
+    """Pulled data this gate cannot keep: a different key under a held version, another event."""
+
+    code = "sync_config"

@@ -95,8 +95,8 @@ def choose_event(keys: KeyStore, event: str | None) -> str:
     held = keys.events()
     if not held:
         raise GateConfigError(
-            f"no event key held in {keys.directory}; import one with `ticketgate keys import FILE`"
-            " or give the event with --event"
+            f"no event key held in {keys.directory}; pair this laptop with the backend (`ticketgate pair"
+            " PAIRING`), import a key with `ticketgate keys import FILE`, or give the event with --event"
         )
     if len(held) > 1:
         raise GateConfigError(

@@ -18,7 +18,7 @@ import numpy as np
 
 from scanner.capture import FrameSource
 from scanner.debounce import Debouncer
-from scanner.decode import FrameDecoder
+from scanner.decode import FrameDecoder, Symbol
 from scanner.errors import CaptureError
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ def run_reader(
     decode: Callable[[np.ndarray], list[bytes]] | None = None,
     clock: Callable[[], float] = time.monotonic,
     stall_seconds: float = 5.0,
+    on_frame: Callable[[np.ndarray, list[Symbol]], None] | None = None,
 ) -> None:
     """Read frames until ``should_stop()``, a file ends, or (``retry_forever=False``) the source fails.
 
@@ -67,7 +68,7 @@ def run_reader(
     FrameDecoder (the fast pass on every frame, fallbacks within a time budget).
     """
     debounce = debouncer if debouncer is not None else Debouncer()
-    decoder = decode if decode is not None else FrameDecoder()
+    decoder = _with_frames(decode, on_frame)
 
     def status(state: str, message: str) -> None:
         try:
@@ -117,6 +118,35 @@ def run_reader(
     except Exception as exc:
         log.exception("the camera loop failed")
         status(ERROR, f"the camera loop stopped: {exc}")
+
+
+def _with_frames(
+    decode: Callable[[np.ndarray], list[bytes]] | None,
+    on_frame: Callable[[np.ndarray, list[Symbol]], None] | None,
+) -> Callable[[np.ndarray], list[bytes]]:
+    """The decode step, telling ``on_frame`` what it saw; a failing ``on_frame`` never costs a scan."""
+    frames = FrameDecoder() if decode is None else None
+
+    def tell(frame: np.ndarray, symbols: list[Symbol]) -> None:
+        if on_frame is not None:
+            try:
+                on_frame(frame, symbols)
+            except Exception:
+                log.exception("the frame callback failed")
+
+    def step(frame: np.ndarray) -> list[bytes]:
+        if frames is not None:
+            symbols = frames.symbols(frame)
+            tell(frame, symbols)
+            return [symbol.data for symbol in symbols]
+        assert decode is not None
+        payloads = decode(frame)
+        tell(frame, [])
+        return payloads
+
+    if on_frame is None and decode is not None:
+        return decode
+    return step
 
 
 def _with_retry(message: str, retry_seconds: float, retry_forever: bool) -> str:

@@ -32,6 +32,7 @@ class GateSettings:
     sound: bool = True
     camera: str | None = None
     source: str | None = None
+    preview: bool | None = None  # the live camera view; None: on, except over SSH
 
     def merged(self, **overrides: Any) -> GateSettings:
         """These settings with every override that is not None applied."""
@@ -49,6 +50,9 @@ def _from_json(data: Any) -> GateSettings:
         if name == "sound":
             if not isinstance(value, bool):
                 raise SettingsError("setting 'sound' must be true or false")
+        elif name == "preview":
+            if value is not None and not isinstance(value, bool):
+                raise SettingsError("setting 'preview' must be true, false or null")
         elif value is not None and not isinstance(value, str):
             raise SettingsError(f"setting {name!r} must be text")
         _check_value(name, value)

@@ -85,6 +85,9 @@ class KnownTicket:
     holder: str | None = None
     revoked: bool = False
     revoked_reason: str | None = None
+    code: str | None = None  # the full code, when the backend sent it
+    order_ref: str | None = None  # the order's reference, for staff looking a ticket up
+    changed_at: datetime | None = None  # when the backend last changed its status
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,6 @@
 """The ``Store``: opening the SQLite file (WAL, ``synchronous=FULL``, migrations), its transactions, and
-the public operations, each one transaction over the functions in ``scans``, ``tickets`` and ``sync_state``.
+the public operations, each one transaction over the functions in ``scans`` and ``tickets`` (those of
+the sync with the backend come from ``sync_ops``).
 
 WAL journal with ``synchronous=FULL``: a scan's transaction is on disk (fsync'd) before its verdict
 is returned. The decision of a scan — read the ticket's state, decide, insert the scan, update the
@@ -21,8 +22,9 @@ from pathlib import Path
 from typing import Literal
 
 from scanner.errors import StoreBusyError, StoreError, TicketListError
-from scanner.store import scans, sync_state, tickets
+from scanner.store import scans, tickets
 from scanner.store.schema import MIGRATIONS, SCHEMA_VERSION, statements
+from scanner.store.sync_ops import SyncOperations
 from scanner.store.ticket_list import parse_ticket_list
 from scanner.verdicts import Authentic, Counters, Direction, KnownTicket, Rejected, ScanResult
 
@@ -35,7 +37,7 @@ _CHECKPOINT_EVERY_S = 0.5
 _INLINE_CHECKPOINT_PAGES = 10_000
 
 
-class Store:
+class Store(SyncOperations):
     """The local store of one gate laptop. Thread-safe.
 
     Two connections: scans are written through one (under a lock, so decisions are serialised in this
@@ -50,6 +52,7 @@ class Store:
         self._reader_lock = threading.Lock()
         self._stopping = threading.Event()
         self._checkpointer: threading.Thread | None = None
+        self._synchronous: Synchronous = "FULL"
         self.path = path
 
     # -- opening -------------------------------------------------------------------------------
@@ -111,6 +114,7 @@ class Store:
             raise StoreError(f"the store {self.path} cannot use WAL journaling (got {mode})")
         # PRAGMA takes no parameters; the value was checked against a fixed set above.
         conn.execute(f"PRAGMA synchronous = {synchronous}")
+        self._synchronous = synchronous
         conn.execute("PRAGMA foreign_keys = ON")
 
     def _migrate(self) -> None:
@@ -197,25 +201,44 @@ class Store:
     # -- transactions --------------------------------------------------------------------------
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        """One ``BEGIN IMMEDIATE`` transaction: the write lock is taken before anything is read."""
+    def _write(self, *, replayable: bool = False) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction: the write lock is taken before anything is read.
+
+        ``replayable``: what it writes can be had again should a power cut lose it (pulled changes
+        with their cursor, "uploaded" marks), so it is committed without an fsync of its own (WAL with
+        ``synchronous=NORMAL``: still atomic; durable with the next scan's fsync or the checkpoint).
+        A scan never is: its verdict is shown only once it is on disk.
+        """
         with self._lock:
-            conn = self._conn
+            if not (replayable and self._synchronous == "FULL"):
+                yield from self._transaction()
+                return
             try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise _store_error(exc, "start a transaction") from None
-            try:
-                yield conn
-                conn.execute("COMMIT")
-            except BaseException as exc:
+                self._conn.execute("PRAGMA synchronous = NORMAL")
+                yield from self._transaction()
+            finally:
                 try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:
-                    pass  # SQLite may already have rolled back (e.g. on SQLITE_FULL)
-                if isinstance(exc, sqlite3.Error):
-                    raise _store_error(exc, "write") from None
-                raise
+                    self._conn.execute("PRAGMA synchronous = FULL")
+                except sqlite3.Error as exc:
+                    raise _store_error(exc, "restore durable writes") from None
+
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _store_error(exc, "start a transaction") from None
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException as exc:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # SQLite may already have rolled back (e.g. on SQLITE_FULL)
+            if isinstance(exc, sqlite3.Error):
+                raise _store_error(exc, "write") from None
+            raise
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
@@ -273,31 +296,6 @@ class Store:
         (scans recorded by gates checking that event) or of the whole store."""
         with self._read() as conn:
             return scans.counters(conn, event)
-
-    # -- sync state ----------------------------------------------------------------------------
-
-    def pending_upload_count(self) -> int:
-        """Scans not yet pushed to the backend."""
-        with self._read() as conn:
-            return sync_state.pending_upload_count(conn)
-
-    def unsynced_scans(self, limit: int = 500) -> list[ScanResult]:
-        """The oldest scans not yet pushed, for the sync client."""
-        with self._read() as conn:
-            return sync_state.unsynced_scans(conn, limit)
-
-    def mark_synced(self, scan_ids: Iterable[int]) -> None:
-        with self._write() as conn:
-            sync_state.mark_synced(conn, scan_ids)
-
-    def last_sync_at(self) -> datetime | None:
-        """When the last successful sync ended; None means never."""
-        with self._read() as conn:
-            return sync_state.last_sync_at(conn)
-
-    def set_last_sync_at(self, moment: datetime) -> None:
-        with self._write() as conn:
-            sync_state.set_last_sync_at(conn, moment)
 
     # -- known tickets and revocations ---------------------------------------------------------
 

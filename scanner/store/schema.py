@@ -71,6 +71,38 @@ MIGRATIONS: tuple[str, ...] = (
         value TEXT NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 2: sync with the backend. Entries and exits other gates recorded, kept apart from this gate's
+    # own scans (whose ids are what the gate uploads) and replayed with them into ``presence``;
+    # conflicts the backend flagged; what a pulled ticket carries besides its revocation.
+    """
+    CREATE TABLE remote_movements (
+        scan      TEXT    PRIMARY KEY,  -- the backend's global scan id, "<device id>/<gate scan id>"
+        event     TEXT    NOT NULL,
+        serial    INTEGER NOT NULL,
+        gate      TEXT    NOT NULL,
+        direction TEXT    NOT NULL CHECK (direction IN ('in', 'out')),
+        at        TEXT    NOT NULL      -- the server's clock
+    ) WITHOUT ROWID;
+    CREATE INDEX remote_movements_by_ticket ON remote_movements (event, serial);
+
+    CREATE TABLE conflicts (
+        id          TEXT    PRIMARY KEY,
+        event       TEXT    NOT NULL,
+        serial      INTEGER NOT NULL,
+        scan_a      TEXT    NOT NULL,
+        gate_a      TEXT    NOT NULL,
+        at_a        TEXT    NOT NULL,
+        scan_b      TEXT    NOT NULL,
+        gate_b      TEXT    NOT NULL,
+        at_b        TEXT    NOT NULL,
+        received_at TEXT    NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX conflicts_by_ticket ON conflicts (event, serial);
+
+    ALTER TABLE tickets ADD COLUMN code TEXT;
+    ALTER TABLE tickets ADD COLUMN order_ref TEXT;
+    ALTER TABLE tickets ADD COLUMN status_changed_at TEXT
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import queue
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,31 +12,42 @@ from datetime import tzinfo
 from pathlib import Path
 from typing import ClassVar
 
+import numpy as np
+from PIL.Image import Image
 from textual import on, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.content import Content
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from scanner.capture import FrameSource
-from scanner.errors import ScannerError
+from scanner.errors import ScannerError, SyncError
 from scanner.gate import Gate
 from scanner.paths import settings_path
+from scanner.preview import PreviewBox, Quad, draw, preview_wanted
 from scanner.reader import CameraStatus, run_reader
 from scanner.settings import GateSettings, save_settings
 from scanner.sound import VerdictSounder
+from scanner.sync.background import BackgroundSync
+from scanner.sync.credentials import credentials_path, load_credentials
+from scanner.sync.schedule import SyncSchedule
 from scanner.tui.messages import (
     CameraStatusChanged,
     CodeTyped,
     FiguresLoaded,
     GateFigures,
+    PairingDone,
+    PairingScanned,
+    PreviewDrawn,
     RecentLoaded,
     ScanDecided,
     ScanNotRecorded,
     StoreTrouble,
+    SyncFinished,
 )
 from scanner.tui.presentation import VerdictView, not_recorded_view, ready_view, verdict_view
 from scanner.tui.screens.confirm_quit import ConfirmQuitScreen
@@ -42,19 +55,26 @@ from scanner.tui.screens.gate_screen import GateScreen
 from scanner.tui.screens.help import HelpScreen
 from scanner.tui.screens.lookup import LookupScreen
 from scanner.tui.screens.manual_entry import ManualEntryScreen
+from scanner.tui.screens.pair import PairRequested, PairScreen
 from scanner.tui.screens.settings_form import SettingsScreen
+from scanner.tui.widgets.camera_preview import CameraPreview
 from scanner.tui.widgets.counters import CountersBox
 from scanner.tui.widgets.recent_scans import RecentScans
 from scanner.tui.widgets.status_line import GateStatus, StatusLine
 from scanner.tui.widgets.verdict_panel import VerdictPanel
 from scanner.verdicts import Direction, ScanResult, printable
+from ticketcode.sync_protocol import PAIRING_PREFIX, Pairing
 
 # Camera states that mean "the camera is not giving frames": shown as a problem until it is live.
 _CAMERA_PROBLEMS = {"no camera", "retrying", "error"}
 # Actions that only make sense on the gate screen (not while a dialog or the look-up is open).
-_GATE_ACTIONS = {"manual", "toggle_mode", "lookup", "toggle_sound", "settings", "ready", "help"}
+_GATE_ACTIONS = {"manual", "toggle_mode", "lookup", "toggle_sound", "settings", "ready", "help", "pair"}
 _QUEUE_POLL_SECONDS = 0.2  # how often the idle checker looks at cancellation
 _FIGURES_DELAY_SECONDS = 0.15  # quiet time after a scan before the counters are re-read
+PREVIEW_SECONDS = 0.2  # the live view is redrawn at most 5 times a second: enough to aim by
+# After a scan is queued the live view draws and shows nothing for this long, so the verdict's paint
+# never shares the CPU or a screen refresh with a picture (bench/gate_latency.py measures both ways).
+PREVIEW_YIELDS_SECONDS = 0.3
 
 
 @dataclass(frozen=True)
@@ -71,6 +91,7 @@ class GateApp(App[int]):
     ``open_frames`` opens the camera (or a file) for the reader; None means no camera (handheld
     scanner and manual entry only). ``ring`` sounds one bell (default: the terminal bell).
     ``on_painted(result, started, painted)`` is called once a verdict is on screen (benchmark).
+    ``sync_interval_s`` runs the background sync every so many seconds (None: no background sync).
     """
 
     CSS_PATH = "gate.tcss"
@@ -104,6 +125,8 @@ class GateApp(App[int]):
         refresh_seconds: float = 30.0,
         on_painted: Callable[[ScanResult, float, float], None] | None = None,
         startup_problem: str | None = None,
+        draw_preview: Callable[[np.ndarray, tuple[Quad, ...]], Image] = draw,
+        sync_interval_s: float | None = None,
     ) -> None:
         super().__init__()
         self.gate = gate
@@ -124,11 +147,18 @@ class GateApp(App[int]):
         self.figures: GateFigures | None = None  # the latest counters and key state shown
         if startup_problem:
             self.problems["settings"] = startup_problem
+        self.syncer = BackgroundSync(home=home, store=gate.store, keys=gate.keys)
+        self._sync_interval_s = sync_interval_s
+        self._sync_now = threading.Event()
         self.sounder = VerdictSounder(
             ring=ring or self.bell,
             schedule=lambda delay, fn: self.set_timer(delay, fn),
             enabled=settings.sound,
         )
+        self.preview_box = PreviewBox()
+        self._last_scan_at = float("-inf")  # perf_counter of the last scan queued, for the live view
+        self._draw_preview = draw_preview
+        self.preview_on = open_frames is not None and preview_wanted(settings.preview, os.environ)
         self.gate_screen = GateScreen(
             status=GateStatus(
                 event=gate.event,
@@ -138,6 +168,7 @@ class GateApp(App[int]):
             ),
             view=ready_view(exit_mode=False),
             tz=tz,
+            preview=self.preview_on,
         )
 
     # -- start ---------------------------------------------------------------------------------
@@ -152,6 +183,10 @@ class GateApp(App[int]):
         self.load_figures(with_recent=True)
         if self._open_frames is not None:
             self.run_camera()
+            if self.preview_on:
+                self.run_preview()
+        if self._sync_interval_s is not None:
+            self.run_sync()
         if self._refresh_seconds > 0:
             # Keys imported or a sync run by another process show up without a restart.
             self.set_interval(self._refresh_seconds, self.load_figures)
@@ -159,8 +194,17 @@ class GateApp(App[int]):
     # -- the one pipeline ----------------------------------------------------------------------
 
     def submit(self, raw: str | bytes, *, source: str, started: float | None = None) -> None:
-        """Queue a scan for checking. Thread-safe: the camera thread calls it too."""
+        """Queue a scan for checking. Thread-safe: the camera thread calls it too.
+
+        A pairing text is never a ticket: it goes to the pair dialog (or a hint), not the checker.
+        """
+        if _is_pairing(raw):
+            self.post_message(
+                PairingScanned(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw)
+            )
+            return
         direction = Direction.OUT if self.exit_mode else Direction.IN
+        self._last_scan_at = time.perf_counter()  # one float: safe to write from any thread
         self._jobs.put(_ScanJob(raw, source, direction, time.perf_counter() if started is None else started))
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="checker", name="checker")
@@ -205,6 +249,66 @@ class GateApp(App[int]):
             should_stop=lambda: worker.is_cancelled,
             retry_seconds=self._retry_seconds,
             retry_forever=self._retry_forever,
+            # a reference swap: the camera thread never waits for the live view
+            on_frame=lambda frame, symbols: self.preview_box.offer(frame, [s.corners for s in symbols]),
+        )
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="preview", name="preview")
+    def run_preview(self) -> None:
+        """Draws the newest camera frame a few times a second in its own thread, off the verdict path."""
+        worker = get_current_worker()
+        seen = 0
+        while not worker.is_cancelled:
+            time.sleep(PREVIEW_SECONDS)
+            seen, frame, quads = self.preview_box.take(seen)
+            if frame is not None and self.preview_on and not self._preview_yields():
+                self.post_message(PreviewDrawn(self._draw_preview(frame, quads), codes=len(quads)))
+
+    def _preview_yields(self) -> bool:
+        """Whether a verdict may be on its way to the screen: the live view then waits."""
+        return time.perf_counter() - self._last_scan_at < PREVIEW_YIELDS_SECONDS
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="sync", name="sync")
+    def run_sync(self) -> None:
+        """Sync rounds every interval while the server answers, backing off while it does not. The
+        network is touched here only: the checker never waits for it."""
+        assert self._sync_interval_s is not None
+        worker = get_current_worker()
+        schedule = SyncSchedule(interval_s=self._sync_interval_s)
+        while not worker.is_cancelled:
+            self._sync_now.clear()
+            outcome = self.syncer.run_once()
+            self.post_message(SyncFinished(outcome))
+            link = outcome.report.link if outcome.report else "never"
+            deadline = time.monotonic() + schedule.next_delay(link)
+            while not worker.is_cancelled and not self._sync_now.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._sync_now.wait(min(remaining, _QUEUE_POLL_SECONDS))
+
+    def on_unmount(self) -> None:
+        # A round blocked on a slow server would otherwise hold the exit until its deadline.
+        self.syncer.stop()
+
+    def sync_soon(self) -> None:
+        """Wake the sync worker now (after pairing, or when staff ask)."""
+        self._sync_now.set()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="pairing", name="pairing")
+    def pair_now(self, pairing: Pairing) -> None:
+        try:
+            credentials, report = self.syncer.pair(pairing)
+        except SyncError as exc:
+            self.post_message(PairingDone(summary="", error=str(exc), event=None, gate=None))
+            return
+        summary = f"paired as {credentials.device_name} for {credentials.event}: "
+        if report.ok:
+            summary += f"{report.pulled.tickets} ticket(s) and the event's keys pulled"
+        else:
+            summary += f"the first sync failed ({report.problem}); it is retried in the background"
+        self.post_message(
+            PairingDone(summary=summary, error=None, event=credentials.event, gate=credentials.device_name)
         )
 
     def _camera_status(self, status: CameraStatus) -> None:
@@ -221,6 +325,7 @@ class GateApp(App[int]):
     def _read_figures(self, *, check_keys: bool) -> GateFigures:
         gate = self.gate
         key_problems = gate.keys.problems() if check_keys else []
+        paired = credentials_path(self.home).exists()
         return GateFigures(
             counters=gate.store.counters(event=gate.event),
             pending_upload=gate.store.pending_upload_count(),
@@ -228,6 +333,8 @@ class GateApp(App[int]):
             key_versions=tuple(k.version for k in gate.keys.keys_for(gate.event)),
             keys_checked=check_keys,
             problem="; ".join(key_problems) if key_problems else None,
+            paired=paired,
+            sync=gate.store.sync_state(gate.event) if paired else None,
         )
 
     @work(thread=True, exit_on_error=False, group="settings", name="save settings")
@@ -252,6 +359,28 @@ class GateApp(App[int]):
             callback, started = self._on_painted, message.started
             self.call_after_refresh(lambda: callback(result, started, time.perf_counter()))
 
+    @on(PreviewDrawn)
+    def preview_drawn(self, message: PreviewDrawn) -> None:
+        if not self.preview_on or self._preview_yields():
+            return  # off, or drawn just before a scan: the next picture comes in PREVIEW_SECONDS
+        try:
+            preview = self.gate_screen.query_one(CameraPreview)
+            preview.show(message.picture, codes=message.codes)
+        except NoMatches:
+            return  # the app is closing: its widgets are already gone
+
+    def set_preview(self, on: bool) -> None:
+        """Show or hide the live camera view now (there is none without a camera)."""
+        on = on and self._open_frames is not None
+        if on == self.preview_on:
+            return
+        self.preview_on = on
+        self.gate_screen.query_one(CameraPreview).display = on
+        if on:
+            self.run_preview()
+        else:
+            self.workers.cancel_group(self, "preview")
+
     @on(ScanNotRecorded)
     def scan_not_recorded(self, message: ScanNotRecorded) -> None:
         view = not_recorded_view(message.raw, message.message)
@@ -268,11 +397,70 @@ class GateApp(App[int]):
             key_versions=figures.key_versions,
             last_sync_at=figures.last_sync_at,
             pending_upload=figures.pending_upload,
+            paired=figures.paired,
         )
+        if figures.sync is not None:
+            sync = figures.sync
+            self.gate_screen.query_one(StatusLine).change(
+                link=sync.link,
+                link_since=sync.link_since,
+                conflicts=sync.conflicts,
+                clock_offset_ms=sync.clock_offset_ms,
+            )
         if figures.keys_checked:
             self._set_problem("keys", f"key folder: {figures.problem}" if figures.problem else None)
         # A store that answers again has recovered from whatever made a scan fail.
         self._set_problem("store", None)
+
+    @on(SyncFinished)
+    def sync_finished(self, message: SyncFinished) -> None:
+        """Offline is normal at a venue (the status line says since when); what staff must act on —
+        a revoked device, a key that does not match, unusable credentials — is a notice."""
+        outcome = message.outcome
+        report = outcome.report
+        problem = outcome.problem
+        if report is not None and report.exit_code == 2:
+            problem = report.problem
+        self._set_problem("sync", f"sync: {problem}" if problem else None)
+        self.load_figures()
+
+    @on(PairRequested)
+    def pair_requested(self, message: PairRequested) -> None:
+        self.pair_now(message.pairing)
+
+    @on(PairingDone)
+    def pairing_done(self, message: PairingDone) -> None:
+        dialog = self.screen if isinstance(self.screen, PairScreen) else None
+        if message.error is not None:
+            if dialog is not None:
+                dialog.finished(ok=False, text=message.error)
+            else:
+                self.notify(f"pairing failed: {message.error}", severity="error", timeout=10, markup=False)
+            return
+        if dialog is not None:
+            dialog.finished(ok=True, text=message.summary)
+        # The device's name and event are the gate's from now on (also saved for the next start).
+        if message.gate and message.event:
+            self.gate.gate_name = message.gate
+            self.gate.event = message.event
+            self.settings = self.settings.merged(gate_name=message.gate, event=message.event)
+            self.gate_screen.query_one(StatusLine).change(gate=message.gate, event=message.event)
+        self._set_problem("sync", None)
+        self.notify(message.summary, timeout=8, markup=False)
+        self.load_figures()
+        self.sync_soon()
+
+    @on(PairingScanned)
+    def pairing_scanned(self, message: PairingScanned) -> None:
+        if isinstance(self.screen, PairScreen):
+            self.screen.use(message.text)
+        else:
+            # Never acted on from the gate screen: a stranger's QR code must not re-pair a gate.
+            self.notify(
+                "a pairing code was scanned: to pair this gate, open F6 Settings → Pair and scan it again",
+                timeout=8,
+                markup=False,
+            )
 
     @on(StoreTrouble)
     def store_trouble(self, message: StoreTrouble) -> None:
@@ -317,6 +505,9 @@ class GateApp(App[int]):
             self.camera_changed(CameraStatusChanged("error", text))
         elif worker.group == "figures":
             self._set_problem("store", f"cannot read the store or keys: {text}")
+        elif worker.group == "sync":
+            self._set_problem("sync", f"background sync failed and was restarted: {text}")
+            self.set_timer(self._sync_interval_s or 10.0, self.run_sync)
         elif worker.group == "settings":
             self.notify(f"settings not saved: {text}", severity="error", timeout=10, markup=False)
         else:
@@ -354,6 +545,13 @@ class GateApp(App[int]):
     def action_lookup(self) -> None:
         self.push_screen(LookupScreen(self.gate.store, tz=self.tz))
 
+    def action_pair(self) -> None:
+        try:
+            paired_with: str | None = load_credentials(self.home).server_url
+        except ScannerError:
+            paired_with = None
+        self.push_screen(PairScreen(paired_with=paired_with))
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
@@ -370,6 +568,7 @@ class GateApp(App[int]):
                 self.gate.gate_name = new.gate_name
                 self.gate_screen.query_one(StatusLine).change(gate=new.gate_name)
             self.settings = new
+            self.set_preview(preview_wanted(new.preview, os.environ))
             self.sounder.enabled = new.sound
             self.gate_screen.query_one(StatusLine).change(sound=new.sound)
             self.save_settings(new)
@@ -377,7 +576,10 @@ class GateApp(App[int]):
             self.notify(f"settings saved{note}", timeout=5)
 
         self.push_screen(
-            SettingsScreen(self.settings, gate_name=self.gate.gate_name, event=self.gate.event), edited
+            SettingsScreen(
+                self.settings, gate_name=self.gate.gate_name, event=self.gate.event, preview=self.preview_on
+            ),
+            edited,
         )
 
     def action_ready(self) -> None:
@@ -439,3 +641,8 @@ class GateApp(App[int]):
         # Plain Content: messages quote paths, camera names and errors, which may hold "[".
         notice.update(Content("\n".join(f"⚠ {text}" for text in self.problems.values())))
         notice.display = bool(self.problems)
+
+
+def _is_pairing(raw: str | bytes) -> bool:
+    head = raw[:40].decode("utf-8", "replace") if isinstance(raw, bytes) else raw[:40]
+    return head.strip().lower().startswith(PAIRING_PREFIX)

@@ -11,10 +11,11 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from scanner.capture import FrameSource, open_source
+from scanner.capture import CameraControls, FrameSource, open_source
 from scanner.gate import open_gate
 from scanner.paths import data_home, settings_path
 from scanner.settings import GateSettings, SettingsError, load_settings, save_settings
+from scanner.sync.schedule import interval_from_env
 
 DEFAULT_CAMERA = "0"
 # Textual paints changes on a frame timer (60 fps by default); at 120 a verdict reaches the screen
@@ -30,6 +31,9 @@ def settings_for_run(stored: GateSettings, args: argparse.Namespace) -> GateSett
         event=getattr(args, "event", None),
         sound=False if getattr(args, "no_sound", False) else None,
     )
+    preview = getattr(args, "preview", None)
+    if preview is not None:
+        settings = replace(settings, preview={"on": True, "off": False}.get(preview))
     camera, source = getattr(args, "camera", None), getattr(args, "source", None)
     if camera is not None:
         settings = replace(settings, camera=camera, source=None)
@@ -38,14 +42,16 @@ def settings_for_run(stored: GateSettings, args: argparse.Namespace) -> GateSett
     return settings
 
 
-def frame_opener(settings: GateSettings, *, fps: float = 30.0) -> Callable[[], FrameSource]:
+def frame_opener(
+    settings: GateSettings, *, fps: float = 30.0, controls: CameraControls | None = None
+) -> Callable[[], FrameSource]:
     """How the reader opens this gate's frames: the file source if one is set, else the camera
-    (camera 0 when none was ever chosen: a gate laptop's USB camera)."""
+    (camera 0 when none was ever chosen: a gate laptop's USB camera) with ``controls``."""
     if settings.source:
         source = settings.source
         return lambda: open_source(path=source, fps=fps)
     camera = settings.camera or DEFAULT_CAMERA
-    return lambda: open_source(camera=camera)
+    return lambda: open_source(camera=camera, controls=controls)
 
 
 @contextmanager
@@ -78,12 +84,17 @@ def _logging_off_the_terminal() -> Iterator[None]:
 
 def scan(args: argparse.Namespace, *, source_fps: float = 30.0) -> int:
     """Run the gate app. Configuration problems raise ScannerError (one clear line, exit 2)."""
+    from scanner.camera_test import controls_from
+
+    # bad values: one line, exit 2, before anything else happens (Textual is not even loaded yet)
+    controls = controls_from(args)
     # Textual reads TEXTUAL_FPS once, at import: set it first (a value the user set wins).
     os.environ.setdefault("TEXTUAL_FPS", GATE_FPS)
     # Imported here so `ticketgate --help` and the other commands never pay for Textual.
     from scanner.tui.app import GateApp
 
     home = data_home(getattr(args, "home", None))
+    sync_interval_s = interval_from_env()
     problem = None
     try:
         stored = load_settings(settings_path(home))
@@ -100,10 +111,11 @@ def scan(args: argparse.Namespace, *, source_fps: float = 30.0) -> int:
         gate=gate,
         home=home,
         settings=settings,
-        open_frames=frame_opener(settings, fps=source_fps),
+        open_frames=frame_opener(settings, fps=source_fps, controls=controls),
         # A file source that cannot be opened will not start working by itself; a camera may.
         retry_forever=not settings.source,
         startup_problem=problem,
+        sync_interval_s=sync_interval_s,
     )
     try:
         with _logging_off_the_terminal():

@@ -5,8 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from PIL.Image import Image
 from textual.message import Message
 
+from scanner.store.sync_state import SyncState
+from scanner.sync.background import SyncOutcome
 from scanner.verdicts import Counters, ScanResult
 
 
@@ -59,6 +62,8 @@ class GateFigures:
     key_versions: tuple[int, ...]
     keys_checked: bool = False  # whether the key folder was checked for unusable files this time
     problem: str | None = None  # unusable key files, when checked
+    paired: bool = False
+    sync: SyncState | None = None
 
 
 class StoreTrouble(Message):
@@ -83,3 +88,39 @@ class RecentLoaded(Message):
     def __init__(self, scans: list[ScanResult]) -> None:
         super().__init__()
         self.scans = scans
+
+
+class PreviewDrawn(Message):
+    """A new picture for the live camera view, with how many codes are outlined in it."""
+
+    def __init__(self, picture: Image, *, codes: int) -> None:
+        super().__init__()
+        self.picture = picture
+        self.codes = codes
+
+
+class SyncFinished(Message):
+    """The background worker finished a round (or found the gate not paired)."""
+
+    def __init__(self, outcome: SyncOutcome) -> None:
+        super().__init__()
+        self.outcome = outcome
+
+
+class PairingScanned(Message):
+    """The camera or handheld scanner read a pairing text: never a ticket scan."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
+class PairingDone(Message):
+    """A pairing asked for from the pair dialog ended: ``error`` None when paired."""
+
+    def __init__(self, *, summary: str, error: str | None, event: str | None, gate: str | None) -> None:
+        super().__init__()
+        self.summary = summary
+        self.error = error
+        self.event = event
+        self.gate = gate

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -83,6 +84,7 @@ def make_harness(
     settings: GateSettings | None = None,
     verdict_seconds: float = 0,
     retry_forever: bool = False,
+    draw_preview: Callable[..., Any] | None = None,
 ) -> Harness:
     gate = Gate(
         store=Store.open(store_path(home)),
@@ -96,7 +98,9 @@ def make_harness(
     app = GateApp(
         gate=gate,
         home=home,
-        settings=settings or GateSettings(gate_name=gate_name, event=event),
+        # The live view has its own tests (test_camera_preview.py); off here, so the other screens'
+        # snapshots do not depend on it.
+        settings=settings or GateSettings(gate_name=gate_name, event=event, preview=False),
         open_frames=open_frames,
         tz=UTC,
         verdict_seconds=verdict_seconds,
@@ -105,6 +109,7 @@ def make_harness(
         retry_seconds=0.2,
         refresh_seconds=0,
         on_painted=lambda result, _started, _painted: painted.append(result),
+        **({"draw_preview": draw_preview} if draw_preview is not None else {}),
     )
     return Harness(app=app, gate=gate, home=home, painted=painted, rings=rings)
 

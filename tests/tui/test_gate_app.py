@@ -156,7 +156,11 @@ async def test_failing_source_shows_camera_error_while_handheld_still_admits(tmp
         assert "camera" in harness.app.problems
         assert "unplugged.avi" in harness.app.problems["camera"]
         assert "no camera" in panel(harness).detail  # the ready panel says what to do instead
-        assert "unplugged.avi: no such video file" in " ".join(screen_text(harness.app).split())
+        # the notice is painted on the next refresh after the state change: wait for the screen itself
+        await wait_for(
+            lambda: "unplugged.avi: no such video file" in " ".join(screen_text(harness.app).split()),
+            what="the camera problem on screen",
+        )
         await pilot.press(*code(5), "enter")
         [result] = await wait_painted(harness, 1)
         assert result.verdict is Verdict.ADMIT

@@ -15,6 +15,7 @@ from textual.widgets import Footer, Static
 from scanner.tui.messages import CodeTyped
 from scanner.tui.presentation import VerdictView
 from scanner.tui.wedge import WedgeBuffer
+from scanner.tui.widgets.camera_preview import CameraPreview
 from scanner.tui.widgets.counters import CountersBox
 from scanner.tui.widgets.recent_scans import RecentScans
 from scanner.tui.widgets.status_line import GateStatus, StatusLine
@@ -29,8 +30,11 @@ class GateScreen(Screen[None]):
     """Nothing here takes focus, so every keystroke reaches :meth:`on_key`: a handheld scanner needs
     no field to be clicked first."""
 
-    def __init__(self, *, status: GateStatus, view: VerdictView, tz: tzinfo | None) -> None:
+    def __init__(
+        self, *, status: GateStatus, view: VerdictView, tz: tzinfo | None, preview: bool = False
+    ) -> None:
         super().__init__()
+        self.preview = preview
         self._status = status
         self._view = view
         self._tz = tz
@@ -42,6 +46,9 @@ class GateScreen(Screen[None]):
         with Horizontal(id="main"):
             yield VerdictPanel(self._view, id="verdict")
             with Vertical(id="side"):
+                camera = CameraPreview(id="preview")
+                camera.display = self.preview
+                yield camera
                 yield CountersBox("", id="counters")
                 yield RecentScans(tz=self._tz, id="recent")
         yield Static(IDLE_HINT, id="typed")

@@ -1,8 +1,9 @@
-"""Look-up: search the tickets the gate knows by serial or holder name, and show one ticket's history."""
+"""Look-up: search the tickets the gate knows by serial or holder name, and show one ticket's history
+(this gate's scans, other gates' entries and exits learnt by sync, conflicts)."""
 
 from __future__ import annotations
 
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from functools import partial
 from typing import ClassVar
 
@@ -16,6 +17,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from scanner.store import Store
+from scanner.store.remote import Conflict, RemoteMovement
 from scanner.tui.presentation import local_time
 from scanner.verdicts import KnownTicket, ScanResult
 
@@ -28,10 +30,18 @@ class TicketsFound(Message):
 
 
 class HistoryLoaded(Message):
-    def __init__(self, ticket: tuple[str, int], scans: list[ScanResult]) -> None:
+    def __init__(
+        self,
+        ticket: tuple[str, int],
+        scans: list[ScanResult],
+        remote: list[RemoteMovement],
+        conflicts: list[Conflict],
+    ) -> None:
         super().__init__()
         self.ticket = ticket
         self.scans = scans
+        self.remote = remote
+        self.conflicts = conflicts
 
 
 class LookupScreen(Screen[None]):
@@ -76,7 +86,14 @@ class LookupScreen(Screen[None]):
         self.post_message(TicketsFound(query, self._store.find_tickets(query, limit=50)))
 
     def _history(self, event: str, serial: int) -> None:
-        self.post_message(HistoryLoaded((event, serial), self._store.ticket_history(event, serial)))
+        self.post_message(
+            HistoryLoaded(
+                (event, serial),
+                self._store.ticket_history(event, serial),
+                self._store.remote_movements(event, serial),
+                self._store.conflicts(event, serial=serial),
+            )
+        )
 
     @on(TicketsFound)
     def show_tickets(self, message: TicketsFound) -> None:
@@ -111,19 +128,40 @@ class LookupScreen(Screen[None]):
     @on(HistoryLoaded)
     def show_history(self, message: HistoryLoaded) -> None:
         event, serial = message.ticket
-        self.query_one("#lookup-history-title", Static).update(
-            f"history of {event} {serial:03d}: {len(message.scans)} scan(s)"
-        )
+        title = f"history of {event} {serial:03d}: {len(message.scans)} scan(s) here"
+        if message.remote:
+            title += f", {len(message.remote)} at other gates"
+        if message.conflicts:
+            title += f", {len(message.conflicts)} CONFLICT(S)"
+        self.query_one("#lookup-history-title", Static).update(Content(title))
+        rows: list[tuple[datetime, tuple[str, str, str, Text, Text]]] = []
+        for scan in message.scans:
+            when = local_time(scan.scanned_at, self._tz)
+            rows.append(
+                (
+                    scan.scanned_at,
+                    (when, str(scan.verdict), str(scan.direction), Text(scan.gate), Text(scan.reason)),
+                )
+            )
+        for move in message.remote:
+            what = "entry" if move.direction == "in" else "exit"
+            reason = Text(f"{what} at another gate (sync)")
+            rows.append(
+                (
+                    move.at,
+                    (local_time(move.at, self._tz), "ADMIT", str(move.direction), Text(move.gate), reason),
+                )
+            )
+        for conflict in message.conflicts:
+            gates = Text(" & ".join(conflict.gates))
+            why = Text("admitted at two gates while inside (both offline?): both scans stand", "bold")
+            rows.append(
+                (conflict.at[1], (local_time(conflict.at[1], self._tz), "CONFLICT", "in", gates, why))
+            )
         table = self.query_one("#lookup-history", DataTable)
         table.clear()
-        for scan in message.scans:
-            table.add_row(
-                local_time(scan.scanned_at, self._tz),
-                str(scan.verdict),
-                str(scan.direction),
-                Text(scan.gate),
-                Text(scan.reason),
-            )
+        for _, cells in sorted(rows, key=lambda row: row[0]):
+            table.add_row(*cells)
 
     def action_close(self) -> None:
         self.dismiss(None)

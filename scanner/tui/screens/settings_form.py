@@ -1,4 +1,5 @@
-"""The settings dialog: gate name, event, sound and camera, saved in the data folder."""
+"""The settings dialog: gate name, event, sound, camera and its live view, saved in the data folder;
+pairing with the backend from here."""
 
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ class SettingsScreen(ModalScreen[GateSettings | None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, settings: GateSettings, *, gate_name: str, event: str) -> None:
+    def __init__(self, settings: GateSettings, *, gate_name: str, event: str, preview: bool = False) -> None:
         super().__init__()
+        self._preview = preview
         self._settings = settings
         self._gate_name = gate_name
         self._event = event
@@ -39,10 +41,13 @@ class SettingsScreen(ModalScreen[GateSettings | None]):
             with Horizontal(id="sound-row"):
                 yield Label("Sound ")
                 yield Switch(self._settings.sound, id="sound")
+                yield Label("  Camera view ")
+                yield Switch(self._preview, id="preview")
             yield Label("", id="settings-error")
             with Horizontal(id="buttons"):
                 yield Button("Save", id="save", variant="primary")
                 yield Button("Cancel", id="cancel")
+                yield Button("Pair…", id="pair-open")
 
     @on(Button.Pressed, "#save")
     @on(Input.Submitted)
@@ -66,6 +71,7 @@ class SettingsScreen(ModalScreen[GateSettings | None]):
                 event=event,
                 sound=self.query_one("#sound", Switch).value,
                 camera=camera,
+                preview=self.query_one("#preview", Switch).value,
                 # A camera chosen here replaces a file source remembered from an earlier start.
                 source=None if camera else self._settings.source,
             )
@@ -74,3 +80,9 @@ class SettingsScreen(ModalScreen[GateSettings | None]):
     @on(Button.Pressed, "#cancel")
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+    @on(Button.Pressed, "#pair-open")
+    def open_pairing(self) -> None:
+        """Pairing replaces the settings dialog: it sets the gate name and event itself."""
+        self.dismiss(None)
+        self.app.call_later(self.app.run_action, "pair")

@@ -1,4 +1,5 @@
-"""The status line: event, gate, entry/exit mode, camera, keys, last sync and scans waiting to upload."""
+"""The status line: event, gate, entry/exit mode, camera, keys, and sync: online or offline (since
+when), last sync, scans waiting to upload, conflicts, a clock far off the server's."""
 
 from __future__ import annotations
 
@@ -32,6 +33,15 @@ class GateStatus:
     last_sync_at: datetime | None = None
     pending_upload: int | None = None
     sound: bool = True
+    paired: bool = False
+    link: str = "never"  # never / online / offline / refused (scanner.store.sync_state.Link)
+    link_since: datetime | None = None
+    conflicts: int = 0
+    clock_offset_ms: int | None = None
+
+
+# Past this, times from this laptop and other gates disagree enough to mislead staff.
+CLOCK_WARNING_MS = 30_000
 
 
 def status_text(status: GateStatus, tz: tzinfo | None) -> Text:
@@ -52,15 +62,38 @@ def status_text(status: GateStatus, tz: tzinfo | None) -> Text:
     else:
         text.append("NO KEY", "bold red")
     text.append(*sep)
+    if status.paired:
+        _link(text, status, tz)
+        text.append(*sep)
     synced = status.last_sync_at.astimezone(tz).strftime("%H:%M") if status.last_sync_at else "never"
     text.append(f"sync {synced}")
     text.append(*sep)
     pending = "?" if status.pending_upload is None else str(status.pending_upload)
     text.append(f"{pending} to upload")
+    if status.conflicts:
+        text.append(*sep)
+        text.append(f"{status.conflicts} conflict{'s' if status.conflicts != 1 else ''}", "bold yellow")
+    offset = status.clock_offset_ms
+    if offset is not None and abs(offset) > CLOCK_WARNING_MS:
+        text.append(*sep)
+        way = "slow" if offset > 0 else "fast"
+        text.append(f"clock {abs(offset) // 1000} s {way}", "bold red")
     if not status.sound:
         text.append(*sep)
         text.append("sound off", "yellow")
     return text
+
+
+def _link(text: Text, status: GateStatus, tz: tzinfo | None) -> None:
+    since = status.link_since.astimezone(tz).strftime("%H:%M") if status.link_since else ""
+    if status.link == "online":
+        text.append("online", "green")
+    elif status.link == "offline":
+        text.append(f"OFFLINE since {since}" if since else "OFFLINE", "bold yellow")
+    elif status.link == "refused":
+        text.append("REFUSED BY SERVER", "bold red")
+    else:
+        text.append("not synced yet", "yellow")
 
 
 class StatusLine(Static):
