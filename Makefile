@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export TICKETGATE_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: demo test lint bench setup system-deps lock clean
+.PHONY: demo test lint bench mutants setup system-deps lock clean
 
 demo: $(STAMP)
 	$(BIN)/ticketgate demo
@@ -24,6 +24,13 @@ bench: $(STAMP)
 		$(BIN)/python bench/$$b.py || exit 1; \
 	done
 
+# Mutation testing of the modules that hold the promises ([tool.mutmut] in pyproject.toml): hours on
+# 2 cores, so not part of `make test`. A re-run continues where the last one stopped and re-tests only
+# what changed; MUTANTS='scanner.verdicts*' limits it to matching mutants. Ends with the score per module.
+mutants: $(STAMP)
+	$(BIN)/mutmut run --max-children 2 $(MUTANTS)
+	$(BIN)/python tests/mutation_scores.py
+
 setup: $(STAMP)
 
 # libzbar0 is the C library pyzbar loads at run time (pip cannot install it); Debian's python3 needs
@@ -40,7 +47,7 @@ system-deps:
 
 # The development environment: what runs (requirements.lock) plus the tools that test and check it
 # (requirements-dev.lock holds both, with the same versions). A gate laptop or server needs only
-# requirements.lock: see "Installing without the development tools" in the README.
+# requirements.lock (README, "Two commands").
 $(STAMP): pyproject.toml requirements.lock requirements-dev.lock | system-deps
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip
@@ -59,4 +66,4 @@ lock: $(STAMP)
 		--custom-compile-command "make lock" -o requirements-dev.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache mutants

@@ -21,7 +21,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from backend.db import database_errors
+from backend.db import database_errors, single_statements
 from backend.devices import Device
 from backend.errors import BadCursor
 from ticketcode import derive_event_key
@@ -81,50 +81,6 @@ class Page:
     caught_up: bool  # nothing after this page is ready, and nothing is held back
 
 
-# The oldest transaction still running, among those that may belong to this database: every xid
-# running in the snapshot, except those pg_stat_activity shows belonging to another database (the
-# snapshot is cluster-wide; a long transaction next door must not stall the feed). An xid whose
-# backend cannot be found (it ended after the snapshot, or is a prepared transaction) counts as ours:
-# the horizon may only ever err on the early side.
-_HORIZON = """
-SELECT least(
-    pg_snapshot_xmax(pg_current_snapshot()),
-    (SELECT min(x) FROM pg_snapshot_xip(pg_current_snapshot()) AS x
-      WHERE NOT EXISTS (
-            SELECT 1 FROM pg_stat_activity a
-             WHERE a.backend_xid = xid(x) AND a.datid IS NOT NULL
-               AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database()))))
-"""
-
-_UTC_TEXT = """'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'"""
-
-# One statement, so the horizon and the rows come from one snapshot. Ticket and movement rows carry
-# their JSON (ticket rows kept at the ticket's latest state by the triggers of migration 003);
-# conflicts, rare, are rendered here as they stand now.
-_PAGE = f"""
-SELECT ({_HORIZON})::text AS horizon,
-       pg_snapshot_xmax(pg_current_snapshot())::text AS xmax,
-       f.xid::text, f.seq, f.device_id::text,
-       CASE WHEN f.kind = 'conflict' THEN (
-           SELECT json_build_object(
-               'type', 'conflict', 'id', c.id::text, 'serial', c.serial,
-               'scans', json_build_array(a.device_id::text || '/' || a.scan_id,
-                                         b.device_id::text || '/' || b.scan_id),
-               'gates', json_build_array(a.gate, b.gate),
-               'at', json_build_array(to_char(a.corrected_at AT TIME ZONE 'UTC', {_UTC_TEXT}),
-                                      to_char(b.corrected_at AT TIME ZONE 'UTC', {_UTC_TEXT})),
-               'withdrawn', c.withdrawn_at IS NOT NULL)::text
-             FROM conflicts c JOIN scans a ON a.id = c.first_scan JOIN scans b ON b.id = c.second_scan
-            WHERE c.id = f.conflict_id)
-       ELSE f.payload END AS change
-  FROM (SELECT 1) AS one
-  LEFT JOIN LATERAL (
-      SELECT * FROM sync_feed
-       WHERE event_id = %(event)s AND (xid, seq) > (%(xid)s::xid8, %(seq)s)
-       ORDER BY xid, seq LIMIT %(fetch)s) AS f ON true
-"""
-
-
 @dataclass(frozen=True)
 class _Read:
     # (xid, seq, device id of a movement, change JSON): plain tuples, 100,000 of them in a long pull
@@ -134,19 +90,13 @@ class _Read:
 
 
 async def _read(pool: AsyncConnectionPool, device: Device, after: FeedPosition, fetch: int) -> _Read:
-    async with database_errors(), pool.connection() as conn, conn.transaction():
-        # The page must come off the index in order. Before the table is analysed (a bulk of new
-        # tickets, autovacuum not round yet) the planner guessed a few rows and sorted all 100,000
-        # instead, on disk: 300 ms a page.
-        await conn.execute("SET LOCAL enable_sort = off; SET LOCAL enable_bitmapscan = off")
+    # One statement, so the horizon and the rows come from one snapshot (sync_feed_page, migration
+    # 003, says how the horizon is found and why the page is read in a function).
+    async with database_errors(), single_statements(pool) as conn:
         cur = await conn.execute(
-            _PAGE,
-            {
-                "event": device.event_id,
-                "xid": str(after.xid),
-                "seq": after.seq,
-                "fetch": fetch,
-            },
+            "SELECT horizon::text, snapshot_xmax::text, xid::text, seq, device_id::text, change"
+            " FROM sync_feed_page(%s, %s::xid8, %s, %s)",
+            (device.event_id, str(after.xid), after.seq, fetch),
         )
         raw = await cur.fetchall()
     horizon, xmax = int(raw[0][0]), int(raw[0][1])
@@ -157,7 +107,7 @@ async def _read(pool: AsyncConnectionPool, device: Device, after: FeedPosition, 
 
 async def feed_origin(pool: AsyncConnectionPool) -> str:
     """This database's feed id, part of every cursor it hands out."""
-    async with database_errors(), pool.connection() as conn:
+    async with database_errors(), single_statements(pool) as conn:
         cur = await conn.execute("SELECT id FROM sync_origin")
         row = await cur.fetchone()
     assert row is not None, "migration 003 inserts the origin"
@@ -216,7 +166,7 @@ async def read_page(
 
 
 async def _count_after(pool: AsyncConnectionPool, device: Device, after: FeedPosition, horizon: int) -> int:
-    async with database_errors(), pool.connection() as conn:
+    async with database_errors(), single_statements(pool) as conn:
         cur = await conn.execute(
             "SELECT count(*) FROM sync_feed"
             " WHERE event_id = %s AND (xid, seq) > (%s::xid8, %s) AND xid < %s::xid8",

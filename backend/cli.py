@@ -17,9 +17,18 @@ def register(commands: Any, key_commands: Any) -> None:
     """Add the backend's subcommands to the ``ticketgate`` parser."""
     p = commands.add_parser("server", help="run the HTTP API and the reaper in one process")
     _db(p)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--workers", type=int, default=1, help="HTTP worker processes")
+    p.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on; 0.0.0.0 for every interface (default: 127.0.0.1)",
+    )
+    p.add_argument("--port", type=int, default=8000, help="TCP port to listen on (default: 8000)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="HTTP worker processes, each with its own socket and reaper (default: 1)",
+    )
     p.add_argument("--no-reaper", action="store_true", help="do not run the reaper in this process")
     p.set_defaults(handler="backend.server:run")
 
@@ -37,10 +46,12 @@ def register(commands: Any, key_commands: Any) -> None:
     p = event_commands.add_parser("create", help="create an event")
     _db(p)
     p.add_argument("--code", required=True, help="event code, 4 to 12 of A-Z and 0-9")
-    p.add_argument("--name", required=True)
-    p.add_argument("--capacity", type=int, required=True)
-    p.add_argument("--price-cents", type=int, default=0)
-    p.add_argument("--currency", default="EUR")
+    p.add_argument("--name", required=True, help="the event's name as buyers see it (1 to 200 characters)")
+    p.add_argument("--capacity", type=int, required=True, help="tickets for sale (1 to 1,000,000)")
+    p.add_argument(
+        "--price-cents", type=int, default=0, help="price of one ticket in cents (default: 0, free)"
+    )
+    p.add_argument("--currency", default="EUR", help="three-letter ISO 4217 code (default: EUR)")
     p.add_argument(
         "--share-holders",
         action="store_true",
@@ -76,13 +87,13 @@ def register(commands: Any, key_commands: Any) -> None:
     scan_commands = scans.add_subparsers(dest="scans_command", metavar="SCANS_COMMAND", required=True)
     p = scan_commands.add_parser("summary", help="an event's scans, counted on the server")
     _db(p)
-    p.add_argument("--event", required=True)
+    p.add_argument("--event", required=True, help="the event code whose scans to count")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler="backend.sync_commands:scans_summary")
 
     p = commands.add_parser("conflicts", help="tickets two gates let in while inside")
     _db(p)
-    p.add_argument("--event", required=True)
+    p.add_argument("--event", required=True, help="the event code whose conflicts to list")
     p.add_argument("--all", action="store_true", help="also conflicts withdrawn by a later upload")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler="backend.sync_commands:conflicts")
@@ -128,7 +139,7 @@ def register(commands: Any, key_commands: Any) -> None:
 
     p = key_commands.add_parser("export", help="write an event's key file (for a gate laptop)")
     _db(p)
-    p.add_argument("--event", required=True)
+    p.add_argument("--event", required=True, help="the event code whose key to write")
     p.add_argument("--version", type=int, help="key version (default: the event's current one)")
     p.add_argument("--output", "-o", help="file to write (default: standard output)")
     p.set_defaults(handler="backend.commands:keys_export")

@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from pathlib import Path
@@ -126,16 +127,29 @@ def keys_export(args: argparse.Namespace) -> int:
         return 0
     path = Path(args.output)
     try:
-        # Created 0600 from the start: the key lets anyone forge tickets for this event.
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(path, 0o600)
+        _write_private_file(path, text)
     except OSError as exc:
-        raise ConfigError(f"cannot write the key file {path}: {exc.strerror or exc}") from exc
+        raise ConfigError(f"cannot write the key file {path}: {exc.strerror or exc}") from None
     print(
         f"wrote the key of event {key.event} version {key.version} to {path} "
         f"(fingerprint {key.fingerprint}); import it on the gate with: ticketgate keys import {path}",
         file=sys.stderr,
     )
     return 0
+
+
+def _write_private_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` with mode 0600 from the first byte (the key lets anyone forge tickets
+    for the event): under a private temporary name beside it, then renamed over it. A symlink at
+    ``path`` is replaced, never followed (it could point at a file others read), and an existing
+    readable file is never truncated and refilled in place."""
+    fd, temporary = tempfile.mkstemp(prefix=".key-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

@@ -20,7 +20,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
-from backend.db import database_errors, storable_text
+from backend.db import database_errors, single_statements, storable_text
 from backend.errors import (
     DeviceExists,
     DeviceNotFound,
@@ -242,7 +242,7 @@ class _AuthRow:
 
 async def authenticate(pool: AsyncConnectionPool, token: str) -> Device:
     """The device holding ``token``; DeviceUnauthorized if none does, DeviceRevoked if it was revoked."""
-    async with database_errors(), pool.connection() as conn:
+    async with database_errors(), single_statements(pool) as conn:
         cur = conn.cursor(row_factory=class_row(_AuthRow))
         await cur.execute(
             f"SELECT {_DEVICE_COLUMNS}, d.revoked_at IS NOT NULL AS revoked"
@@ -267,10 +267,8 @@ async def authenticate(pool: AsyncConnectionPool, token: str) -> Device:
 
 
 async def record_pull(pool: AsyncConnectionPool, device_id: UUID, *, caught_up: bool) -> None:
-    """Note that the device was seen, and synced if its pull reached the end of the feed."""
-    async with database_errors(), pool.connection() as conn, conn.transaction():
-        # Bookkeeping a crash may lose: no need to wait for the disk on every pull page.
-        await conn.execute("SET LOCAL synchronous_commit TO off")
+    """Note that the device was seen at the end of a pull, and synced if nothing was left to send."""
+    async with database_errors(), single_statements(pool) as conn:
         await conn.execute(
             "UPDATE devices SET last_seen_at = now(),"
             " last_sync_at = CASE WHEN %s THEN now() ELSE last_sync_at END WHERE id = %s",

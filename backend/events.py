@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -90,8 +91,14 @@ async def create_event(
     ``actor`` is recorded in the audit log (e.g. ``admin`` for the HTTP API, ``cli`` for the command).
     """
     code = normalise_event_code(code)
-    if not isinstance(name, str) or not 1 <= len(name.strip()) <= 200 or not storable_text(name):
-        raise InvalidInput("the event name must be 1 to 200 characters of text (no NUL)")
+    if (
+        not isinstance(name, str)
+        or not 1 <= len(name.strip()) <= 200
+        or not storable_text(name)
+        # Shown on operators' terminals and buyers' pages: no escape sequences, no line breaks.
+        or any(unicodedata.category(ch) == "Cc" for ch in name)
+    ):
+        raise InvalidInput("the event name must be 1 to 200 characters of printable text")
     if not _is_int(capacity) or not 1 <= capacity <= MAX_CAPACITY:
         raise InvalidInput(f"capacity must be a whole number from 1 to {MAX_CAPACITY}")
     if not _is_int(price_cents) or not 0 <= price_cents <= MAX_PRICE_CENTS:

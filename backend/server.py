@@ -19,6 +19,7 @@ import uvicorn
 from backend.api import create_app
 from backend.db import migrate, resolve_database_url
 from backend.errors import ConfigError
+from backend.http_limits import GuardedHttpToolsProtocol
 from backend.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.workers == 1:
         server = uvicorn.Server(
-            _uvicorn_config(create_app(settings, reaper=run_reaper), access_log=access_log)
+            uvicorn_config(create_app(settings, reaper=run_reaper), access_log=access_log)
         )
         _serve_until_stopped(server, probe)
         return 0
@@ -89,14 +90,25 @@ def _listening_socket(host: str, port: int, *, shared: bool) -> socket.socket:
     return sock
 
 
-def _uvicorn_config(app: Any, *, access_log: bool) -> uvicorn.Config:
+def uvicorn_config(
+    app: Any,
+    *,
+    access_log: bool,
+    http: type[asyncio.Protocol] = GuardedHttpToolsProtocol,
+    log_level: str = "info",
+) -> uvicorn.Config:
+    """How the server runs ``app``; tests serve with the same configuration."""
     return uvicorn.Config(
         app,
-        # uvloop + httptools: the checkout path is mostly event-loop and HTTP-parsing overhead.
+        # uvloop + httptools: the checkout path is mostly event-loop and HTTP-parsing overhead. The
+        # httptools protocol with the limits of backend.http_limits (head size and time).
         loop="uvloop",
-        http="httptools",
+        http=http,
         access_log=access_log,
-        log_level="info",
+        log_level=log_level,
+        # uvicorn's own logging set-up would print in another format through its own handlers; its
+        # loggers go through the one the command line configured.
+        log_config=None,
         server_header=False,
         backlog=2048,
     )
@@ -145,7 +157,7 @@ def _worker_main(host: str, port: int, access_log: bool) -> None:
     logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT)
     settings = load_settings()
     app = create_app(settings, reaper=os.environ.get(_WORKER_REAPER_VARIABLE, "1") != "0")
-    server = uvicorn.Server(_uvicorn_config(app, access_log=access_log))
+    server = uvicorn.Server(uvicorn_config(app, access_log=access_log))
     _serve_until_stopped(server, _listening_socket(host, port, shared=True))
 
 

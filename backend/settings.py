@@ -12,12 +12,17 @@ from ticketcode.sync_protocol import ProtocolError, normalise_server_url
 
 # A shorter master secret would make every event key guessable offline from one ticket code.
 MIN_MASTER_SECRET_BYTES = 16
+# The admin token is checked on every POST /api/events over the network: a short one can be guessed
+# online (1 character: 95 tries). 16 characters of `openssl rand -hex` are 64 bits.
+MIN_ADMIN_TOKEN_CHARS = 16
 
 # Upper bounds beyond which every checkout would fail in the database (an expiry past PostgreSQL's
 # last timestamp; a quantity past its integer), so a typo is refused at start instead. A hold of up to
 # 30 days leaves room for slow payment methods (bank debits); no event is larger than 10 million.
 MAX_HOLD_SECONDS = 30 * 24 * 3600
 MAX_TICKETS_PER_ORDER = 10_000_000
+# A reaper that waits longer than a day leaves abandoned orders holding stock for days.
+MAX_REAPER_INTERVAL_SECONDS = 86_400
 
 # The secrets a command may require, by field name, with the variable that provides each.
 SECRET_VARIABLES = {
@@ -72,7 +77,7 @@ def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maxim
     return value
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+def _seconds(env: Mapping[str, str], name: str, default: float, *, maximum: float) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -80,8 +85,8 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
         value = float(raw)
     except ValueError:
         raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
-    if not value > 0:
-        raise ConfigError(f"{name} must be more than 0 seconds, not {raw}")
+    if not 0 < value <= maximum:  # also refuses nan and inf
+        raise ConfigError(f"{name} must be more than 0 and at most {maximum:g} seconds, not {raw}")
     return value
 
 
@@ -142,6 +147,12 @@ def load_settings(
             f"TICKETGATE_MASTER_SECRET is too short ({len(master_secret)} bytes): "
             f"use at least {MIN_MASTER_SECRET_BYTES}, e.g. `openssl rand -hex 32`"
         )
+    admin_token = secrets["admin_token"].strip()
+    if admin_token and len(admin_token) < MIN_ADMIN_TOKEN_CHARS:
+        raise ConfigError(
+            f"TICKETGATE_ADMIN_TOKEN is too short ({len(admin_token)} characters): anyone could guess "
+            f"it over the network; use at least {MIN_ADMIN_TOKEN_CHARS}, e.g. `openssl rand -hex 24`"
+        )
     url = database_url or env.get("TICKETGATE_DATABASE_URL", "").strip() or None
     home = env.get("TICKETGATE_HOME", "").strip()
     public_url = env.get("TICKETGATE_PUBLIC_URL", "").strip() or None
@@ -154,9 +165,11 @@ def load_settings(
         database_url=url,
         master_secret=master_secret,
         webhook_secret=secrets["webhook_secret"],
-        admin_token=secrets["admin_token"],
+        admin_token=admin_token,
         hold_seconds=_int(env, "TICKETGATE_HOLD_SECONDS", 900, minimum=1, maximum=MAX_HOLD_SECONDS),
-        reaper_interval_seconds=_seconds(env, "TICKETGATE_REAPER_INTERVAL_SECONDS", 60.0),
+        reaper_interval_seconds=_seconds(
+            env, "TICKETGATE_REAPER_INTERVAL_SECONDS", 60.0, maximum=MAX_REAPER_INTERVAL_SECONDS
+        ),
         max_tickets_per_order=_int(
             env, "TICKETGATE_MAX_TICKETS_PER_ORDER", 10, minimum=1, maximum=MAX_TICKETS_PER_ORDER
         ),

@@ -43,6 +43,7 @@ from ticketcode.sync_protocol import (
     PULL_PATH,
     PUSH_PATH,
     Direction,
+    MovementChange,
     PairRequest,
     PushRequest,
     ScanUpload,
@@ -65,7 +66,7 @@ class SimulatedGate:
     event: str
     cursor: str = ""
     tickets: dict[int, str] = field(default_factory=dict)  # serial -> code, valid ones
-    inside: set[int] = field(default_factory=set)
+    inside: set[int] = field(default_factory=set)  # by this gate's scans and the movements pulled
     next_scan_id: int = 1
     pending: list[ScanUpload] = field(default_factory=list)
     acknowledged: set[int] = field(default_factory=set)
@@ -76,7 +77,12 @@ class SimulatedGate:
         return {"Authorization": f"Device {self.token}"}
 
     def record(self, rnd: random.Random, count: int) -> None:
-        """``count`` scans as a busy gate records them: entries, exits, a rejection now and then."""
+        """``count`` scans as a busy gate records them: entries, exits, a rejection now and then.
+
+        A ticket this gate knows to be inside (its own entry, or another gate's pulled) leaves; any
+        other enters. So, as at a real venue, two gates let one ticket in only when neither had
+        heard of the other's entry yet.
+        """
         now = datetime.now(UTC)
         serials = list(self.tickets)
         for _ in range(count):
@@ -205,6 +211,11 @@ async def sync_round(
                     gate.tickets[change.serial] = change.code
                 else:
                     gate.tickets.pop(change.serial, None)
+            elif isinstance(change, MovementChange):
+                if change.direction == "in":
+                    gate.inside.add(change.serial)
+                else:
+                    gate.inside.discard(change.serial)
         gate.changes += len(page.changes)
         gate.cursor = page.cursor
         more = page.more

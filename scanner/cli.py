@@ -22,7 +22,13 @@ def register(commands: Any, key_commands: Any) -> None:
     """Add the scanner's subcommands to the ``ticketgate`` parser."""
     p = key_commands.add_parser("import", help="import an event key file onto this gate laptop")
     _home(p)
-    p.add_argument("file")
+    p.add_argument("file", help="the key file written by `ticketgate keys export`")
+    p.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace a different key already held for the same event and version (tickets it "
+        "signed become INVALID; default: refuse)",
+    )
     p.set_defaults(handler="scanner.commands:keys_import")
 
     p = key_commands.add_parser("list", help="list held keys: event, version, fingerprint")
@@ -43,11 +49,13 @@ def register(commands: Any, key_commands: Any) -> None:
         "import", help="import known tickets / revocations from a JSON or CSV file"
     )
     _home(p)
-    p.add_argument("file")
+    p.add_argument("file", help="a .json or .csv file of tickets (see the README's tickets import section)")
     p.set_defaults(handler="scanner.commands:tickets_import")
 
     p = commands.add_parser("decode", help="print the QR text(s) found in each image")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument(
+        "images", nargs="+", metavar="IMAGE", help="an image file OpenCV can read (PNG, JPEG, ...)"
+    )
     p.set_defaults(handler="scanner.decode:decode_command")
 
     p = commands.add_parser("scan", help="the gate app (terminal UI)")
@@ -57,7 +65,9 @@ def register(commands: Any, key_commands: Any) -> None:
     src.add_argument("--source", help="a video file or a folder of images instead of a camera")
     p.add_argument("--event", help="the gate's event")
     p.add_argument("--gate", help="gate name")
-    p.add_argument("--no-sound", action="store_true")
+    p.add_argument(
+        "--no-sound", action="store_true", help="no bell for verdicts (default: the saved setting)"
+    )
     _camera_controls(p)
     p.add_argument("--preview", choices=["on", "off", "auto"], help="the live camera view (default: setting)")
     p.set_defaults(handler="scanner.tui.launch:scan")

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from scanner.errors import VerifyInputError
 from scanner.gate import open_gate
 from scanner.keystore import KeyStore
 from scanner.paths import data_home, keys_dir, settings_path, store_path
@@ -20,9 +21,13 @@ def keys_import(args: argparse.Namespace) -> int:
     """``ticketgate keys import FILE``: validate the key file and keep it (mode 0600)."""
     home = data_home(args.home)
     store = KeyStore(keys_dir(home))
-    key = store.import_file(Path(args.file))
+    held = {(k.event, k.version): k.fingerprint for k in store.all()}
+    key = store.import_file(Path(args.file), replace=args.replace)
     versions = [k.version for k in store.keys_for(key.event)]
     also = f"; versions held: {', '.join(f'v{v}' for v in versions)}" if len(versions) > 1 else ""
+    replaced = held.get((key.event, key.version))
+    if replaced is not None and replaced != key.fingerprint:
+        also += f"; replaced fingerprint {replaced}"
     print(f"imported {key.event} v{key.version} (fingerprint {key.fingerprint}){also}")
     return 0
 
@@ -71,12 +76,29 @@ def verify(args: argparse.Namespace) -> int:
     return 0 if all_admitted else 1
 
 
+# A ticket code is under 40 characters and parsing stops at 200; a longer line is no scan.
+_MAX_STDIN_LINE_CHARS = 4096
+
+
 def _codes(arguments: list[str]) -> Iterator[str]:
     for argument in arguments:
         if argument == "-":
-            yield from (line for line in sys.stdin if line.strip())
+            yield from _stdin_codes()
         else:
             yield argument
+
+
+def _stdin_codes() -> Iterator[str]:
+    """Non-blank lines of standard input, each read with a bound: ``verify - < /dev/zero`` used to
+    read one endless line until memory ran out."""
+    while line := sys.stdin.readline(_MAX_STDIN_LINE_CHARS + 1):
+        if len(line) > _MAX_STDIN_LINE_CHARS:
+            raise VerifyInputError(
+                f"standard input: a line over {_MAX_STDIN_LINE_CHARS} characters is not a ticket code; "
+                "stopped (give one code per line)"
+            )
+        if line.strip():
+            yield line
 
 
 def format_result(result: ScanResult) -> str:

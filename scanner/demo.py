@@ -46,6 +46,7 @@ class DemoSetup:
     event: str
     images: Path
     shown: tuple[tuple[str, str], ...]  # (what is on the image, the verdict it should get), in order
+    typeable: tuple[tuple[str, str], ...]  # codes for F2 that the replay never shows, and their verdict
 
 
 def _event_code(prefix: str) -> str:
@@ -64,7 +65,7 @@ def prepare_demo(home: Path) -> DemoSetup:
             KnownTicket(event=event, serial=n, holder=name) for n, name in enumerate(HOLDERS, start=1)
         )
         store.revoke(event, 4, reason="order refunded")
-    code = {n: issue_code(key, n) for n in range(1, 8)}
+    code = {n: issue_code(key, n) for n in range(1, len(HOLDERS) + 1)}
     # Ticket 005 with one hex digit of its tag changed: well-formed, but the signature does not match.
     forged = code[5][:-1] + ("0" if code[5][-1] != "0" else "1")
     shown = (
@@ -80,6 +81,14 @@ def prepare_demo(home: Path) -> DemoSetup:
         (code[6], "ADMIT"),
         (code[7], "ADMIT"),
     )
+    # Codes the replay never shows, so typing one with F2 admits it whenever it is typed; the hint
+    # listed replayed codes as "(ADMIT)" and they were ALREADY_USED by then.
+    typeable = (
+        (code[8], "ADMIT, then ALREADY_USED"),
+        (code[9], "ADMIT, then ALREADY_USED"),
+        (code[10], "ADMIT, then ALREADY_USED"),
+        (code[4], "REVOKED"),
+    )
     images = home / "demo-images"
     images.mkdir(parents=True, exist_ok=True)
     for old in images.glob("*.png"):
@@ -92,7 +101,7 @@ def prepare_demo(home: Path) -> DemoSetup:
         for _ in range(BLANKS_AFTER_EACH):
             cv2.imwrite(str(images / f"{index:03d}-blank.png"), blank)
             index += 1
-    return DemoSetup(home=home, event=event, images=images, shown=shown)
+    return DemoSetup(home=home, event=event, images=images, shown=shown, typeable=typeable)
 
 
 def explanation(setup: DemoSetup) -> str:
@@ -121,8 +130,8 @@ def demo(args: argparse.Namespace) -> int:
     setup = prepare_demo(home)
     print(explanation(setup))
     print()
-    print("Valid codes you can type with F2:")
-    for payload, expected in setup.shown[:3]:
+    print("Codes to type with F2 (the replay never shows them):")
+    for payload, expected in setup.typeable:
         print(f"  {payload}   ({expected})")
     if sys.stdin.isatty() and not os.environ.get("TICKETGATE_DEMO_NO_WAIT"):
         try:

@@ -25,8 +25,12 @@ def replace_file(path: Path, text: str, *, prefix: str) -> None:
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
-    # The rename itself is only durable once the folder's entry is on disk.
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    fsync_directory(path.parent)
+
+
+def fsync_directory(folder: Path) -> None:
+    """Make a rename or link into ``folder`` durable: the folder's entry must reach the disk too."""
+    dir_fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:

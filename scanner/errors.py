@@ -8,6 +8,7 @@ ScannerError               root; ``code`` is a machine code, ``str(err)`` a huma
 │   └── StoreBusyError     another process held the store's write lock for too long
 ├── CaptureError           a camera, video file or image folder cannot be opened or read
 ├── ImageUnreadable        an image file given to the decoder cannot be read
+├── VerifyInputError       standard input given to verify holds no codes (a line without end)
 └── SyncError              pairing or a sync round with the backend failed; ``exit_code`` 1 or 2
     ├── ServerUnavailable  unreachable, timed out, busy, or answered outside the protocol: try later
     ├── NotPaired          no (usable) device credentials in the data folder
@@ -66,6 +67,12 @@ class ImageUnreadable(ScannerError):
     """An image file given to the decoder is missing or not an image."""
 
     code = "image_unreadable"
+
+
+class VerifyInputError(ScannerError):
+    """Standard input given to ``verify -`` holds no codes one can verify (an endless line)."""
+
+    code = "bad_input"
 
 
 class SyncError(ScannerError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,20 @@ from scanner.verdicts import Direction, ScanResult, printable, screen
 from ticketcode.keys import EVENT_CODE_RE
 
 MAX_GATE_NAME_CHARS = 40
+
+
+def gate_name_problem(name: str) -> str | None:
+    """Why ``name`` (white space already collapsed) cannot name a gate, or None when it can.
+
+    The name is stored with every scan and shown to staff at other gates ("already used at ..."):
+    control characters would reach their terminals, and a lone surrogate cannot be stored at all
+    (every scan would then fail to record).
+    """
+    if not 1 <= len(name) <= MAX_GATE_NAME_CHARS:
+        return f"the gate name must be 1 to {MAX_GATE_NAME_CHARS} characters"
+    if any(unicodedata.category(ch) in ("Cc", "Cs", "Co", "Cn") for ch in name):
+        return "the gate name must be printable text (no control characters or unpaired surrogates)"
+    return None
 
 
 class Gate:
@@ -34,8 +49,9 @@ class Gate:
         if not EVENT_CODE_RE.fullmatch(event):
             raise GateConfigError(f"event code {event!r} is not 4 to 12 of A-Z and 0-9")
         gate_name = " ".join(gate_name.split())
-        if not gate_name or len(gate_name) > MAX_GATE_NAME_CHARS:
-            raise GateConfigError(f"the gate name must be 1 to {MAX_GATE_NAME_CHARS} characters")
+        problem = gate_name_problem(gate_name)
+        if problem is not None:
+            raise GateConfigError(problem)
         self.store = store
         self.keys = keys
         self.event = event

@@ -35,8 +35,9 @@ class KeyStore:
 
     # -- writing -------------------------------------------------------------------------------
 
-    def import_file(self, path: Path) -> EventKey:
-        """Validate the key file at ``path`` and keep it; return the key. Refuses a conflicting key."""
+    def import_file(self, path: Path, *, replace: bool = False) -> EventKey:
+        """Validate the key file at ``path`` and keep it; return the key. Refuses a conflicting key
+        unless ``replace`` (see ``add``)."""
         path = Path(path)
         try:
             with path.open("rb") as fh:
@@ -53,21 +54,32 @@ class KeyStore:
             key = load_key_file(data)
         except KeyFileError as exc:
             raise KeyStoreError(f"{path}: {exc}") from None
-        self.add(key)
+        self.add(key, replace=replace)
         return key
 
-    def add(self, key: EventKey) -> Path:
+    def add(self, key: EventKey, *, replace: bool = False) -> Path:
         """Keep ``key``; adding the same key again is a no-op. A different key under the same event
-        and version is refused: silently replacing it would make every ticket it signed INVALID."""
+        and version is refused unless ``replace``: silently replacing it would make every ticket it
+        signed INVALID (the backend's master secret changed, or the file belongs to another backend)."""
         target = self.directory / f"{key.event}.v{key.version}.json"
         with self._lock:
             held = self._read_one(target) if target.exists() else None
             if held is not None:
                 if held.key == key.key and held.tag_hex_digits == key.tag_hex_digits:
                     return target
-                raise KeyStoreError(
-                    f"a different key for {key.event} v{key.version} is already held "
-                    f"(fingerprint {held.fingerprint}, new {key.fingerprint}); refusing to replace it"
+                if not replace:
+                    raise KeyStoreError(
+                        f"a different key for {key.event} v{key.version} is already held "
+                        f"(fingerprint {held.fingerprint}, new {key.fingerprint}): tickets signed with "
+                        "the held key would all become INVALID. If the backend's master secret really "
+                        "changed, replace it with: ticketgate keys import --replace FILE"
+                    )
+                log.warning(
+                    "replacing the key for %s v%d (fingerprint %s) with fingerprint %s",
+                    key.event,
+                    key.version,
+                    held.fingerprint,
+                    key.fingerprint,
                 )
             self._write(target, dump_key_file(key))
             self._cache = None

@@ -13,8 +13,11 @@ from typing import Any
 
 from scanner.durable import replace_file
 from scanner.errors import ScannerError
-from scanner.gate import MAX_GATE_NAME_CHARS
+from scanner.gate import gate_name_problem
 from ticketcode.keys import EVENT_CODE_RE
+
+# A settings file is a few hundred bytes: a stray large (or endless, like /dev/zero) file is refused.
+_MAX_SETTINGS_BYTES = 64 * 1024
 
 
 class SettingsError(ScannerError):
@@ -65,8 +68,9 @@ def _check_value(name: str, value: Any) -> None:
     gate app from starting (the app then runs on defaults and says why)."""
     if value is None:
         return
-    if name == "gate_name" and not 1 <= len(" ".join(value.split())) <= MAX_GATE_NAME_CHARS:
-        raise SettingsError(f"setting 'gate_name' must be 1 to {MAX_GATE_NAME_CHARS} characters")
+    problem = gate_name_problem(" ".join(value.split())) if name == "gate_name" else None
+    if problem is not None:
+        raise SettingsError(f"setting 'gate_name': {problem}")
     if name == "event" and not EVENT_CODE_RE.fullmatch(value.strip().upper()):
         raise SettingsError(f"setting 'event' {value!r} is not an event code (4 to 12 of A-Z and 0-9)")
 
@@ -77,13 +81,18 @@ def load_settings(path: Path) -> GateSettings:
     Raises SettingsError (with the reason) for a file that exists but is not valid settings.
     """
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            data = fh.read(_MAX_SETTINGS_BYTES + 1)
     except FileNotFoundError:
         return GateSettings()
     except OSError as exc:
         raise SettingsError(f"cannot read settings {path}: {exc.strerror or exc}") from None
+    if len(data) > _MAX_SETTINGS_BYTES:
+        raise SettingsError(f"settings {path} is too large to be a settings file")
     try:
-        data = json.loads(text)
+        data = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise SettingsError(f"settings {path} is not UTF-8 text") from None
     except ValueError as exc:
         raise SettingsError(f"settings {path} is not valid JSON: {exc}") from None
     except RecursionError:  # json's answer to brackets nested thousands deep

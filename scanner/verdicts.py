@@ -3,7 +3,7 @@
 No I/O here: the gate (``scanner.gate``) reads a ticket's state from the store, asks
 :func:`decide` what it means, and records the answer in the same transaction.
 
-Re-entry policy (DESIGN.md leaves it to the gate):
+Re-entry policy (the design leaves it to the gate; docs/architecture.md):
 
 * Entry (``Direction.IN``): a ticket admits once. A second entry while it is inside is
   ``ALREADY_USED``, naming the first admission.

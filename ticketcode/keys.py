@@ -86,7 +86,7 @@ def derive_event_key(
 
 
 def dump_key_file(key: EventKey) -> str:
-    """The key file's JSON text (see docs, "Ticket codes")."""
+    """The key file's JSON text (docs/architecture.md, "Ticket codes")."""
     return json.dumps(key_to_mapping(key), indent=2) + "\n"
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
+import io
 import logging
 import os
 import sys
@@ -18,6 +20,7 @@ from backend.errors import BackendError
 from scanner import cli as scanner_cli
 from scanner.errors import ScannerError
 from ticketcode.errors import TicketCodeError
+from ticketgate.terminal import TerminalSafeStream
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sell tickets without overselling; check them at a gate with no internet.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("--version", action="version", version=f"ticketgate {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     keys = commands.add_parser(
         "keys", help="move event keys by hand (export on the backend, import on a gate)"
@@ -36,8 +40,46 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("ticketgate")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; errors become one clear line on stderr and a non-zero exit, never a traceback."""
+    _tolerate_any_encoding()
+    stdout, stderr = sys.stdout, sys.stderr
+    # Everything a command prints or logs, usage errors included, goes through the terminal-safe
+    # streams. The gate app draws through Textual, which writes to the process's own descriptors.
+    safe_out, safe_err = TerminalSafeStream(stdout), TerminalSafeStream(stderr)
+    sys.stdout, sys.stderr = safe_out, safe_err
+    try:
+        return _main(argv)
+    finally:
+        # A command that swapped a stream itself (verify's reader went away: devnull) keeps its own.
+        if sys.stdout is safe_out:
+            sys.stdout = stdout
+        if sys.stderr is safe_err:
+            sys.stderr = stderr
+
+
+def _tolerate_any_encoding() -> None:
+    """Whatever the locale: bytes on standard input that are not text reach the command as
+    surrogate escapes (a scanned or piped line is then INVALID, not a UnicodeDecodeError), and text
+    the terminal's encoding cannot show is written as backslash escapes (a Latin-1 terminal showed a
+    traceback for a QR code holding Chinese text)."""
+    for stream, errors in (
+        (sys.stdin, "surrogateescape"),
+        (sys.stdout, "backslashreplace"),
+        (sys.stderr, "backslashreplace"),
+    ):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors=errors)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

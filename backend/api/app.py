@@ -11,8 +11,9 @@ import psycopg
 import psycopg_pool
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from backend import errors
 from backend.api.context import ApiContext
@@ -98,6 +99,13 @@ def create_app(
     return app
 
 
+def _client_went_away(request: Request) -> Response:
+    """One line for a client that hung up before its request was read whole; no answer can reach it."""
+    client = f"{request.client.host}:{request.client.port}" if request.client else "a client"
+    log.info("%s went away mid-request (%s %s); nothing was done", client, request.method, request.url.path)
+    return Response(status_code=400)
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     """Answer every failure, expected or not, in the one error shape."""
 
@@ -131,13 +139,23 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(422, "invalid_input", describe_errors(exc.errors()))
 
+    @app.exception_handler(ClientDisconnect)
+    async def client_went_away(request: Request, exc: ClientDisconnect) -> Response:
+        return _client_went_away(request)
+
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # FastAPI turns any failure while reading a JSON body into "400 error parsing the body".
         if isinstance(exc.__cause__, BodyTooLarge):
-            # FastAPI turns any failure while reading a body into "400 error parsing the body".
             return error_response(
                 413, "payload_too_large", f"a request body is at most {MAX_BODY_BYTES} bytes"
             )
+        if isinstance(exc.__cause__, ClientDisconnect):
+            return _client_went_away(request)
+        if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError | UnicodeDecodeError):
+            # The sender's body, not the server, is at fault: the same 422 as any other bad body.
+            why = "nested too deeply" if isinstance(exc.__cause__, RecursionError) else "not UTF-8"
+            return error_response(422, "invalid_input", f"the body is not valid JSON ({why})")
         code = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}.get(
             exc.status_code, "http_error"
         )

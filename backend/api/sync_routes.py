@@ -66,7 +66,8 @@ def sync_routes(ctx: ApiContext) -> APIRouter:
         if not origin:
             origin.append(await change_feed.feed_origin(ctx.db))
         page = await change_feed.read_page(ctx.db, device, cursor=cursor, limit=limit, origin=origin[0])
-        await devices.record_pull(ctx.db, device.id, caught_up=page.caught_up)
+        if not page.more:  # once per pull, not per page
+            await devices.record_pull(ctx.db, device.id, caught_up=page.caught_up)
         body = change_feed.page_json(
             device, page, master_secret=ctx.settings.master_secret, server_time=datetime.now(UTC)
         )

@@ -97,6 +97,65 @@ CREATE TABLE sync_feed (
 );
 CREATE INDEX sync_feed_ticket ON sync_feed (ticket_id) WHERE ticket_id IS NOT NULL;
 
+-- A page of an event's feed after (after_xid, after_seq): up to p_fetch rows in (xid, seq) order with
+-- their change JSON, each with the *horizon*: the oldest transaction of this database still running
+-- when the calling statement's snapshot was taken (STABLE: the function reads that same snapshot).
+-- Only rows below it may be handed out; see docs/sync-protocol.md. The horizon is the oldest running
+-- transaction id of the snapshot that pg_stat_activity does not show belonging to another database
+-- (the snapshot is cluster-wide; an id whose backend is not found counts as ours, erring early).
+-- Conflicts are rendered as they stand now; ticket and movement rows carry their JSON.
+-- In a function for its settings: the page must come off the index in order, and before autovacuum
+-- has analysed a freshly filled feed the planner guessed a few rows and sorted all 100,000 on disk.
+CREATE FUNCTION sync_feed_page(p_event bigint, after_xid xid8, after_seq bigint, p_fetch integer)
+RETURNS TABLE (horizon xid8, snapshot_xmax xid8, xid xid8, seq bigint, device_id uuid, change text)
+LANGUAGE plpgsql STABLE
+SET enable_sort = off
+SET enable_bitmapscan = off
+AS $$
+DECLARE
+    snap pg_snapshot := pg_current_snapshot();
+    elsewhere xid[];
+    oldest xid8;
+BEGIN
+    IF EXISTS (SELECT FROM pg_snapshot_xip(snap)) THEN
+        -- The backends' view read once (pg_stat_activity's joins, per running id, cost more than
+        -- the page itself), with this backend's own database to tell the others by.
+        SELECT array_agg(s.backend_xid) INTO elsewhere
+          FROM pg_stat_get_activity(NULL) AS s
+         WHERE s.backend_xid IS NOT NULL AND s.datid IS NOT NULL
+           AND s.datid <> (SELECT me.datid FROM pg_stat_get_activity(pg_backend_pid()) AS me);
+        SELECT min(x) INTO oldest FROM pg_snapshot_xip(snap) AS x
+         WHERE xid(x) <> ALL (coalesce(elsewhere, '{}'));
+    END IF;
+    horizon := least(pg_snapshot_xmax(snap), oldest);
+    snapshot_xmax := pg_snapshot_xmax(snap);
+    RETURN QUERY
+    SELECT horizon, snapshot_xmax, f.xid, f.seq, f.device_id,
+           CASE WHEN f.kind = 'conflict' THEN (
+               SELECT json_build_object(
+                   'type', 'conflict', 'id', c.id::text, 'serial', c.serial,
+                   'scans', json_build_array(a.device_id::text || '/' || a.scan_id,
+                                             b.device_id::text || '/' || b.scan_id),
+                   'gates', json_build_array(a.gate, b.gate),
+                   'at', json_build_array(
+                       to_char(a.corrected_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"'),
+                       to_char(b.corrected_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')),
+                   'withdrawn', c.withdrawn_at IS NOT NULL)::text
+                 FROM conflicts c JOIN scans a ON a.id = c.first_scan JOIN scans b ON b.id = c.second_scan
+                WHERE c.id = f.conflict_id)
+           ELSE f.payload END
+      FROM sync_feed f
+     WHERE f.event_id = p_event AND (f.xid, f.seq) > (after_xid, after_seq)
+     ORDER BY f.xid, f.seq
+     LIMIT p_fetch;
+    IF NOT FOUND THEN
+        -- No rows: still say where the horizon and the snapshot stand (the cursor check needs them).
+        xid := NULL; seq := NULL; device_id := NULL; change := NULL;
+        RETURN NEXT;
+    END IF;
+END
+$$;
+
 -- Which database a cursor belongs to: a cursor from another (or a re-created) database is refused.
 CREATE TABLE sync_origin (
     id text NOT NULL DEFAULT substr(md5(gen_random_uuid()::text), 1, 12)
@@ -131,10 +190,13 @@ END
 $$;
 
 -- A change also rewrites the ticket's earlier rows to its new state (see sync_feed.ticket_id). Writers
--- of one ticket's rows are serialised by the ticket's row lock, so this sees every earlier row.
+-- of one ticket's rows are serialised by the ticket's row lock, so this sees every earlier row. One
+-- UPDATE per ticket, an index probe each: a joined UPDATE could be planned as a scan of the whole feed.
 CREATE FUNCTION sync_feed_tickets_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    t record;
 BEGIN
-    WITH rendered AS (
+    FOR t IN
         SELECT n.id, n.event_id,
                sync_ticket_json(n.serial, n.code, n.status, n.status_changed_at, n.revoked_reason,
                                 n.order_id,
@@ -143,11 +205,11 @@ BEGIN
           FROM changed n JOIN before_change b ON b.id = n.id JOIN events e ON e.id = n.event_id
          WHERE (n.status, n.revoked_reason, n.status_changed_at, n.code, n.serial, n.order_id)
                IS DISTINCT FROM (b.status, b.revoked_reason, b.status_changed_at, b.code, b.serial, b.order_id)
-    ), rewritten AS (
-        UPDATE sync_feed f SET payload = r.payload FROM rendered r WHERE f.ticket_id = r.id
-    )
-    INSERT INTO sync_feed (event_id, kind, ticket_id, payload)
-    SELECT event_id, 'ticket', id, payload FROM rendered ORDER BY id;
+         ORDER BY n.id
+    LOOP
+        UPDATE sync_feed SET payload = t.payload WHERE ticket_id = t.id;
+        INSERT INTO sync_feed (event_id, kind, ticket_id, payload) VALUES (t.event_id, 'ticket', t.id, t.payload);
+    END LOOP;
     RETURN NULL;
 END
 $$;

@@ -12,6 +12,7 @@ The schema is versioned with ``PRAGMA user_version`` and migrated forward on ope
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -21,11 +22,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
-from scanner.errors import StoreBusyError, StoreError, TicketListError
+from scanner.durable import fsync_directory
+from scanner.errors import StoreBusyError, StoreError
 from scanner.store import scans, tickets
+from scanner.store.integrity import check_store_file
 from scanner.store.schema import MIGRATIONS, SCHEMA_VERSION, statements
 from scanner.store.sync_ops import SyncOperations
-from scanner.store.ticket_list import parse_ticket_list
+from scanner.store.ticket_list import parse_ticket_list, read_ticket_list
 from scanner.verdicts import Authentic, Counters, Direction, KnownTicket, Rejected, ScanResult
 
 log = logging.getLogger("scanner.store")
@@ -68,11 +71,14 @@ class Store(SyncOperations):
         if synchronous not in ("FULL", "NORMAL", "OFF"):
             raise ValueError(f"synchronous must be FULL, NORMAL or OFF, not {synchronous!r}")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(
                 f"cannot create the store's folder {path.parent}: {exc.strerror or exc}"
             ) from None
+        if not path.exists():
+            cls._create_file(path, busy_timeout_s=busy_timeout_s)
+        check_store_file(path)
         try:
             conn = sqlite3.connect(
                 path, timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
@@ -97,6 +103,37 @@ class Store(SyncOperations):
             raise
         return store
 
+    @classmethod
+    def _create_file(cls, path: Path, *, busy_timeout_s: float) -> None:
+        """Make a new, migrated store at ``path`` that appears there only whole.
+
+        It is built under a temporary name (mode 0600: it will hold holder names) and hard-linked into
+        place, so an existing store file without a schema was emptied or truncated, never half-made,
+        and opening one is refused rather than silently starting afresh. Several processes may race
+        here: the first link wins and the others open it.
+        """
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.new")
+        try:
+            os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            conn = sqlite3.connect(temporary, timeout=busy_timeout_s, isolation_level=None)
+            try:
+                fresh = cls(conn, temporary)
+                fresh._configure("FULL", busy_timeout_s=busy_timeout_s)
+                fresh._migrate(new=True)
+            finally:
+                conn.close()  # the last connection: the WAL is checkpointed into the file and removed
+            try:
+                os.link(temporary, path)
+            except FileExistsError:
+                return  # another process's new store came first
+            fsync_directory(path.parent)
+        except (OSError, sqlite3.Error) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise StoreError(f"cannot create the store {path}: {why}") from None
+        finally:
+            for leftover in (temporary, Path(f"{temporary}-wal"), Path(f"{temporary}-shm")):
+                leftover.unlink(missing_ok=True)
+
     def _configure(self, synchronous: Synchronous, *, busy_timeout_s: float) -> None:
         conn = self._conn
         deadline = time.monotonic() + busy_timeout_s
@@ -117,9 +154,16 @@ class Store(SyncOperations):
         self._synchronous = synchronous
         conn.execute("PRAGMA foreign_keys = ON")
 
-    def _migrate(self) -> None:
+    def _migrate(self, *, new: bool = False) -> None:
         conn = self._conn
         version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version == 0 and not new:
+            # Stores are only ever created whole (_create_file): this one lost its contents.
+            raise StoreError(
+                f"the store {self.path} is empty: it was emptied or truncated, or is not a ticketgate "
+                "store. Refusing to start a fresh one in its place, which would admit every ticket "
+                "again; move it aside to start a new store"
+            )
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"the store {self.path} has schema version {version}, newer than this ticketgate "
@@ -313,14 +357,7 @@ class Store(SyncOperations):
 
     def import_tickets(self, path: Path) -> int:
         """Import known tickets and revocations from a JSON or CSV file (see ``parse_ticket_list``)."""
-        path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise TicketListError(f"{path}: no such file") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise TicketListError(f"{path}: cannot read: {exc}") from None
-        return self.upsert_tickets(parse_ticket_list(text, name=str(path)))
+        return self.upsert_tickets(parse_ticket_list(read_ticket_list(Path(path)), name=str(path)))
 
     def find_tickets(self, query: str, *, limit: int = 50) -> list[KnownTicket]:
         """Known tickets matching a serial (``42``), a code or ``EVENT-SERIAL``, or part of a holder name."""

@@ -5,12 +5,44 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import stat
+import unicodedata
+from pathlib import Path
 
 from scanner.errors import TicketListError
 from scanner.store.tickets import MAX_SERIAL
 from scanner.verdicts import KnownTicket
 from ticketcode import MalformedCode, parse_code
 from ticketcode.keys import EVENT_CODE_RE
+
+# A million tickets with holder names is about 60 MB; anything far larger is not a ticket list.
+MAX_TICKET_LIST_BYTES = 256 * 1024 * 1024
+
+
+def read_ticket_list(path: Path) -> str:
+    """The text of the ticket list at ``path``; TicketListError for a file that is missing, not a
+    regular file (a device like /dev/zero was read until memory ran out), too large or not UTF-8."""
+    try:
+        with path.open("rb") as fh:
+            info = os.fstat(fh.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise TicketListError(f"{path}: not a regular file")
+            if info.st_size > MAX_TICKET_LIST_BYTES:
+                raise TicketListError(f"{path}: larger than {MAX_TICKET_LIST_BYTES // 2**20} MiB")
+            data = fh.read(MAX_TICKET_LIST_BYTES + 1)
+    except FileNotFoundError:
+        raise TicketListError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise TicketListError(f"{path}: is a folder, not a ticket list") from None
+    except OSError as exc:
+        raise TicketListError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_TICKET_LIST_BYTES:
+        raise TicketListError(f"{path}: larger than {MAX_TICKET_LIST_BYTES // 2**20} MiB")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TicketListError(f"{path}: not UTF-8 text (byte {exc.start})") from None
 
 
 def parse_ticket_list(text: str, *, name: str = "ticket list") -> list[KnownTicket]:
@@ -39,17 +71,24 @@ def parse_ticket_list(text: str, *, name: str = "ticket list") -> list[KnownTick
         else:
             raise TicketListError(f"{name}: expected a list or an object with 'tickets' / 'revocations'")
         return [_ticket_from(e, revoked=r, where=f"{name} entry {i + 1}") for i, (e, r) in enumerate(entries)]
-    reader = csv.DictReader(io.StringIO(stripped))
-    fields = {f.strip().lower() for f in reader.fieldnames or []}
-    if not ({"event", "serial"} <= fields or "code" in fields):
-        raise TicketListError(f"{name}: not JSON, and not CSV with a header naming 'event,serial' or 'code'")
+    # newline="": the csv module's own line handling (a lone CR inside a field raised csv.Error).
+    reader = csv.DictReader(io.StringIO(stripped, newline=""))
     found = []
-    for row in reader:
-        entry = {k.strip().lower(): (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k}
-        found.append(_ticket_from(entry, revoked=False, where=f"{name} line {reader.line_num}"))
+    try:
+        fields = {f.strip().lower() for f in reader.fieldnames or []}
+        if not ({"event", "serial"} <= fields or "code" in fields):
+            raise TicketListError(
+                f"{name}: not JSON, and not CSV with a header naming 'event,serial' or 'code'"
+            )
+        for row in reader:
+            entry = {k.strip().lower(): (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k}
+            found.append(_ticket_from(entry, revoked=False, where=f"{name} line {reader.line_num}"))
+    except csv.Error as exc:
+        raise TicketListError(f"{name} line {reader.line_num}: not valid CSV: {exc}") from None
     return found
 
 
+MAX_TEXT_CHARS = 200  # a holder's name or a revocation reason, as shown on the gate's screen
 _TRUE = {"1", "true", "yes", "y", "revoked"}
 _FALSE = {"", "0", "false", "no", "n", "valid", "paid"}
 
@@ -96,7 +135,20 @@ def _ticket_from(entry: object, *, revoked: bool, where: str) -> KnownTicket:
     return KnownTicket(
         event=event,
         serial=serial,
-        holder=str(holder).strip() or None if holder is not None else None,
+        holder=_text(holder, "holder", where) if holder is not None else None,
         revoked=is_revoked,
-        revoked_reason=str(reason).strip() if is_revoked and reason else None,
+        revoked_reason=_text(reason, "reason", where) if is_revoked and reason else None,
     )
+
+
+def _text(value: object, field: str, where: str) -> str | None:
+    """``value`` as shown on the gate's screen; TicketListError for text the gate cannot store or show
+    (a lone surrogate made SQLite raise mid-import; control characters would reach a terminal)."""
+    text = " ".join(str(value).split())
+    if len(text) > MAX_TEXT_CHARS:
+        raise TicketListError(f"{where}: {field} is longer than {MAX_TEXT_CHARS} characters")
+    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text):
+        raise TicketListError(
+            f"{where}: {field} {text[:40]!r} holds control characters or unpaired surrogates"
+        )
+    return text or None

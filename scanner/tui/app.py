@@ -226,11 +226,16 @@ class GateApp(App[int]):
                 continue
             try:
                 result = self.gate.check(job.raw, direction=job.direction, source=job.source)
-            except ScannerError as exc:
+            except Exception as exc:  # whatever failed, this scan was not recorded
                 # Not recorded means no verdict may be shown: say so and keep checking later scans.
+                # Not only ScannerError: an unforeseen failure must not swallow the scan either
+                # (the worker used to die and restart, and staff saw neither verdict nor warning).
+                message = str(exc) if isinstance(exc, ScannerError) else f"{type(exc).__name__}: {exc}"
+                if not isinstance(exc, ScannerError):
+                    self.log.error(f"checking a scan failed: {message}")
                 self.post_message(
                     ScanNotRecorded(
-                        printable(job.raw), source=job.source, message=str(exc), started=job.started
+                        printable(job.raw), source=job.source, message=message, started=job.started
                     )
                 )
                 continue

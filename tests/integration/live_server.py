@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -16,6 +17,8 @@ from typing import Any
 import uvicorn
 
 from backend.api import create_app
+from backend.http_limits import GuardedHttpToolsProtocol
+from backend.server import uvicorn_config
 from backend.settings import Settings
 
 ADMIN_TOKEN = "test-admin-token-0123456789"
@@ -39,14 +42,21 @@ def settings_for(database_url: str, data_dir: Path, **overrides: Any) -> Setting
 
 
 @contextmanager
-def live_server(settings: Settings, *, reaper: bool = False, pool_max_size: int = 16) -> Iterator[str]:
-    """Serve the app built from ``settings`` until the block ends; yield its base URL."""
+def live_server(
+    settings: Settings,
+    *,
+    reaper: bool = False,
+    pool_max_size: int = 16,
+    http: type[asyncio.Protocol] = GuardedHttpToolsProtocol,
+) -> Iterator[str]:
+    """Serve the app built from ``settings`` with the server's own uvicorn configuration (``http``
+    may set other connection limits) until the block ends; yield its base URL."""
     app = create_app(settings, reaper=reaper, pool_max_size=pool_max_size)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", backlog=2048)
+    config = uvicorn_config(app, access_log=False, http=http, log_level="warning")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

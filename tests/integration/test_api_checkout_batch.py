@@ -262,3 +262,27 @@ async def test_text_the_database_cannot_store_fails_only_its_own_request(
     stock = await events.get_event_stock(pool, "NULBATCH")
     assert (stock.available, stock.held) == (8, 2)
     assert_invariants(database_url)
+
+
+async def test_refused_requests_anywhere_in_a_batch_leave_the_others_served(
+    pool: AsyncConnectionPool, database_url: str
+) -> None:
+    await events.create_event(pool, code="MIXED1", name="Mixed", capacity=5)
+    bad_quantity, bad_code, served, unknown_keyed, served_too = await reserve_batch(
+        pool,
+        requests=[
+            req("MIXED1", 0, "q@example.com"),
+            req("not a code!", 1, "c@example.com"),
+            req("MIXED1", 2, "s@example.com", "key-1"),
+            req("NOSUCH1", 1, "u@example.com", "key-1"),  # a key for an event that does not exist
+            req("mixed1", 1, "t@example.com"),
+        ],
+        hold_seconds=900,
+        max_per_order=10,
+    )
+    assert isinstance(bad_quantity, InvalidInput)
+    assert isinstance(bad_code, EventNotFound)
+    assert isinstance(unknown_keyed, EventNotFound) and str(unknown_keyed) == "no event has the code NOSUCH1"
+    assert (served.event_code, served.quantity, served_too.quantity) == ("MIXED1", 2, 1)
+    assert (await events.get_event_stock(pool, "MIXED1")).held == 3
+    assert_invariants(database_url)

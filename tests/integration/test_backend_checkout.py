@@ -93,9 +93,11 @@ async def test_an_order_bigger_than_any_shard_is_served_while_the_total_allows(
     await reserve(pool, "SPLIT", 5)
     await reserve(pool, "SPLIT", 5)  # the second shard: the first has only 3 left
     order = await reserve(pool, "SPLIT", 6)  # 3 + 3 left, in two rows
-    assert order.quantity == 6
-    with pytest.raises(SoldOut, match="sold out"):
+    assert (order.quantity, order.event_code, order.status) == (6, "SPLIT", "pending")
+    assert await orders.get_order(pool, order.id) == order  # what the split path answered is what it stored
+    with pytest.raises(SoldOut) as refused:
         await reserve(pool, "SPLIT", 1)
+    assert str(refused.value) == "sold out: event SPLIT has fewer than 1 ticket(s) left"
     assert_invariants(database_url)
 
 

@@ -167,6 +167,54 @@ def test_orders_refund_due_lists_late_payments_without_stock(database_url: str) 
     ]
 
 
+def test_listings_show_escape_sequences_in_stored_text_escaped_never_raw(database_url: str) -> None:
+    # A buyer's e-mail was printed raw: `\x1b[2J` cleared the operator's screen, `\x1b]0;...` retitled it.
+    hostile = "ann\x1b[2J\x1b]0;pwned\x07@example.org"
+    asyncio.run(_late_payment_without_stock(database_url))
+    with psycopg.connect(database_url) as conn:
+        conn.execute("UPDATE orders SET email = %s WHERE status = 'refund_due'", (hostile,))
+        # As an earlier release could have stored it: names are refused at creation now.
+        conn.execute("UPDATE events SET name = %s WHERE code = 'LATE1'", ("Late\r\x1b[31mnight",))
+    listed = ticketgate("orders", "refund-due", env=_env(database_url))
+    assert listed.returncode == 0, listed.stderr
+    assert "\x1b" not in listed.stdout and "\r" not in listed.stdout and "\x07" not in listed.stdout
+    assert "ann\\x1b[2J\\x1b]0;pwned\\x07@example.org" in listed.stdout  # shown, escaped
+    as_json = json.loads(ticketgate("orders", "refund-due", "--json", env=_env(database_url)).stdout)
+    assert as_json[0]["email"] == hostile  # machine-readable output keeps the exact value, JSON-escaped
+
+
+def test_event_names_with_control_characters_are_refused(database_url: str) -> None:
+    for name in ("Vienna\x1b[2J", "two\nlines", "bell\x07"):
+        made = ticketgate(
+            "event", "create", "--code", "CTRL1", "--name", name, "--capacity", "5", env=_env(database_url)
+        )
+        assert made.returncode == 2 and made.stdout == ""
+        assert (
+            made.stderr == "ticketgate: error: the event name must be 1 to 200 characters of printable text\n"
+        )
+
+
+def test_keys_export_replaces_a_symlink_instead_of_writing_through_it(
+    database_url: str, tmp_path: Path
+) -> None:
+    env = {**_env(database_url), "TICKETGATE_MASTER_SECRET": MASTER}
+    assert (
+        ticketgate("event", "create", "--code", "LINK1", "--name", "L", "--capacity", "5", env=env).returncode
+        == 0
+    )
+    notes = tmp_path / "world-readable.txt"
+    notes.write_text("notes\n")
+    notes.chmod(0o644)
+    key_file = tmp_path / "LINK1.key.json"
+    key_file.symlink_to(notes)
+    exported = ticketgate("keys", "export", "--event", "LINK1", "-o", str(key_file), env=env)
+    assert exported.returncode == 0, exported.stderr
+    assert notes.read_text() == "notes\n"  # the secret never went where the link pointed
+    assert not key_file.is_symlink() and key_file.stat().st_mode & 0o777 == 0o600
+    assert load_key_file(key_file.read_text()) == derive_event_key(MASTER.encode(), "LINK1", 1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["LINK1.key.json", "world-readable.txt"]
+
+
 def test_reaper_once_expires_overdue_orders(database_url: str) -> None:
     env = _env(database_url)
     created = ticketgate("event", "create", "--code", "RPR1", "--name", "R", "--capacity", "10", env=env)

@@ -60,6 +60,43 @@ async def test_reaper_expires_only_overdue_orders_and_returns_their_stock(
     assert_invariants(database_url)
 
 
+async def test_reaping_goes_in_batches_of_500_by_default_and_as_asked(
+    database_url: str, pool: AsyncConnectionPool, caplog: pytest.LogCaptureFixture
+) -> None:
+    await events.create_event(pool, code="BATCH", name="Batches", capacity=600)
+    with psycopg.connect(database_url) as conn:  # 503 overdue orders, as reserve() leaves them, quickly
+        conn.execute(
+            "CREATE TEMP TABLE due AS SELECT e.id AS event_id, (g % e.stock_shards)::smallint AS shard"
+            " FROM events e, generate_series(0, 502) g WHERE e.code = 'BATCH'"
+        )
+        conn.execute(
+            "INSERT INTO orders (event_id, status, quantity, amount_cents, currency, email, expires_at,"
+            "  alloc_shards, alloc_quantities)"
+            " SELECT event_id, 'pending', 1, 0, 'EUR', 'b@example.org', now() - interval '1 minute',"
+            "  ARRAY[shard], ARRAY[1] FROM due"
+        )
+        conn.execute(
+            "INSERT INTO audit_log (order_id, event_id, from_status, to_status, actor, detail)"
+            " SELECT id, event_id, NULL, 'pending', 'test', '{}' FROM orders WHERE email = 'b@example.org'"
+        )
+        conn.execute(
+            "UPDATE event_stock s SET available = available - n, held = held + n"
+            " FROM (SELECT event_id, shard, count(*) AS n FROM due GROUP BY 1, 2) d"
+            " WHERE s.event_id = d.event_id AND s.shard = d.shard"
+        )
+    assert await reaper.reap_once(pool) == 500
+    caplog.set_level(logging.INFO, logger="backend.reaper")
+    assert await reaper.reap_all(pool, batch_size=2) == 3
+    assert [r.getMessage() for r in caplog.records] == [
+        "reaper expired 2 order(s)",
+        "reaper expired 1 order(s)",
+    ]
+    assert await reaper.reap_once(pool, batch_size=1) == 0
+    with pytest.raises(ValueError, match="batch_size must be at least 1"):
+        await reaper.reap_once(pool, batch_size=0)
+    assert_invariants(database_url)
+
+
 async def test_two_reapers_at_once_return_the_stock_once(
     database_url: str, pool: AsyncConnectionPool
 ) -> None:
@@ -84,6 +121,25 @@ async def test_two_reapers_at_once_return_the_stock_once(
             " (SELECT count(*) AS n FROM audit_log WHERE actor = 'reaper' GROUP BY order_id) x"
         ).fetchone()
     assert per_order == (1,)
+    assert_invariants(database_url)
+
+
+async def test_an_order_locked_by_a_payment_is_skipped_not_waited_for(
+    database_url: str, pool: AsyncConnectionPool
+) -> None:
+    # FOR UPDATE without SKIP LOCKED passed every other test: the reaper then queues behind a payment
+    # (or another reaper) holding an order, and every order after it waits too.
+    await events.create_event(pool, code="SKIP", name="Skip locked", capacity=10)
+    held, *others = await _orders(pool, "SKIP", 4)
+    _expire_all(database_url, "SKIP")
+    async with await psycopg.AsyncConnection.connect(database_url) as payment:
+        await payment.execute("SELECT 1 FROM orders WHERE id = %s FOR UPDATE", (held.id,))
+        # A lock wait would end in lock_timeout's "busy" error instead of a count.
+        async with make_pool(database_url, min_size=1, max_size=1, lock_timeout_ms=1000) as impatient:
+            assert await reaper.reap_once(impatient) == len(others)
+        await payment.rollback()
+    assert (await orders.get_order(pool, held.id)).status == "pending"
+    assert await reaper.reap_once(pool) == 1  # taken once the lock is gone
     assert_invariants(database_url)
 
 

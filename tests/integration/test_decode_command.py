@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -13,15 +12,8 @@ import numpy as np
 
 from scanner.render import save_ticket_png
 
-# the shared benchmark images sit beside the checkout (../shared/qr-bench), as the issue says; CI
-# clones main with shared/ beside it. TICKETGATE_QR_BENCH points elsewhere.
-BENCH = Path(
-    os.environ.get("TICKETGATE_QR_BENCH", Path(__file__).resolve().parents[3] / "shared" / "qr-bench")
-)
-
-
-def setup_module() -> None:
-    assert BENCH.is_dir(), f"qr-bench images not found at {BENCH}: set TICKETGATE_QR_BENCH"
+# Ten qr-bench images (ZXing's test images, Apache-2.0) travel with the tests: see data/qr-bench/README.md.
+BENCH = Path(__file__).resolve().parents[1] / "data" / "qr-bench"
 
 
 # A sample across the three folders: camera photos, Shift-JIS and UTF-8 text, multi-line payloads, a

@@ -1,6 +1,10 @@
 """Crash safety: a gate process killed with SIGKILL at random moments never loses a reported ADMIT
 and never admits a ticket twice.
 
+A killed process cannot show whether commits were fsync'd: the kernel keeps its written pages, so
+``synchronous=OFF`` survives SIGKILL as well as FULL (only a power cut tells them apart). So the child
+also reports the durability its gate really runs with, and the test requires WAL with FULL.
+
 Run as a script, this file is the child: it opens the gate over HOME and verifies the codes of
 CODES_FILE from index START on, printing ``VERDICT SCAN_ID CODE`` after each verdict is returned.
 """
@@ -32,7 +36,8 @@ def child(home: Path, codes_file: Path, start: int) -> None:
     codes = codes_file.read_text().split()
     order = codes[start:] + codes[:start]
     with open_gate(home, gate_name=f"pid{os.getpid()}") as gate:
-        print("READY", flush=True)
+        journal, synchronous = gate.store.durability
+        print(f"READY {journal} {synchronous}", flush=True)
         for code in order:
             result = gate.check(code, source="crash-test")
             # Printed only after check returned: the verdict the staff would have seen.
@@ -53,7 +58,7 @@ def _run_and_kill(home: Path, codes_file: Path, rng: random.Random) -> list[str]
         time.sleep(rng.uniform(0.0, 0.4))
     else:
         ready = proc.stdout.readline()
-        assert ready == b"READY\n", proc.stderr.read() if proc.stderr else ready
+        assert ready == b"READY wal FULL\n", proc.stderr.read() if proc.stderr else ready
         # Killed while scanning: somewhere in the first ~120 ms (tens of fsync'd transactions).
         time.sleep(rng.uniform(0.0, 0.12))
     proc.send_signal(signal.SIGKILL)
@@ -75,7 +80,7 @@ def test_sigkill_at_random_moments_loses_no_reported_admit_and_admits_nothing_tw
     reported: dict[int, tuple[str, str]] = {}  # scan id -> (verdict, code), as the children said
     for _ in range(ROUNDS):
         for line in _run_and_kill(home, codes_file, rng):
-            if line == "READY":
+            if line.startswith("READY"):
                 continue
             assert len(line.split(" ")) == 3, repr(line)
             verdict, scan_id, code = line.split(" ")

@@ -5,18 +5,21 @@ from __future__ import annotations
 import contextlib
 import shutil
 import sqlite3
+import stat
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from scanner.errors import ScannerError, StoreBusyError, StoreError, TicketListError
-from scanner.gate import Gate
+from scanner.gate import Gate, open_gate
 from scanner.keystore import KeyStore
+from scanner.paths import keys_dir
 from scanner.store import SCHEMA_VERSION, KnownTicket, Store
-from scanner.verdicts import Verdict
+from scanner.store.schema import ts
+from scanner.verdicts import Counters, Direction, Verdict
 from ticketcode import derive_event_key, issue_code
 
 KEY = derive_event_key(b"store-test-master-secret-32bytes", "STORE1", 1)
@@ -49,6 +52,16 @@ def test_new_store_uses_wal_with_full_sync_and_a_schema_version(db_path: Path) -
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+def test_the_gate_opens_its_store_with_full_sync_on_every_path(tmp_path: Path) -> None:
+    # open_gate is what `ticketgate scan` and `verify` use: synchronous=OFF there passed every test.
+    home = tmp_path / "home"
+    KeyStore(keys_dir(home)).add(KEY)
+    with open_gate(home, gate_name="Test") as gate:
+        assert gate.store.durability == ("wal", "FULL")
+    with open_gate(home, event="STORE1", gate_name="Test") as gate:
+        assert gate.store.durability == ("wal", "FULL")
+
+
 def test_scans_and_sync_state_survive_reopening(db_path: Path, tmp_path: Path) -> None:
     with Store.open(db_path) as store:
         first = _gate(store, tmp_path).check(issue_code(KEY, 1))
@@ -79,6 +92,66 @@ def test_a_file_that_is_not_a_store_is_refused_clearly(db_path: Path) -> None:
     (db_path.parent / "blocker").write_text("a file where a folder should be")
     with pytest.raises(StoreError, match="cannot create the store's folder"):
         Store.open(folder_as_parent)
+
+
+def _store_with_admissions(db_path: Path, tmp_path: Path, count: int) -> None:
+    with Store.open(db_path) as store:
+        gate = _gate(store, tmp_path)
+        store.upsert_tickets(KnownTicket("STORE1", n, holder=f"Holder {n}") for n in range(1, 2001))
+        for n in range(1, count + 1):
+            assert gate.check(issue_code(KEY, n)).verdict is Verdict.ADMIT
+
+
+def test_an_emptied_store_is_refused_and_never_becomes_a_fresh_store_that_admits_again(
+    db_path: Path, tmp_path: Path
+) -> None:
+    _store_with_admissions(db_path, tmp_path, 3)
+    db_path.write_bytes(b"")  # emptied: SQLite alone would take it for a new database
+    with pytest.raises(StoreError, match="is empty"):
+        Store.open(db_path)
+    assert db_path.read_bytes() == b""  # left as it was, for whoever investigates
+    # An SQLite file with no schema (made by someone else, or stripped) is refused the same way.
+    db_path.unlink()
+    sqlite3.connect(db_path).close()
+    with sqlite3.connect(db_path) as db:
+        db.execute("CREATE TABLE unrelated (x)")
+    with pytest.raises(StoreError, match="is empty: it was emptied or truncated"):
+        Store.open(db_path)
+
+
+def test_a_truncated_store_is_refused_not_read_as_far_as_it_goes(db_path: Path, tmp_path: Path) -> None:
+    _store_with_admissions(db_path, tmp_path, 3)
+    size = db_path.stat().st_size
+    assert size > 8 * 4096
+    for cut in (size // 2, size - 4096, size - 100, 4096):
+        whole = db_path.read_bytes()
+        db_path.write_bytes(whole[:cut])
+        with pytest.raises(StoreError, match="is truncated"):
+            Store.open(db_path)
+        db_path.write_bytes(whole)
+    with Store.open(db_path) as store:
+        assert store.counters().admitted == 3
+
+
+def test_the_store_holding_holder_names_is_private_and_an_old_public_one_is_made_private(
+    db_path: Path, tmp_path: Path
+) -> None:
+    _store_with_admissions(db_path, tmp_path, 1)
+    assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(db_path.parent.stat().st_mode) == 0o700
+    db_path.chmod(0o644)  # made by an earlier release
+    with Store.open(db_path) as store:
+        _gate(store, tmp_path).check(issue_code(KEY, 9))
+        for made in db_path.parent.iterdir():  # the store, its WAL and shared memory
+            assert stat.S_IMODE(made.stat().st_mode) == 0o600, made.name
+    assert sorted(p.name for p in db_path.parent.iterdir()) == ["gate.sqlite3"]
+
+
+def test_a_store_path_that_is_a_device_is_refused(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    db_path.symlink_to("/dev/zero")
+    with pytest.raises(StoreError, match="not a regular file"):
+        Store.open(db_path)
 
 
 def test_a_full_disk_is_a_clear_error_and_the_scan_is_not_recorded(db_path: Path, tmp_path: Path) -> None:
@@ -200,6 +273,21 @@ def test_import_tickets_from_json_and_csv_and_revocations_are_sticky(tmp_path: P
         # Past 2**63 SQLite cannot bind it: once a traceback, now the line at fault.
         ("event,serial\nSTORE1,99999999999999999999\n", r"line 2: serial 99999999999999999999 does not"),
         ('[{"event": "STORE1", "serial": 1000000000}]', r"entry 1: serial 1000000000 does not exist"),
+        # A lone surrogate in a holder's name made SQLite raise UnicodeEncodeError: a traceback.
+        (
+            '[{"event": "STORE1", "serial": 1, "holder": "\\ud800"}]',
+            r"entry 1: holder '\\ud800' holds control",
+        ),
+        (
+            '[{"event": "STORE1", "serial": 1, "holder": "A\\u001b[2J"}]',
+            r"entry 1: holder 'A\\x1b\[2J' holds",
+        ),
+        ("event,serial,holder\nSTORE1,1,Ada\x07\n", r"line 2: holder 'Ada\\x07' holds control characters"),
+        (
+            '[{"event": "STORE1", "serial": 1, "revoked": true, "reason": "\\udfff"}]',
+            r"entry 1: reason '\\udfff' holds",
+        ),
+        ('[{"event": "STORE1", "serial": 1, "holder": "' + "A" * 201 + '"}]', r"longer than 200 characters"),
     ],
 )
 def test_a_bad_ticket_list_names_the_entry_and_imports_nothing(
@@ -208,11 +296,34 @@ def test_a_bad_ticket_list_names_the_entry_and_imports_nothing(
     bad = tmp_path / "bad.txt"
     bad.write_text(content)
     with Store.open(db_path) as store:
-        with pytest.raises(TicketListError, match=message):
+        with pytest.raises(TicketListError, match=message) as refused:
             store.import_tickets(bad)
+        assert str(refused.value).startswith(f"{bad}")  # the message names the file
         assert store.find_tickets("1") == []
     with Store.open(db_path) as store, pytest.raises(TicketListError, match="no such file"):
         store.import_tickets(tmp_path / "missing.json")
+
+
+def test_a_ticket_list_that_is_a_device_a_folder_or_not_utf8_is_refused_without_reading_it_all(
+    tmp_path: Path, db_path: Path
+) -> None:
+    endless = tmp_path / "endless.json"
+    endless.symlink_to("/dev/zero")  # was read until MemoryError
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes("event,serial,holder\nSTORE1,1,Jos\xe9\n".encode("latin-1"))
+    huge = tmp_path / "huge.json"
+    with huge.open("wb") as fh:
+        fh.truncate(300 * 2**20)  # sparse: refused by its size, never read
+    with Store.open(db_path) as store:
+        for path, message in (
+            (endless, "not a regular file"),
+            (tmp_path, "is a folder"),
+            (latin1, "not UTF-8 text"),
+            (huge, "larger than 256 MiB"),
+        ):
+            with pytest.raises(TicketListError, match=message):
+                store.import_tickets(path)
+        assert store.find_tickets("1") == []
 
 
 def test_scans_reach_the_database_file_in_the_background_and_close_stops_it(
@@ -237,3 +348,98 @@ def test_scans_reach_the_database_file_in_the_background_and_close_stops_it(
                 leftover.unlink()
         assert main_file_scans == 200
     assert not [t for t in threading.enumerate() if t.name.startswith("checkpoint ")]
+
+
+def test_what_a_scan_records_is_what_staff_and_later_scans_are_told(db_path: Path, tmp_path: Path) -> None:
+    """Each field of a recorded scan and each part of the stored state reaches the verdicts and the
+    figures: mutants that dropped the first admission, the revocation reason, the gate left by or
+    a rejected code's event survived the tests that only looked at verdicts."""
+    times = iter(datetime(2026, 5, 1, 18, 0, tzinfo=UTC) + timedelta(minutes=m) for m in range(100))
+    with Store.open(db_path) as store:
+        keys = KeyStore(tmp_path / "keys")
+        keys.add(KEY)
+
+        def gate(name: str) -> Gate:
+            return Gate(store=store, keys=keys, event="STORE1", gate_name=name, clock=lambda: next(times))
+
+        assert store.counters() == Counters(admitted=0, rejected=0, inside=0, exits=0)
+        store.upsert_tickets(
+            [
+                KnownTicket("STORE1", 4, revoked=True),
+                KnownTicket("STORE1", 5, revoked=True, revoked_reason="chargeback"),
+            ]
+        )
+        assert gate("Gate A").check(issue_code(KEY, 4), direction=Direction.IN).reason == (
+            "revoked: refunded or cancelled"
+        )
+        assert gate("Gate A").check(issue_code(KEY, 5)).reason == "revoked: chargeback"
+        assert [t.revoked for t in store.find_tickets("4")] == [True]
+        assert store.counters() == Counters(admitted=0, rejected=2, inside=0, exits=0)
+
+        first = gate("Gate A").check(issue_code(KEY, 1))  # 18:02
+        again = gate("Gate B").check(issue_code(KEY, 1))
+        assert (again.verdict, again.first_admitted_at, again.first_admitted_gate) == (
+            Verdict.ALREADY_USED,
+            first.scanned_at,
+            "Gate A",
+        )
+        assert store.recent_scans(1) == [again]  # read back whole, first admission included
+        assert gate("Exit E").check(issue_code(KEY, 1), direction=Direction.OUT).reason == "exit recorded"
+        assert (
+            gate("Exit E")
+            .check(issue_code(KEY, 1), direction=Direction.OUT)
+            .reason.startswith("not inside: left ")
+        )
+        back = gate("Gate C").check(issue_code(KEY, 1))
+        assert back.verdict is Verdict.ADMIT and back.reason.startswith("re-entry (left ")
+        assert back.reason.endswith(" at Exit E)")
+        assert store.counters() == Counters(admitted=2, rejected=4, inside=1, exits=1)
+
+        other = derive_event_key(b"store-test-master-secret-32bytes", "OTHER1", 1)
+        wrong = gate("Gate A").check(issue_code(other, 9))
+        assert (wrong.verdict, wrong.code, wrong.event, wrong.serial) == (
+            Verdict.WRONG_EVENT,
+            issue_code(other, 9),
+            "OTHER1",
+            9,
+        )
+        assert store.recent_scans(1) == [wrong]
+
+        for n in range(30):
+            gate("Gate A").check(f"junk {n}")
+        assert len(store.recent_scans()) == 20  # the gate screen's "last 20 scans"
+
+
+def test_serials_are_found_up_to_the_largest_a_code_can_hold(db_path: Path) -> None:
+    with Store.open(db_path) as store:
+        store.upsert_tickets([KnownTicket("STORE1", 999_999_999, holder="Last"), KnownTicket("STORE1", 1)])
+        assert [t.holder for t in store.find_tickets("999999999")] == ["Last"]
+        assert [t.holder for t in store.find_tickets("STORE1-999999999")] == ["Last"]
+        assert store.find_tickets("1000000000") == []
+
+
+def test_times_are_stored_in_utc_whatever_the_laptops_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        assert ts(datetime(2026, 5, 1, 18, 0, tzinfo=UTC)) == "2026-05-01T18:00:00.000000+00:00"
+        assert ts(datetime(2026, 5, 1, 23, 30, tzinfo=timezone(timedelta(hours=5, minutes=30)))) == (
+            "2026-05-01T18:00:00.000000+00:00"
+        )
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_counters_of_one_gate_event_leave_out_the_others(db_path: Path, tmp_path: Path) -> None:
+    other = derive_event_key(b"store-test-master-secret-32bytes", "OTHER1", 1)
+    with Store.open(db_path) as store:
+        keys = KeyStore(tmp_path / "keys")
+        keys.add(KEY)
+        keys.add(other)
+        Gate(store=store, keys=keys, event="STORE1", gate_name="A").check(issue_code(KEY, 1))
+        Gate(store=store, keys=keys, event="OTHER1", gate_name="B").check(issue_code(other, 1))
+        Gate(store=store, keys=keys, event="OTHER1", gate_name="B").check(issue_code(other, 1))
+        assert store.counters(event="STORE1") == Counters(admitted=1, rejected=0, inside=1, exits=0)
+        assert store.counters(event="other1") == Counters(admitted=1, rejected=1, inside=1, exits=0)
+        assert store.counters() == Counters(admitted=2, rejected=1, inside=2, exits=0)

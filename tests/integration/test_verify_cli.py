@@ -54,6 +54,23 @@ def test_keys_import_and_list_show_versions_and_fingerprints_never_key_bytes(tmp
         assert key.key.hex()[:12] not in listed.stdout + listed.stderr
 
 
+def test_a_different_key_for_a_held_version_names_the_command_that_replaces_it(tmp_path: Path) -> None:
+    # The README tour run twice (a new master secret) used to end here with no way forward.
+    home, f = tmp_path / "home", tmp_path / "key.json"
+    f.write_text(dump_key_file(V1))
+    assert _run(home, "keys", "import", str(f)).returncode == 0
+    new = derive_event_key(b"a-new-master-secret-of-32-bytes!", "VL9IHU", 1)
+    f.write_text(dump_key_file(new))
+    refused = _run(home, "keys", "import", str(f))
+    assert refused.returncode == 2 and len(refused.stderr.splitlines()) == 1
+    assert "ticketgate keys import --replace FILE" in refused.stderr
+    replaced = _run(home, "keys", "import", "--replace", str(f))
+    assert replaced.returncode == 0, replaced.stderr
+    assert f"replaced fingerprint {V1.fingerprint}" in replaced.stdout
+    code = issue_code(new, 7)
+    assert _run(home, "verify", code).stdout.startswith("ADMIT")
+
+
 def test_keys_import_of_a_bad_file_is_one_clear_line_and_exit_2(tmp_path: Path) -> None:
     bad = tmp_path / "bad.json"
     bad.write_text('{"event": "VL9IHU", "version": 1, "algorithm": "RSA", "key": "AAAA"}')

@@ -30,6 +30,10 @@ async def test_demo_images_played_through_the_gate_app_give_every_promised_verdi
     )
     async with harness.app.run_test(size=(80, 24)):
         results = await wait_painted(harness, len(setup.shown), timeout=60)
+        # After the replay, each code the F2 hint offers still gets the verdict the hint promises.
+        for payload, label in setup.typeable:
+            typed = harness.gate.check(payload, source="manual")
+            assert typed.verdict == Verdict(label.split(",")[0]), (payload, label)
     expected = [Verdict(label.split()[0]) for _payload, label in setup.shown]
     assert [r.verdict for r in results] == expected
     assert {r.source for r in results} == {"camera"}

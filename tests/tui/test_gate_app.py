@@ -202,6 +202,24 @@ async def test_store_failure_shows_not_recorded_and_never_a_verdict(tmp_path: Pa
         assert isinstance(harness.app.screen, HelpScreen)
 
 
+async def test_an_unforeseen_failure_while_recording_shows_not_recorded_and_later_scans_still_work(
+    tmp_path: Path,
+) -> None:
+    harness = make_harness(make_home(tmp_path))
+    async with harness.app.run_test(size=(80, 24)) as pilot:
+        await wait_for(lambda: harness.app.figures is not None, what="start-up figures")
+        # A gate name SQLite cannot store (as a settings file could once give): recording raises
+        # UnicodeEncodeError, not a StoreError. The scan used to vanish with no verdict and no warning.
+        harness.gate.gate_name = "Gate \ud800"
+        await pilot.press(*code(8), "enter")
+        await wait_for(lambda: panel(harness).style == "-error", what="NOT RECORDED panel")
+        assert panel(harness).word == "NOT RECORDED" and harness.painted == []
+        harness.gate.gate_name = "Gate B"
+        await pilot.press(*code(8), "enter")
+        [result] = await wait_painted(harness, 1)
+        assert result.verdict is Verdict.ADMIT  # the failed scan recorded nothing
+
+
 async def test_corrupt_key_file_is_shown_and_good_key_still_admits(tmp_path: Path) -> None:
     home = make_home(tmp_path)
     (keys_dir(home) / "VL9IHU.v2.json").write_text("{not json", encoding="utf-8")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def test_a_corrupt_settings_file_is_a_clear_error(tmp_path: Path) -> None:
     path.write_text("{ half a file", encoding="utf-8")
     with pytest.raises(SettingsError, match="not valid JSON"):
         load_settings(path)
-    path.write_text("[" * 100_000, encoding="utf-8")
+    path.write_text("[" * 30_000, encoding="utf-8")
     with pytest.raises(SettingsError, match="not valid JSON: nested too deeply"):
         load_settings(path)
     path.write_text(json.dumps({"sound": "loud"}), encoding="utf-8")
@@ -51,7 +52,7 @@ def test_a_corrupt_settings_file_is_a_clear_error(tmp_path: Path) -> None:
     # Values the gate would refuse at start: refused here, so `ticketgate scan` starts on defaults
     # and shows why, instead of exiting with an error about an --event flag nobody gave.
     for bad, message in (
-        ({"gate_name": " "}, "'gate_name' must be 1 to 40"),
+        ({"gate_name": " "}, "'gate_name': the gate name must be 1 to 40"),
         ({"event": "x"}, "'event' 'x'"),
     ):
         path.write_text(json.dumps(bad), encoding="utf-8")
@@ -59,6 +60,35 @@ def test_a_corrupt_settings_file_is_a_clear_error(tmp_path: Path) -> None:
             load_settings(path)
     path.write_text(json.dumps({"gate_name": " North  Gate ", "event": "vl9ihu"}), encoding="utf-8")
     assert load_settings(path) == GateSettings(gate_name=" North  Gate ", event="vl9ihu")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        # A lone surrogate passed validation, then no scan could be stored and none was shown.
+        (b'{"gate_name": "Gate \\ud800"}', "'gate_name': the gate name must be printable text"),
+        (b'{"gate_name": "Gate \\u001b[2J"}', "'gate_name': the gate name must be printable text"),
+        (b'{"gate_name": "Gate \\u0000"}', "'gate_name': the gate name must be printable text"),
+        (b'{"gate_name": "Gate \xff\xfe"}', "is not UTF-8 text"),  # crashed `ticketgate scan`
+        (b"\xff\xfe{\x00}", "is not UTF-8 text"),
+        (b"{}" + b" " * 70_000, "too large to be a settings file"),
+        (b"", "not valid JSON"),
+    ],
+)
+def test_settings_the_gate_could_not_use_are_refused_with_the_reason(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "settings.json"
+    path.write_bytes(content)
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        load_settings(path)
+
+
+def test_a_settings_file_replaced_by_an_endless_device_is_refused_not_read_forever(tmp_path: Path) -> None:
+    path = tmp_path / "settings.json"
+    path.symlink_to("/dev/zero")
+    with pytest.raises(SettingsError, match="too large to be a settings file"):
+        load_settings(path)
 
 
 def test_settings_from_a_newer_version_are_ignored_not_refused(tmp_path: Path) -> None:

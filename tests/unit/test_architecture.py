@@ -1,4 +1,4 @@
-"""The layering promises of DESIGN.md, checked by import-linter's contracts in pyproject.toml."""
+"""The layering promises of docs/architecture.md, checked by import-linter's contracts in pyproject.toml."""
 
 from __future__ import annotations
 

@@ -142,3 +142,20 @@ def test_a_dispute_revokes_tickets_only_when_configured() -> None:
         Attention.DISPUTED,
     )
     assert (revoked.to_status, revoked.revoke_tickets) == (OrderStatus.DISPUTED, True)
+
+
+@pytest.mark.parametrize(
+    ("status", "trigger", "expected"),
+    [
+        (OrderStatus.REFUND_DUE, Trigger.PAYMENT_SUCCEEDED, (OrderStatus.REFUND_DUE, Outcome.REFUND_DUE, StockMove.NONE)),  # noqa: E501
+        (OrderStatus.PENDING, Trigger.CANCEL, (OrderStatus.CANCELLED, Outcome.CANCELLED, StockMove.HELD_TO_AVAILABLE)),  # noqa: E501
+        (OrderStatus.REFUND_DUE, Trigger.REFUND, (OrderStatus.REFUNDED, Outcome.REFUNDED, StockMove.NONE)),
+        (OrderStatus.EXPIRED, Trigger.PAYMENT_SUCCEEDED, (OrderStatus.REFUND_DUE, Outcome.REFUND_DUE, StockMove.NONE)),  # noqa: E501
+    ],
+)  # fmt: skip
+def test_each_transition_reports_its_outcome_and_a_late_payment_finds_no_stock_unless_told(
+    status: OrderStatus, trigger: Trigger, expected: tuple[OrderStatus, Outcome, StockMove]
+) -> None:
+    # The last case leaves stock_available at its default: no stock unless the caller found some.
+    decision = decide(status, trigger)
+    assert (decision.to_status, decision.outcome, decision.stock) == expected

@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from backend.db import resolve_database_url
 from backend.errors import ConfigError
 from backend.settings import load_settings
 
 SECRETS = {
     "TICKETGATE_MASTER_SECRET": "m" * 32,
     "TICKETGATE_WEBHOOK_SECRET": "whsec_test",
-    "TICKETGATE_ADMIN_TOKEN": "admin-token",
+    "TICKETGATE_ADMIN_TOKEN": "admin-token-0123456789",
 }
 
 
@@ -60,6 +61,11 @@ def test_numbers_and_home_are_read_and_checked(tmp_path: Path) -> None:
             load_settings(environ={**env, variable: value})
     with pytest.raises(ConfigError, match="TICKETGATE_MASTER_SECRET is too short"):
         load_settings(environ={**env, "TICKETGATE_MASTER_SECRET": "short"})
+    for interval in ("0", "-1", "nan", "inf", "1e308", "86401"):
+        with pytest.raises(
+            ConfigError, match="REAPER_INTERVAL_SECONDS must be more than 0 and at most 86400"
+        ):
+            load_settings(environ={**env, "TICKETGATE_REAPER_INTERVAL_SECONDS": interval})
 
 
 def test_secrets_never_appear_in_the_repr() -> None:
@@ -102,6 +108,29 @@ def test_the_money_settings_have_safe_defaults_and_refuse_typos() -> None:
     ]:
         with pytest.raises(ConfigError, match=f"^{name}"):
             load_settings(require=(), environ={name: value})
+
+
+@pytest.mark.parametrize("token", ["1", "short-token", " " * 20 + "x"])
+def test_an_admin_token_anyone_could_guess_is_refused(token: str) -> None:
+    with pytest.raises(ConfigError, match=r"^TICKETGATE_ADMIN_TOKEN is too short \(\d+ characters\)"):
+        load_settings(environ={**SECRETS, "TICKETGATE_ADMIN_TOKEN": token})
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://bob:s3cret-Pa55@db.example/tickets?sslmode=require extra",
+        "postgresql://bob:s3cret Pa55@db.example/tickets",
+        "postgresql://bob:s3cret%20Pa55@db.example/tickets?application_name=a b",
+        "host=db.example password=s3cret-Pa55 bogus",
+        "host=db.example password='s3cret Pa55' user",
+        "postgresql://db.example/tickets?password=s3cret-Pa55&user=a b",
+    ],
+)
+def test_a_malformed_database_url_is_refused_without_echoing_its_password(url: str) -> None:
+    with pytest.raises(ConfigError, match="is not a PostgreSQL URL") as refused:
+        resolve_database_url(load_settings(database_url=url, require=(), environ={}))
+    assert "s3cret" not in str(refused.value) and "Pa55" not in str(refused.value)
 
 
 def test_the_public_url_gates_reach_the_server_at_is_checked() -> None:

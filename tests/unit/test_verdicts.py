@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ast
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 import scanner.verdicts
 from scanner.verdicts import (
     Authentic,
+    Decision,
     Direction,
     Movement,
     Rejected,
@@ -239,4 +240,117 @@ def test_the_decision_module_does_no_io() -> None:
         "enum",
         "ticketcode",
     }
+    # `make mutants` runs this on a mutated copy, which imports mutmut's trampoline.
+    imported = {name for name in imported if not (name or "").startswith("mutmut.")}
     assert imported <= allowed, imported - allowed
+
+
+# Staff read times in their own zone: +05:30, where 20:10 UTC on 4 March is 01:40 on 5 March. The
+# machine running the tests is on UTC, so a time shown in the wrong zone shows as another day.
+STAFF_TZ = timezone(timedelta(hours=5, minutes=30))
+FIRST = datetime(2026, 3, 4, 20, 10, tzinfo=UTC)  # 5 Mar 01:40 for staff
+LEFT = datetime(2026, 3, 4, 21, 0, tzinfo=UTC)  # 5 Mar 02:30
+AGAIN = datetime(2026, 3, 4, 22, 20, tzinfo=UTC)  # 5 Mar 03:50
+SAME_DAY = datetime(2026, 3, 5, 2, 0, tzinfo=UTC)  # 5 Mar 07:30: staff's same day, not UTC's
+NEXT_WEEK = datetime(2026, 3, 12, 9, 0, tzinfo=UTC)
+CODE = parse_code(issue_code(KEY_V1, 7))
+
+
+@pytest.mark.parametrize(
+    ("state", "direction", "now", "expected"),
+    [
+        (TicketState(revoked=True), Direction.IN, SAME_DAY,
+         (Verdict.REVOKED, "revoked: refunded or cancelled")),
+        (TicketState(revoked=True, revoked_reason="chargeback"), Direction.OUT, SAME_DAY,
+         (Verdict.REVOKED, "revoked: chargeback")),
+        (TicketState(), Direction.IN, SAME_DAY, (Verdict.ADMIT, "admitted", Movement.ENTRY)),
+        (TicketState(first_admitted_at=FIRST, first_admitted_gate="Gate B", inside=True, last_moved_at=FIRST,
+                     last_moved_gate="Gate B", entries=1), Direction.IN, SAME_DAY,
+         (Verdict.ALREADY_USED, "already used 01:40 at Gate B", Movement.NONE, FIRST, "Gate B")),
+        (TicketState(first_admitted_at=FIRST, first_admitted_gate="Gate B", inside=True, last_moved_at=FIRST,
+                     last_moved_gate="Gate B", entries=1), Direction.IN, NEXT_WEEK,
+         (Verdict.ALREADY_USED, "already used 5 Mar 01:40 at Gate B", Movement.NONE, FIRST, "Gate B")),
+        (TicketState(first_admitted_at=FIRST, first_admitted_gate="Gate B", inside=True, last_moved_at=AGAIN,
+                     last_moved_gate="Gate C", entries=2), Direction.IN, SAME_DAY,
+         (Verdict.ALREADY_USED, "already used 01:40 at Gate B; inside again since 03:50 at Gate C",
+          Movement.NONE, FIRST, "Gate B")),
+        (TicketState(first_admitted_at=FIRST, first_admitted_gate="Gate B", inside=False, last_moved_at=LEFT,
+                     last_moved_gate="Exit A", entries=1), Direction.IN, SAME_DAY,
+         (Verdict.ADMIT, "re-entry (left 02:30 at Exit A)", Movement.ENTRY, FIRST, "Gate B")),
+        (TicketState(first_admitted_at=FIRST, first_admitted_gate="Gate B", inside=True, last_moved_at=FIRST,
+                     last_moved_gate="Gate B", entries=1), Direction.OUT, SAME_DAY,
+         (Verdict.ADMIT, "exit recorded", Movement.EXIT, FIRST, "Gate B")),
+        (TicketState(first_admitted_at=FIRST, first_admitted_gate="Gate B", inside=False, last_moved_at=LEFT,
+                     last_moved_gate="Exit A", entries=1), Direction.OUT, SAME_DAY,
+         (Verdict.NOT_INSIDE, "not inside: left 02:30 at Exit A — no exit recorded", Movement.NONE, FIRST,
+          "Gate B")),
+        (TicketState(), Direction.OUT, SAME_DAY,
+         (Verdict.NOT_INSIDE, "not inside: never admitted — no exit recorded", Movement.NONE)),
+    ],
+)  # fmt: skip
+def test_each_rule_gives_exactly_its_decision_with_times_in_the_staffs_zone(
+    state: TicketState, direction: Direction, now: datetime, expected: tuple[object, ...]
+) -> None:
+    verdict, reason, *rest = expected
+    defaults: list[object] = [Movement.NONE, None, None]
+    movement, first_at, first_gate = [*rest, *defaults[len(rest) :]]
+    got = decide(CODE, state, direction=direction, now=now, tz=STAFF_TZ)
+    assert got == Decision(verdict, reason, CODE, movement, first_at, first_gate)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        ("", "empty scan"),
+        ("  \t ", "empty scan"),
+        ("hello", "not a ticket code (expected EVENT-SERIAL-TAG)"),
+        ("VL9IHU-1-abcdefab", "not a ticket code (expected EVENT-SERIAL-TAG)"),
+        ("A" * 300, "too long to be a ticket code (300 characters)"),
+        (b"\xff\xfe", "not text (binary data)"),
+    ],
+)
+def test_each_kind_of_non_code_gets_its_own_reason(raw: str | bytes, reason: str) -> None:
+    assert screen(raw, gate_event="VL9IHU", keys=[KEY_V1]) == Rejected(Verdict.INVALID, reason)
+
+
+def test_decide_scan_hands_the_authentic_code_its_state_direction_and_zone() -> None:
+    asked: list[object] = []
+
+    def state_of(code: object) -> TicketState:
+        asked.append(code)
+        return TicketState(first_admitted_at=FIRST, first_admitted_gate="Gate B", inside=True, entries=1)
+
+    raw = issue_code(KEY_V1, 7)
+    got = decide_scan(raw, gate_event="VL9IHU", keys=[KEY_V1], state_of=state_of, direction=Direction.IN,
+                      now=SAME_DAY, tz=STAFF_TZ)  # fmt: skip
+    assert asked == [CODE]
+    assert got == Decision(
+        Verdict.ALREADY_USED, "already used 01:40 at Gate B", CODE, Movement.NONE, FIRST, "Gate B"
+    )
+    leaving = decide_scan(raw, gate_event="VL9IHU", keys=[KEY_V1], state_of=state_of, direction=Direction.OUT,
+                          now=SAME_DAY, tz=STAFF_TZ)  # fmt: skip
+    assert leaving.verdict is Verdict.ADMIT and leaving.movement is Movement.EXIT
+    other = issue_code(OTHER_KEY, 3)
+    wrong = decide_scan(
+        other, gate_event="VL9IHU", keys=[KEY_V1], state_of=state_of, direction=Direction.IN, now=NOW
+    )
+    assert wrong == Decision(
+        Verdict.WRONG_EVENT, "ticket for event OTHER1; this gate checks VL9IHU", parse_code(other)
+    )
+    assert asked == [CODE, CODE]  # a rejected code never reaches the store
+
+
+def test_today_is_the_staffs_today_even_when_it_is_still_yesterday_in_utc() -> None:
+    now = datetime(2026, 3, 4, 20, 0, tzinfo=UTC)  # 5 Mar 01:30 for staff, 4 Mar in UTC
+    first = datetime(2026, 3, 4, 19, 0, tzinfo=UTC)  # 5 Mar 00:30 for staff
+    state = TicketState(first_admitted_at=first, first_admitted_gate="Gate B", inside=True, entries=1)
+    got = decide(CODE, state, direction=Direction.IN, now=now, tz=STAFF_TZ)
+    assert got.reason == "already used 00:30 at Gate B"
+
+
+def test_a_code_with_no_key_held_keeps_its_code_and_a_display_line_of_the_limit_is_whole() -> None:
+    code = issue_code(KEY_V1, 9)
+    assert screen(code, gate_event="VL9IHU", keys=[]) == Rejected(
+        Verdict.UNKNOWN_KEY, "no key for VL9IHU — sync or import a key", parse_code(code)
+    )
+    assert printable("y" * 80) == "y" * 80 and printable("y" * 81) == "y" * 79 + "…"

@@ -70,6 +70,15 @@ def test_a_changed_body_is_rejected() -> None:
         verify_signature(BODY + b" ", header, secret=SECRET, now=NOW)
 
 
+def test_a_signature_wrong_in_any_one_digit_or_cut_short_is_rejected() -> None:
+    # A comparison of the first 8 hex digits only passed every other test.
+    digest = stripe_reference_signature(SECRET, NOW, BODY)
+    changed = [digest[:i] + ("0" if digest[i] != "0" else "1") + digest[i + 1 :] for i in range(len(digest))]
+    for candidate in [*changed, digest[:8], digest[:-1], digest + "0"]:
+        with pytest.raises(BadSignature):
+            verify_signature(BODY, f"t={NOW},v1={candidate}", secret=SECRET, now=NOW)
+
+
 def test_a_signature_made_with_another_secret_is_rejected() -> None:
     header = sign(BODY, secret="whsec_attacker", timestamp=NOW)
     with pytest.raises(BadSignature):

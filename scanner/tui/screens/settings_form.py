@@ -13,7 +13,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Switch
 
-from scanner.gate import MAX_GATE_NAME_CHARS
+from scanner.gate import gate_name_problem
 from scanner.settings import GateSettings
 from ticketcode.keys import EVENT_CODE_RE
 
@@ -56,8 +56,8 @@ class SettingsScreen(ModalScreen[GateSettings | None]):
         gate_name = " ".join(self.query_one("#gate-name", Input).value.split()) or None
         event = self.query_one("#event", Input).value.strip().upper() or None
         problem = None
-        if gate_name is not None and len(gate_name) > MAX_GATE_NAME_CHARS:
-            problem = f"the gate name is longer than {MAX_GATE_NAME_CHARS} characters"
+        if gate_name is not None and gate_name_problem(gate_name) is not None:
+            problem = gate_name_problem(gate_name)
         elif event is not None and not EVENT_CODE_RE.fullmatch(event):
             problem = f"{event!r} is not an event code (4 to 12 of A-Z and 0-9)"
         if problem is not None:
