@@ -9,7 +9,8 @@ Fixtures (function scope unless said):
   ``@pytest.mark.anyio`` and request ``pool`` (or ``database_url``) as usual.
 Helpers: ``assert_invariants(database_url)`` checks the invariants of docs/architecture.md for every
 event and every payment; ``reserve(pool, code, n)`` checks out as a (new) buyer;
-``paid_event(order, event_id)`` is a parsed payment intent event paying an order exactly, ``policy(master_secret)`` the payment settings;
+``paid_event(order, event_id)`` is a parsed payment intent event paying an order exactly,
+``policy(master_secret)`` the payment settings;
 ``run_in_threads(database_url, jobs, threads=, connections_per_thread=)`` runs async jobs at once
 from several threads, each with its own event loop and pool (separate connections).
 
