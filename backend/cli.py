@@ -123,7 +123,7 @@ def register(commands: Any, key_commands: Any) -> None:
         help="cancel an order: pending -> cancelled (stock back); paid -> refund_due (tickets revoked)",
     )
     _db(p)
-    p.add_argument("order_id", metavar="ORDER_ID")
+    p.add_argument("order_id", metavar="ORDER_ID", help="the order's id (a UUID, as checkout returned it)")
     p.add_argument("--reason", help="why (kept in the audit log and shown at the gate)")
     p.set_defaults(handler="backend.order_commands:orders_cancel")
 
@@ -131,7 +131,7 @@ def register(commands: Any, key_commands: Any) -> None:
         "refund", help="give an order's money back (through Stripe if TICKETGATE_STRIPE_API_KEY is set)"
     )
     _db(p)
-    p.add_argument("order_id", metavar="ORDER_ID")
+    p.add_argument("order_id", metavar="ORDER_ID", help="the order's id (a UUID, as checkout returned it)")
     p.add_argument(
         "--payment", metavar="REFERENCE", help="only this payment's due money (a second payment, a surplus)"
     )
