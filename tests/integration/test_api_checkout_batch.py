@@ -279,6 +279,7 @@ async def test_refused_requests_anywhere_in_a_batch_leave_the_others_served(
         ],
         hold_seconds=900,
         max_per_order=10,
+        max_pending_per_email=10,
     )
     assert isinstance(bad_quantity, InvalidInput)
     assert isinstance(bad_code, EventNotFound)
