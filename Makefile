@@ -14,7 +14,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check ticketcode backend scanner ticketgate tests bench
+	$(BIN)/ruff check ticketcode ticketqr backend scanner ticketgate tests bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
@@ -33,11 +33,13 @@ mutants: $(STAMP)
 
 setup: $(STAMP)
 
-# libzbar0 is the C library pyzbar loads at run time (pip cannot install it); Debian's python3 needs
+# libzbar0 is the C library pyzbar loads at run time (pip cannot install it); libcairo2 is the one
+# cairosvg loads (the tests rasterise the buyer's SVG tickets with it); Debian's python3 needs
 # python3-venv to make a virtualenv.
 system-deps:
 	@missing=""; \
 	ldconfig -p | grep -q 'libzbar.so.0' || missing="$$missing libzbar0"; \
+	ldconfig -p | grep -q 'libcairo.so.2' || missing="$$missing libcairo2"; \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing system packages:$$missing"; \

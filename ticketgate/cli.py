@@ -35,8 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
         "keys", help="move event keys by hand (export on the backend, import on a gate)"
     )
     key_commands = keys.add_subparsers(dest="keys_command", metavar="KEYS_COMMAND", required=True)
-    backend_cli.register(commands, key_commands)
-    scanner_cli.register(commands, key_commands)
+    tickets = commands.add_parser(
+        "tickets", help="tickets: draw a buyer's (backend), import known ones (gate laptop)"
+    )
+    ticket_commands = tickets.add_subparsers(dest="tickets_command", metavar="TICKETS_COMMAND", required=True)
+    backend_cli.register(commands, key_commands, ticket_commands)
+    scanner_cli.register(commands, key_commands, ticket_commands)
     return parser
 
 

@@ -24,6 +24,7 @@ from backend.api.limits import MAX_BODY_BYTES, MAX_PUSH_BODY_BYTES, BodyLimit, B
 from backend.api.order_routes import order_routes
 from backend.api.payment_routes import payment_routes
 from backend.api.sync_routes import sync_routes
+from backend.api.ticket_routes import ticket_routes
 from backend.db import make_pool
 from backend.reaper import run_reaper
 from backend.settings import Settings
@@ -94,7 +95,7 @@ def create_app(
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, paths={PUSH_PATH: MAX_PUSH_BODY_BYTES})
     _install_error_handlers(app)
     ctx = ApiContext(db=db, settings=settings)
-    for routes in (event_routes, order_routes, payment_routes, device_routes, sync_routes):
+    for routes in (event_routes, order_routes, ticket_routes, payment_routes, device_routes, sync_routes):
         app.include_router(routes(ctx))
     return app
 
