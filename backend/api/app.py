@@ -20,6 +20,7 @@ from backend.api.context import ApiContext
 from backend.api.device_routes import device_routes
 from backend.api.errors import RETRY_LATER, describe_errors, error_response, status_of
 from backend.api.event_routes import event_routes
+from backend.api.health_routes import health_routes
 from backend.api.limits import MAX_BODY_BYTES, MAX_PUSH_BODY_BYTES, BodyLimit, BodyTooLarge
 from backend.api.order_routes import order_routes
 from backend.api.payment_routes import payment_routes
@@ -95,7 +96,16 @@ def create_app(
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, paths={PUSH_PATH: MAX_PUSH_BODY_BYTES})
     _install_error_handlers(app)
     ctx = ApiContext(db=db, settings=settings)
-    for routes in (event_routes, order_routes, ticket_routes, payment_routes, device_routes, sync_routes):
+    routers = (
+        event_routes,
+        order_routes,
+        ticket_routes,
+        payment_routes,
+        device_routes,
+        sync_routes,
+        health_routes,
+    )
+    for routes in routers:
         app.include_router(routes(ctx))
     return app
 
