@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from backend import change_feed, devices, scan_ingest
+from backend import change_feed, devices, metrics, scan_ingest
 from backend.api.context import ApiContext
 from backend.api.limits import MAX_PUSH_BODY_BYTES
 from backend.api.models import error_responses
@@ -61,6 +61,7 @@ def sync_routes(ctx: ApiContext) -> APIRouter:
         cursor this server did not hand out (start again from the empty cursor).
         """
         device = await device_of(request)
+        metrics.SYNC_REQUESTS.labels(device.event_code, device.name, "pull").inc()
         cursor = request.query_params.get("cursor", "")
         limit = _limit(request.query_params.get("limit"))
         if not origin:
@@ -78,8 +79,10 @@ def sync_routes(ctx: ApiContext) -> APIRouter:
         """Scans recorded at the gate, at most 1,000; each stored once per (device, scan id) however
         often it is sent. The answer lists every scan id of the batch the server now holds."""
         device = await device_of(request)
+        metrics.SYNC_REQUESTS.labels(device.event_code, device.name, "push").inc()
         batch = decode_push_request(await json_body(request, limit=MAX_PUSH_BODY_BYTES))
         acknowledged = await scan_ingest.ingest_scans(ctx.db, device, batch.scans)
+        metrics.SCANS_INGESTED.labels(device.event_code, device.name).inc(len(batch.scans))
         answer = PushResponse(acknowledged=tuple(acknowledged), server_time=datetime.now(UTC))
         return json_response(encode_push_response(answer))
 
