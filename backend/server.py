@@ -25,6 +25,7 @@ from backend.api import create_app
 from backend.db import migrate, resolve_database_url
 from backend.errors import ConfigError
 from backend.http_limits import GuardedHttpToolsProtocol
+from backend.logs import configure_logging
 from backend.metrics import MULTIPROCESS_VARIABLE
 from backend.settings import load_settings
 
@@ -33,7 +34,6 @@ log = logging.getLogger(__name__)
 # How the supervising process tells its spawned workers what it resolved; workers read only this
 # plus the usual TICKETGATE_* variables.
 _WORKER_REAPER_VARIABLE = "TICKETGATE_SERVER_RUN_REAPER"
-_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -181,7 +181,7 @@ def _supervise(host: str, port: int, *, workers: int, access_log: bool) -> int:
 
 def _worker_main(host: str, port: int, access_log: bool) -> None:
     """One worker process: its own listening socket (SO_REUSEPORT), app, pool and reaper."""
-    logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT)
+    configure_logging()
     settings = load_settings()
     app = create_app(settings, reaper=os.environ.get(_WORKER_REAPER_VARIABLE, "1") != "0")
     server = uvicorn.Server(uvicorn_config(app, access_log=access_log))

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from backend import cli as backend_cli
 from backend.errors import BackendError
+from backend.logs import configure_logging
 from scanner import cli as scanner_cli
 from scanner.errors import ScannerError
 from ticketcode.errors import TicketCodeError
@@ -86,11 +87,11 @@ def _tolerate_any_encoding() -> None:
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose or os.environ.get("TICKETGATE_DEBUG") else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     try:
+        # Text, or JSON lines (TICKETGATE_LOG_FORMAT=json); a format that does not exist is one line.
+        configure_logging(
+            level=logging.DEBUG if args.verbose or os.environ.get("TICKETGATE_DEBUG") else logging.INFO
+        )
         result = _run(args)
     except (BackendError, ScannerError, TicketCodeError) as exc:
         print(f"ticketgate: error: {exc}", file=sys.stderr)

@@ -25,6 +25,7 @@ from backend.api.limits import MAX_BODY_BYTES, MAX_PUSH_BODY_BYTES, BodyLimit, B
 from backend.api.metrics_routes import metrics_routes
 from backend.api.order_routes import order_routes
 from backend.api.payment_routes import payment_routes
+from backend.api.request_ids import RequestIds
 from backend.api.sync_routes import sync_routes
 from backend.api.ticket_routes import ticket_routes
 from backend.db import make_pool
@@ -99,6 +100,8 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, paths={PUSH_PATH: MAX_PUSH_BODY_BYTES})
+    # Added last, so outermost: even a body refused by BodyLimit carries its request id.
+    app.add_middleware(RequestIds)
     _install_error_handlers(app)
     ctx = ApiContext(db=db, settings=settings)
     routers = (
