@@ -18,7 +18,7 @@ from backend.db import migration_files
 PROBE_TIMEOUT_SECONDS = 3.0
 
 # The oldest pending order whose hold ended, and the migrations done: one round trip.
-_STATE = """
+STATE_QUERY = """
 SELECT (SELECT extract(epoch FROM now() - min(expires_at))::float8 FROM orders
          WHERE status = 'pending' AND expires_at < now()) AS reaper_lag,
        (SELECT coalesce(array_agg(version ORDER BY version), '{}') FROM schema_migrations) AS applied
@@ -86,7 +86,7 @@ async def read_state(conn: AsyncConnection[Any]) -> tuple[list[str], float | Non
             "SELECT set_config('statement_timeout', %s, true)", (str(int(PROBE_TIMEOUT_SECONDS * 1000)),)
         )
         try:
-            cur = await conn.execute(_STATE)
+            cur = await conn.execute(STATE_QUERY)
         except psycopg.errors.UndefinedTable:
             return [], None  # a database never migrated: every migration is missing
         row = await cur.fetchone()

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -29,8 +30,12 @@ def scrape(base: str) -> Samples:
     answer = httpx.get(f"{base}/metrics", timeout=30)
     assert answer.status_code == 200, answer.text
     assert answer.headers["content-type"].startswith("text/plain; version=0.0.4")
+    return parse(answer.text)
+
+
+def parse(text: str) -> Samples:
     samples: Samples = {}
-    for family in text_string_to_metric_families(answer.text):
+    for family in text_string_to_metric_families(text):
         for sample in family.samples:
             samples[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return samples
@@ -55,8 +60,9 @@ def test_metrics_count_checkouts_webhooks_and_gate_sync_and_read_the_database(
 ) -> None:
     with live_server(settings_for(database_url, tmp_path)) as base:
         create_event(base, "MET1", capacity=5)
-        # The server's counters live in this test process, shared with earlier tests: compare deltas.
-        before = scrape(base)
+        # The server's counters live in this test process, shared with earlier tests: compare deltas,
+        # read here without a scrape (the first scrape counts orders by status for the next minute).
+        before = parse(generate_latest(REGISTRY).decode())
         made = checkout(base, "MET1", 2, **{"Idempotency-Key": "k1"})
         assert made.status_code == 201
         assert checkout(base, "MET1", 2, **{"Idempotency-Key": "k1"}).status_code == 201  # a retry
@@ -78,6 +84,9 @@ def test_metrics_count_checkouts_webhooks_and_gate_sync_and_read_the_database(
                 (made_late["id"],),
             )
         after = scrape(base)
+        # Pending orders are counted at every scrape; the other statuses at most once a minute.
+        assert checkout(base, "MET1", 1, "n@example.com").status_code == 201
+        assert value(scrape(base), "ticketgate_orders", status="pending") == 2
 
     def delta(name: str, **labels: str) -> float:
         return value(after, name, **labels) - value(before, name, **labels)
