@@ -20,7 +20,13 @@ from backend.api.context import ApiContext
 from backend.api.device_routes import device_routes
 from backend.api.errors import RETRY_LATER, describe_errors, error_response, status_of
 from backend.api.event_routes import event_routes
-from backend.api.limits import MAX_BODY_BYTES, MAX_PUSH_BODY_BYTES, BodyLimit, BodyTooLarge
+from backend.api.limits import (
+    MAX_BODY_BYTES,
+    MAX_PUSH_BODY_BYTES,
+    BodyLimit,
+    BodyStalled,
+    BodyTooLarge,
+)
 from backend.api.order_routes import order_routes
 from backend.api.payment_routes import payment_routes
 from backend.api.sync_routes import sync_routes
@@ -154,6 +160,8 @@ def _install_error_handlers(app: FastAPI) -> None:
             )
         if isinstance(exc.__cause__, ClientDisconnect):
             return _client_went_away(request)
+        if isinstance(exc.__cause__, BodyStalled):
+            raise exc.__cause__  # BodyLimit answers it, as for routes that read their body themselves
         if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError | UnicodeDecodeError):
             # The sender's body, not the server, is at fault: the same 422 as any other bad body.
             why = "nested too deeply" if isinstance(exc.__cause__, RecursionError) else "not UTF-8"

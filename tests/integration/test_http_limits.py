@@ -18,6 +18,7 @@ import httpx
 import psycopg
 import pytest
 
+from backend.api import limits
 from backend.http_limits import MAX_HEAD_BYTES, guarded_protocol
 from tests.integration.live_server import ADMIN_TOKEN, live_server, settings_for
 
@@ -191,3 +192,31 @@ def test_an_unexpected_failure_is_a_500_in_the_error_shape_and_one_traceback(
     tracebacks = [r for r in caplog.records if r.exc_info]
     assert len(tracebacks) == 1, [r.getMessage() for r in tracebacks]
     assert "GET /api/events/BROKE1" in tracebacks[0].getMessage()
+
+
+@pytest.mark.parametrize("path", ["/api/events", "/api/payments/webhook", "/api/events/HANG1/orders"])
+def test_a_body_that_stalls_is_a_408_and_the_connection_closed(
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+) -> None:
+    monkeypatch.setattr(limits, "BODY_GAP_TIMEOUT_SECONDS", 1.0)  # the server's is 20 s
+    with live_server(settings_for(database_url, tmp_path)) as url:
+        caplog.set_level(logging.INFO)
+        sock = _connect(url)
+        started = time.monotonic()
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Authorization: Bearer {ADMIN_TOKEN}\r\nContent-Length: 1000\r\n\r\n".encode()
+            + b'{"quan'
+        )
+        status, body = _read_response(sock)
+        waited = time.monotonic() - started
+        assert sock.recv(1) == b""  # closed: the rest of that body is never read as a request
+        sock.close()
+    assert status == 408 and body["error"]["code"] == "request_timeout", body  # type: ignore[index]
+    assert 0.9 < waited < 10
+    assert [r.getMessage() for r in caplog.records if "stalled" in r.getMessage()] != []
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
