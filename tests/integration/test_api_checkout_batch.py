@@ -15,6 +15,7 @@ from backend import events, orders
 from backend.checkout_batch import ReserveRequest, reserve_batch
 from backend.db import make_pool
 from backend.errors import EventNotFound, InvalidInput, SoldOut
+from backend.order_tokens import order_token_key
 from tests.integration.conftest import assert_invariants, run_in_threads
 
 pytestmark = pytest.mark.anyio
@@ -362,3 +363,26 @@ def test_batches_committing_the_same_keys_at_once_share_one_order_per_key(databa
     assert refused == rounds * 4
     assert held is not None and held[0] == expected_held
     assert_invariants(database_url)
+
+
+async def test_a_keyed_retry_in_a_batch_gets_the_orders_access_token_again(pool: AsyncConnectionPool) -> None:
+    await events.create_event(pool, code="TOKEN1", name="b", capacity=50)
+    key = order_token_key(b"m" * 32)
+
+    async def keyed(requests: list[tuple[Any, ...]], token_key: bytes | None = key) -> list[Any]:
+        made = [req("TOKEN1", *r) for r in requests]
+        return await reserve_batch(
+            pool, requests=made, hold_seconds=900, max_per_order=10, max_pending_per_email=10,
+            token_key=token_key,
+        )  # fmt: skip
+
+    first, unkeyed = await keyed([(2, "t@example.com", "k1"), (1, "u@example.com")])
+    again, double_click = await keyed([(2, "t@example.com", "k1"), (2, "t@example.com", "k1")])
+    assert first.access_token and (await orders.get_order(pool, first.id)).opens_with(first.access_token)
+    assert again.id == double_click.id == first.id
+    assert again.access_token == double_click.access_token == first.access_token
+    assert unkeyed.access_token and unkeyed.access_token != first.access_token
+    # An order made without the key (by an older release: a random token) is returned without one.
+    [old] = await keyed([(1, "o@example.com", "k2")], token_key=None)
+    [retried] = await keyed([(1, "o@example.com", "k2")])
+    assert retried.id == old.id and retried.access_token is None
