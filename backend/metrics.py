@@ -38,7 +38,10 @@ CHECKOUTS = Counter(
     "Checkout requests by outcome: reserved, sold_out, hold_limit, rate_limited, invalid_input, ...",
     ["outcome"],
 )
-TICKETS_RESERVED = Counter("ticketgate_tickets_reserved", "Tickets held by checkouts that reserved")
+TICKETS_RESERVED = Counter(
+    "ticketgate_tickets_reserved",
+    "Tickets in the orders checkouts answered (a retry with its Idempotency-Key again)",
+)
 CHECKOUT_SECONDS = Histogram(
     "ticketgate_checkout_seconds",
     "Time from a checkout request's start to its answer, whatever the outcome",

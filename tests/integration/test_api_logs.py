@@ -11,7 +11,7 @@ import time
 
 import httpx
 
-from tests.integration.test_api_server import ROOT, SECRETS, clean_env, free_port
+from tests.integration.test_api_server import ROOT, SECRETS, clean_env, free_port, socket_inodes_on
 
 
 def test_a_log_format_that_does_not_exist_stops_every_command_with_one_line() -> None:
@@ -49,7 +49,9 @@ def test_json_logs_carry_the_request_id_the_answer_returns(empty_database_url: s
         while True:
             assert server.poll() is None, server.communicate()[0]
             try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                # Both workers listen only once their app has started: stopping one earlier fails it.
+                ready = httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+                if ready and len(socket_inodes_on(port, state="0A")) == 2:
                     break
             except httpx.TransportError:
                 pass
