@@ -20,7 +20,7 @@ lint: $(STAMP)
 
 # Each benchmark prints its figures and the command that reproduces it; together about 10 minutes.
 bench: $(STAMP)
-	for b in flash_sale checkout_db verify_bench decode_bench gate_latency; do \
+	for b in flash_sale checkout_db verify_bench decode_bench gate_latency metrics_scrape; do \
 		$(BIN)/python bench/$$b.py || exit 1; \
 	done
 
