@@ -30,6 +30,10 @@ FORMATS: dict[str, ImageFormat] = {
     "pdf": ImageFormat("pdf", "application/pdf", tickets_pdf),
 }
 
+# A PDF page is 2 MB of pixels while it is drawn, a PNG tile 0.15 MB: an order of more tickets than
+# this (only if TICKETGATE_MAX_TICKETS_PER_ORDER was raised past it) is refused, not drawn.
+MAX_TICKETS_PER_IMAGE = 50
+
 _WHY_NONE = {
     OrderStatus.PENDING: "is pending: its tickets are issued once it is paid",
     OrderStatus.EXPIRED: "expired unpaid: it has no tickets",
@@ -53,6 +57,11 @@ def ticket_faces(order: Order, event_name: str) -> list[TicketFace]:
     if not order.tickets:
         why = _WHY_NONE.get(order.status, "has no valid tickets")
         raise NoTickets(f"order {order.id} {why}")
+    if len(order.tickets) > MAX_TICKETS_PER_IMAGE:
+        raise InvalidInput(
+            f"order {order.id} has {len(order.tickets)} tickets; at most {MAX_TICKETS_PER_IMAGE} are drawn "
+            "in one image (its codes are in GET /api/orders/{id})"
+        )
     return [TicketFace(event_name=event_name, code=code) for code in order.tickets]
 
 
