@@ -33,16 +33,22 @@ def keys_import(args: argparse.Namespace) -> int:
 
 
 def keys_list(args: argparse.Namespace) -> int:
-    """``ticketgate keys list``: events, versions and fingerprints; never key bytes."""
+    """``ticketgate keys list``: events, versions, scheme, retired or not, fingerprints; never key bytes."""
     home = data_home(args.home)
     store = KeyStore(keys_dir(home))
     keys = store.all()
     if not keys:
         print(f"no keys held in {store.directory}")
     else:
-        print(f"{'EVENT':<12}  {'VERSION':>7}  {'TAG':>3}  FINGERPRINT")
+        print(f"{'EVENT':<12}  {'VERSION':>7}  {'SCHEME':<7}  {'STATE':<8}  {'TAG':>3}  FINGERPRINT")
         for key in keys:
-            print(f"{key.event:<12}  {'v' + str(key.version):>7}  {key.tag_hex_digits:>3}  {key.fingerprint}")
+            # The newest version held is the one new tickets use; an Ed25519 key is public.
+            state = "retired" if key.retired else "valid"
+            tag = str(key.tag_hex_digits) if key.can_issue else "-"
+            print(
+                f"{key.event:<12}  {'v' + str(key.version):>7}  {key.scheme:<7}  {state:<8}  {tag:>3}"
+                f"  {key.fingerprint}"
+            )
     for problem in store.problems():
         print(f"warning: unusable key file {problem}", file=sys.stderr)
     return 0

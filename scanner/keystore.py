@@ -65,7 +65,21 @@ class KeyStore:
         with self._lock:
             held = self._read_one(target) if target.exists() else None
             if held is not None:
-                if held.key == key.key and held.tag_hex_digits == key.tag_hex_digits:
+                same = (held.key, held.tag_hex_digits, held.algorithm) == (
+                    key.key,
+                    key.tag_hex_digits,
+                    key.algorithm,
+                )
+                if same and held.retired == key.retired:
+                    return target
+                if same:
+                    # The backend retired this version (every ticket re-signed) or, by hand, the
+                    # operator brought it back: the same key, only its state changes.
+                    self._write(target, dump_key_file(key))
+                    self._cache = None
+                    log.info(
+                        "key %s v%d is now %s", key.event, key.version, "retired" if key.retired else "valid"
+                    )
                     return target
                 if not replace:
                     raise KeyStoreError(

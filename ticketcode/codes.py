@@ -56,7 +56,8 @@ class TicketCode:
         return len(self.tag) == ED25519_TAG_CHARS
 
     def __str__(self) -> str:
-        return f"{self.event}-{self.serial_text}-{self.tag}"
+        # A typed EVENT-SERIAL reference (no tag) prints as just that.
+        return f"{self.event}-{self.serial_text}-{self.tag}" if self.tag else self.signed_part
 
 
 def serial_width(capacity: int) -> int:
