@@ -531,7 +531,12 @@ class GateApp(App[int]):
             if text:
                 self.submit(text, source="manual")
 
-        self.push_screen(ManualEntryScreen(), entered)
+        try:
+            held = self.gate.keys.keys_for(self.gate.event)
+        except ScannerError:
+            held = []  # the key folder's problem is on the status line already; typing still works
+        ed25519 = bool(held) and all(not k.can_issue for k in held)
+        self.push_screen(ManualEntryScreen(event=self.gate.event, ed25519=ed25519), entered)
 
     def action_toggle_mode(self) -> None:
         self.exit_mode = not self.exit_mode
