@@ -50,6 +50,14 @@ def register(commands: Any, key_commands: Any) -> None:
     # Either side's handler, chosen when it runs: the scanner's never imports the backend.
     p.set_defaults(handler="ticketgate.keys_list:run")
 
+    p = key_commands.add_parser(
+        "protect",
+        help="seal this gate's key files with a passphrase (scrypt + AES-GCM); the gate app then asks for"
+        " it at start (default: key files are plain, mode 0600)",
+    )
+    _home(p)
+    p.set_defaults(handler="scanner.commands:keys_protect")
+
     p = commands.add_parser("verify", help="verify codes offline; exit 0 only if all are admitted")
     _home(p)
     p.add_argument("codes", nargs="+", metavar="CODE", help="a ticket code; - reads codes from stdin")

@@ -9,6 +9,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -182,3 +185,53 @@ def test_rotation_without_reissue_keeps_old_codes_and_signs_new_tickets_with_the
     assert [k.version for k in KeyStore(keys_dir(gate.home)).keys_for(event)] == [1, 2]
     assert gate.check(old).verdict is Verdict.ADMIT
     assert gate.check(new).verdict is Verdict.ADMIT
+
+
+def _ticketgate(home: Path, *args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("TICKETGATE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "ticketgate", *args],
+        env={**clean, "TICKETGATE_HOME": str(home), **env},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_protected_key_files_stay_sealed_through_sync_and_open_only_with_the_passphrase(
+    backend: tuple[str, str], tmp_path: Path
+) -> None:
+    server, database_url = backend
+    event = new_event(server, capacity=50)
+    code = sell(server, event, 1)[0]
+    gate = pair_gate(tmp_path, server, database_url, event, "Gate P")
+    protected = _ticketgate(gate.home, "keys", "protect", stdin="a long passphrase\n")
+    assert protected.returncode == 0, protected.stderr
+    assert "sealed 1 key file(s)" in protected.stdout
+
+    _rotate(database_url, event, reissue=False)
+    new_code = sell(server, event, 1)[0]
+    locked = _ticketgate(gate.home, "sync")
+    assert locked.returncode == 2 and "protected by a passphrase" in locked.stderr
+    assert "Traceback" not in locked.stderr
+    synced = _ticketgate(gate.home, "sync", TICKETGATE_KEY_PASSPHRASE="a long passphrase")
+    assert synced.returncode == 0, synced.stderr
+
+    folder = keys_dir(gate.home)
+    assert folder.stat().st_mode & 0o777 == 0o700
+    v2 = derive_verify_key(MASTER_SECRET, event, 2)
+    for version in (1, 2):
+        path = folder / f"{event}.v{version}.json"
+        data = path.read_bytes()
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert b'"sealed": "AES-256-GCM"' in data
+        for spelling in _secret_spellings(derive_verify_key(MASTER_SECRET, event, version).key):
+            assert spelling not in data
+    wrong = _ticketgate(gate.home, "verify", code, TICKETGATE_KEY_PASSPHRASE="not the passphrase")
+    assert wrong.returncode == 2 and "wrong passphrase" in wrong.stderr
+    verified = _ticketgate(gate.home, "verify", code, new_code, TICKETGATE_KEY_PASSPHRASE="a long passphrase")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    unlocked = KeyStore(keys_dir(gate.home))
+    unlocked.unlock("a long passphrase")
+    assert [k.version for k in unlocked.keys_for(event)] == [1, 2] and unlocked.keys_for(event)[1] == v2

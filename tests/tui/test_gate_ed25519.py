@@ -43,9 +43,7 @@ async def test_typed_entry_of_an_ed25519_event_asks_for_event_serial_and_admits_
         await pilot.pause()
         shown = screen_text(harness.app)
         assert (
-            "EVENT-SERIAL" in shown
-            and "too long to type" in shown
-            and "knows from sync is admitted" in shown
+            "EVENT-SERIAL" in shown and "too long to type" in shown and "knows from sync is admitted" in shown
         )
         await pilot.press(*"rtev1-042", "enter")
         results = await wait_painted(harness, 2)
