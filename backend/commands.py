@@ -132,11 +132,12 @@ def event_rotate_key(args: argparse.Namespace) -> int:
         " tickets sold from now on use it, gates learn it on their next sync"
     )
     if args.reissue:
-        retired = rotation.retired_below - 1
+        last = rotation.retired_below - 1
+        retired = "version v1 is" if last == 1 else f"versions v1 to v{last} are"
         print(
             f"re-signed {rotation.reissued} valid ticket(s) with v{rotation.new_version} (buyers see the new"
-            f" codes on their order); versions v1 to v{retired} are retired: after their next sync gates"
-            f' answer their codes REVOKED, "{key_rotation.SUPERSEDED_REASON}"'
+            f" codes on their order); {retired} retired: after their next sync gates answer their codes"
+            f' REVOKED, "{key_rotation.SUPERSEDED_REASON}"'
         )
     else:
         print(
