@@ -19,7 +19,8 @@ PADDING = 24
 QUIET_ZONE = 4  # modules of white around the symbol, as the QR standard asks
 MAX_MODULE = 8  # pixels per module at zoom 1: a version-1 ticket symbol is 232 px with its quiet zone
 NAME_SIZE, NAME_LINE, NAME_CHARS, NAME_LINES = 22, 28, 30, 2
-CODE_SIZE, CODE_LINE = 20, 28
+CODE_SIZE, CODE_LINE = 20, 26
+CODE_CHARS = 28  # a line of the code in text; an HMAC code (19-25 characters) is one, Ed25519's five
 NOTE_SIZE, NOTE_LINE = 14, 20
 GAP = 8
 PDF_DPI = 150
@@ -43,7 +44,7 @@ class _Tile:
     symbol: segno.QRCode
     module: int  # pixels per module
     name_lines: tuple[str, ...]
-    code: str
+    code_lines: tuple[str, ...]
     note: str
 
     @property
@@ -60,7 +61,7 @@ class _Tile:
 
     @property
     def note_baseline(self) -> int:
-        return self.code_baseline + NOTE_LINE
+        return self.code_baseline + CODE_LINE * (len(self.code_lines) - 1) + NOTE_LINE
 
     @property
     def height(self) -> int:
@@ -94,7 +95,9 @@ def _tiles(faces: list[TicketFace]) -> list[_Tile]:
         symbol = make_symbol(symbol_text(face.code))
         module = max(1, min(MAX_MODULE, (TILE_WIDTH - 2 * PADDING) // _modules(symbol)))
         note = f"ticket {number} of {len(faces)}"
-        tiles.append(_Tile(symbol, module, _name_lines(face.event_name), _printable(face.code), note))
+        code = _printable(face.code)
+        code_lines = tuple(code[i : i + CODE_CHARS] for i in range(0, len(code), CODE_CHARS)) or ("",)
+        tiles.append(_Tile(symbol, module, _name_lines(face.event_name), code_lines, note))
     return tiles
 
 
@@ -146,9 +149,14 @@ def tickets_svg(faces: list[TicketFace]) -> bytes:
             f'<path class="qr" transform="translate({left} {tile.symbol_top}) scale({tile.module})" '
             f'fill="#000" shape-rendering="crispEdges" d="{_svg_path(tile.symbol)}"/>'
         )
+        # One <text> with a <tspan> per line: the code reads as one text (select, copy, search).
+        lines = "".join(
+            f'<tspan x="{centre}" dy="{0 if n == 0 else CODE_LINE}">{escape(line)}</tspan>'
+            for n, line in enumerate(tile.code_lines)
+        )
         out.append(
             f'<text class="code" x="{centre}" y="{tile.code_baseline}" text-anchor="middle" '
-            f'font-family={quoteattr(MONO)} font-size="{CODE_SIZE}">{escape(tile.code)}</text>'
+            f'font-family={quoteattr(MONO)} font-size="{CODE_SIZE}">{lines}</text>'
         )
         out.append(
             f'<text class="note" x="{centre}" y="{tile.note_baseline}" text-anchor="middle" '
@@ -189,7 +197,9 @@ def _tile_image(tile: _Tile, *, zoom: int) -> Image.Image:
     tile.symbol.save(buffer, kind="png", scale=tile.module * zoom, border=QUIET_ZONE)
     symbol = Image.open(buffer).convert("L")
     image.paste(symbol, ((width - symbol.width) // 2, tile.symbol_top * zoom))
-    _centred(draw, tile.code_baseline * zoom, tile.code, size=CODE_SIZE * zoom, width=width, fill=0)
+    for n, line in enumerate(tile.code_lines):
+        baseline = (tile.code_baseline + n * CODE_LINE) * zoom
+        _centred(draw, baseline, line, size=CODE_SIZE * zoom, width=width, fill=0)
     _centred(draw, tile.note_baseline * zoom, tile.note, size=NOTE_SIZE * zoom, width=width, fill=85)
     return image
 

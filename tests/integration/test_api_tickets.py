@@ -37,8 +37,8 @@ def base_url(database_url: str, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-def event(base: str, code: str, capacity: int = 20) -> None:
-    body = {"code": code, "name": NAME, "capacity": capacity, "price_cents": 4500}
+def event(base: str, code: str, capacity: int = 20, signing: str = "hmac") -> None:
+    body = {"code": code, "name": NAME, "capacity": capacity, "price_cents": 4500, "signing": signing}
     assert httpx.post(f"{base}/api/events", json=body, headers=ADMIN).status_code == 201
 
 
@@ -64,13 +64,31 @@ def image(base: str, order: dict[str, Any], suffix: str, **headers: str) -> http
 
 def assert_reads_back(path: Path, tickets: list[str]) -> None:
     """The real decoder finds every ticket in the image, each in the QR's alphanumeric form (upper
-    case), and each verifies against the event's key."""
+    case) and, parsed, exactly the code issued (an HMAC one also verifies against the event's key)."""
     found = decode_image(path)
     assert sorted(str(parse_code(data)) for data in found) == sorted(tickets)
     for data in found:
         assert data == data.upper(), "the QR should hold the upper-case (alphanumeric) form"
         parsed = parse_code(data)
-        assert find_signing_key(parsed, [derive_event_key(MASTER_SECRET, parsed.event)]) is not None
+        if not parsed.is_ed25519:
+            assert find_signing_key(parsed, [derive_event_key(MASTER_SECRET, parsed.event)]) is not None
+
+
+def test_ed25519_tickets_long_codes_read_back_and_their_text_wraps(base_url: str, tmp_path: Path) -> None:
+    event(base_url, "DRAWED", signing="ed25519")
+    order = buy(base_url, "DRAWED", 2)
+    assert len(order["tickets"][0]) > 100
+    png = image(base_url, order, "png")
+    (tmp_path / "t.png").write_bytes(png.content)
+    assert_reads_back(tmp_path / "t.png", order["tickets"])
+    svg = image(base_url, order, "svg")
+    cairosvg.svg2png(bytestring=svg.content, write_to=str(tmp_path / "svg.png"))
+    assert_reads_back(tmp_path / "svg.png", order["tickets"])
+    root = ET.fromstring(svg.content)
+    [first, _] = root.findall(f"{SVG}g[@class='ticket']")
+    code = first.find(f"{SVG}text[@class='code']")
+    assert code is not None and "".join(code.itertext()) == order["tickets"][0]
+    assert all(len(line.text or "") <= 28 for line in code)  # wrapped, inside the tile
 
 
 def test_every_ticket_of_a_paid_order_reads_back_from_its_png_and_svg(base_url: str, tmp_path: Path) -> None:
@@ -91,7 +109,8 @@ def test_every_ticket_of_a_paid_order_reads_back_from_its_png_and_svg(base_url: 
     root = ET.fromstring(svg.content)
     tiles = root.findall(f"{SVG}g[@class='ticket']")
     assert len(tiles) == 4
-    assert [t.find(f"{SVG}text[@class='code']").text for t in tiles] == order["tickets"]  # type: ignore[union-attr]
+    codes = ["".join(t.find(f"{SVG}text[@class='code']").itertext()) for t in tiles]  # type: ignore[union-attr]
+    assert codes == order["tickets"]
     names = [" ".join(e.text or "" for e in t.findall(f"{SVG}text[@class='event']")) for t in tiles]
     assert names == [NAME] * 4
     cairosvg.svg2png(bytestring=svg.content, write_to=str(tmp_path / "svg.png"))
