@@ -1,0 +1,133 @@
+"""``ticketgate monitor`` on a real PostgreSQL: the dashboard driven by Textual's pilot shows the known
+day, keeps refreshing, and rides out a database outage (a real TCP proxy cutting the connection) with
+a banner instead of a traceback; the command refuses an unknown event in one line."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from psycopg_pool import AsyncConnectionPool
+from textual.widgets import Static
+
+from monitor.app import MonitorApp
+from monitor.source import DatabaseSource
+from tests.integration import dashboard_scenario
+from tests.integration.conftest import reserve
+from tests.integration.fault_proxy import FaultProxy
+from ticketgate.cli import main
+
+pytestmark = pytest.mark.anyio
+
+
+def _text(app: MonitorApp, selector: str) -> str:
+    return str(app.query_one(selector, Static).content)
+
+
+async def _until(check: Callable[[], bool], *, what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def _through(proxy: FaultProxy, url: str) -> str:
+    parts = urlsplit(url)
+    user = parts.netloc.rpartition("@")[0]
+    return urlunsplit(
+        (parts.scheme, f"{user}@127.0.0.1:{proxy.port}", parts.path, parts.query, parts.fragment)
+    )
+
+
+async def test_dashboard_shows_the_known_day_and_refreshes(
+    pool: AsyncConnectionPool, database_url: str
+) -> None:
+    await dashboard_scenario.build(pool)
+    source = DatabaseSource(database_url, dashboard_scenario.EVENT)
+    app = MonitorApp(source.fetch, interval=0.3)
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await _until(lambda: app.refreshes >= 1, what="the first snapshot")
+            assert "sold 2  held 5  available 13  of 20" in _text(app, "#sales-figures")
+            assert "3 pending; 1 expire within 5 min" in _text(app, "#orders-text")
+            attention = _text(app, "#attention-text")
+            assert "payment_mismatch" in attention and "refund_due" in attention
+            assert "refund_due          60.00 EUR" in attention
+            devices = _text(app, "#devices-text")
+            assert "2 of 3 online" in devices and "waiting to pair" in devices
+            assert "inside now 1  admitted 3" in _text(app, "#entries-figures")
+            assert "1 ticket(s) let in by two gates" in _text(app, "#conflicts-text")
+            await pilot.pause()
+            assert {str(row.gate) for row in app.query("GateRow")} == {"Gate A", "Gate B"}  # type: ignore[attr-defined]
+
+            # A sale made while it runs shows at the next refresh; r refreshes at once.
+            await reserve(pool, dashboard_scenario.EVENT, 2)
+            await pilot.press("r")
+            await _until(lambda: "held 7" in _text(app, "#sales-figures"), what="the new hold")
+    finally:
+        await source.close()
+
+
+async def test_database_outage_shows_a_banner_and_the_dashboard_recovers(
+    pool: AsyncConnectionPool, database_url: str
+) -> None:
+    await dashboard_scenario.build(pool)
+    upstream = urlsplit(database_url).port or 5432
+    with FaultProxy(upstream) as proxy:
+        source = DatabaseSource(_through(proxy, database_url), dashboard_scenario.EVENT)
+        app = MonitorApp(source.fetch, interval=0.3)
+        try:
+            async with app.run_test(size=(100, 30)):
+                banner = app.query_one("#banner", Static)
+                await _until(lambda: app.refreshes >= 1, what="the first snapshot")
+                assert not banner.display
+
+                proxy.mode = "refuse"
+                proxy.drop_all()
+                await _until(lambda: banner.display, what="the outage banner")
+                assert "database unreachable, retrying" in str(banner.content)
+                assert "the figures below are from" in str(banner.content)
+                assert "sold 2" in _text(app, "#sales-figures"), "the last figures stay on screen"
+
+                await reserve(pool, dashboard_scenario.EVENT, 1)  # happens while the dashboard is cut off
+                proxy.mode = "pass"
+                await _until(lambda: not banner.display, what="recovery")
+                await _until(
+                    lambda: "held 6" in _text(app, "#sales-figures"), what="the figures after recovery"
+                )
+                assert app.problem is None
+        finally:
+            await source.close()
+
+
+def test_monitor_command_refuses_an_unknown_event_in_one_line(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["monitor", "--event", "NOSUCH1", "--database-url", database_url]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "ticketgate: error: no event has the code NOSUCH1"
+
+
+def test_monitor_command_refuses_an_unreachable_database_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with FaultProxy(1) as proxy:
+        proxy.mode = "refuse"
+        url = f"postgresql://postgres@127.0.0.1:{proxy.port}/test"
+        assert main(["monitor", "--event", "MONDAY1", "--database-url", url]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ticketgate: error: the database is unavailable") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("interval", ["0", "abc", "7200"])
+def test_monitor_interval_out_of_range_is_a_usage_error(
+    interval: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["monitor", "--event", "MONDAY1", "--interval", interval])
+    assert exit_info.value.code == 2
+    assert "--interval" in capsys.readouterr().err
