@@ -19,7 +19,7 @@ def run(args: argparse.Namespace) -> int:
     url = db.resolve_database_url(settings)
 
     async def main() -> None:
-        source = DatabaseSource(url, args.event)
+        source = DatabaseSource(url, args.event, pooler=settings.database_pooler)
         try:
             first = await source.fetch()
             app = MonitorApp(source.fetch, interval=args.interval, first=first)

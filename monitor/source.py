@@ -24,18 +24,24 @@ class DatabaseSource:
     """``fetch()`` reads the event's snapshot; DatabaseUnavailable when the database cannot answer,
     after which the next ``fetch()`` connects again."""
 
-    def __init__(self, url: str, event_code: str) -> None:
+    def __init__(self, url: str, event_code: str, *, pooler: bool = False) -> None:
         self.url = url
         self.event_code = event_code
+        self.pooler = pooler
         self._conn: psycopg.AsyncConnection[Any] | None = None
 
     async def fetch(self) -> Snapshot:
         async with database_errors():
             if self._conn is None or self._conn.closed or self._conn.broken:
+                options: dict[str, Any] = {"prepare_threshold": None}
+                if not self.pooler:
+                    # A pooler refuses start-up options: through one, the keepalives alone catch a
+                    # dead link.
+                    options = {"options": f"-c statement_timeout={STATEMENT_TIMEOUT_MS}"}
                 self._conn = await psycopg.AsyncConnection.connect(
                     self.url,
                     connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                    options=f"-c statement_timeout={STATEMENT_TIMEOUT_MS}",
+                    **options,
                     # A network that silently drops packets is noticed in seconds, not hours.
                     keepalives=1,
                     keepalives_idle=5,
