@@ -55,6 +55,13 @@ def _unprivileged_user() -> str:
 def pgbouncer(upstream_url: str, *, pool_size: int = 4) -> Iterator[str]:
     """Run PgBouncer in transaction mode in front of ``upstream_url``'s server; yield the URL of the same
     database through it."""
+    with running_pgbouncer(upstream_url, pool_size=pool_size) as (url, _):
+        yield url
+
+
+@contextmanager
+def running_pgbouncer(upstream_url: str, *, pool_size: int = 4) -> Iterator[tuple[str, int]]:
+    """``pgbouncer``, yielding the URL and PgBouncer's process id (the benchmark counts its CPU)."""
     found = binary()
     if found is None:
         pytest.skip("pgbouncer is not installed (apt-get install pgbouncer; .ci/run installs it)")
@@ -98,7 +105,7 @@ def pgbouncer(upstream_url: str, *, pool_size: int = 4) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        yield url
+        yield url, process.pid
     finally:
         process.terminate()
         try:
