@@ -82,6 +82,12 @@ class MonitorApp(App[None]):
                 self._show_problem(f"database unreachable, retrying every {self.interval:g} s: {exc}")
             except BackendError as exc:
                 self._show_problem(f"{exc}; retrying every {self.interval:g} s")
+            except Exception as exc:
+                # Anything else (a driver error nobody translated) must not stop the refreshes
+                # silently behind figures that look live: it is shown, and the next round tries again.
+                self._show_problem(
+                    f"refresh failed ({type(exc).__name__}: {exc}); retrying every {self.interval:g} s"
+                )
             else:
                 self.snapshot = snapshot
                 self.problem = None

@@ -85,6 +85,20 @@ async def test_another_backend_error_is_shown_as_itself() -> None:
         assert app.problem == "no event has the code VL9IHU; retrying every 60 s"
 
 
+async def test_a_driver_error_nobody_translated_is_a_banner_too() -> None:
+    async def fetch() -> Snapshot:
+        raise OSError("network is unreachable")
+
+    app = MonitorApp(fetch, interval=60, first=BUSY)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("r")
+        for _ in range(100):
+            if app.problem:
+                break
+            await pilot.pause(0.02)
+        assert app.problem == "refresh failed (OSError: network is unreachable); retrying every 60 s"
+
+
 async def test_user_text_is_shown_literally_and_without_control_characters() -> None:
     hostile = replace(
         BUSY,
@@ -104,3 +118,22 @@ async def test_q_quits() -> None:
         await pilot.press("q")
         await pilot.pause()
     assert app.return_code == 0
+
+
+async def test_an_unexpected_failure_is_shown_and_refreshing_goes_on() -> None:
+    calls = 0
+
+    async def fetch() -> Snapshot:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise OSError("network is unreachable")
+        return BUSY
+
+    app = MonitorApp(fetch, interval=0.1)
+    async with app.run_test(size=(100, 30)) as pilot:
+        for _ in range(200):
+            if app.refreshes:
+                break
+            await pilot.pause(0.02)
+        assert calls >= 2 and app.refreshes >= 1 and app.problem is None
