@@ -5,6 +5,14 @@ a banner instead of a traceback; the command refuses an unknown event in one lin
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
+import pty
+import select
+import struct
+import subprocess
+import sys
+import termios
 import time
 from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
@@ -13,6 +21,7 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 from textual.widgets import Static
 
+from backend.db import make_pool
 from monitor.app import MonitorApp
 from monitor.source import DatabaseSource
 from tests.integration import dashboard_scenario
@@ -131,3 +140,56 @@ def test_monitor_interval_out_of_range_is_a_usage_error(
         main(["monitor", "--event", "MONDAY1", "--interval", interval])
     assert exit_info.value.code == 2
     assert "--interval" in capsys.readouterr().err
+
+
+def _read_for(fd: int, seconds: float, until: bytes | None = None) -> bytes:
+    got = b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not (until and until in got):
+        ready, _, _ = select.select([fd], [], [], 0.05)
+        if ready:
+            try:
+                got += os.read(fd, 65536)
+            except OSError:
+                break
+    return got
+
+
+def test_monitor_command_in_a_real_terminal_rides_out_an_outage_and_q_quits(database_url: str) -> None:
+    async def scenario() -> None:
+        async with make_pool(database_url, min_size=1, max_size=4) as pool:
+            await dashboard_scenario.build(pool)
+
+    asyncio.run(scenario())
+    upstream = urlsplit(database_url).port or 5432
+    with FaultProxy(upstream) as proxy:
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 120, 0, 0))
+        command = [sys.executable, "-m", "ticketgate.cli", "monitor", "--event", dashboard_scenario.EVENT]
+        proc = subprocess.Popen(
+            [*command, "--interval", "1", "--database-url", _through(proxy, database_url)],
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env={**os.environ, "TERM": "xterm-256color"},
+            start_new_session=True,
+        )
+        os.close(slave)
+        try:
+            painted = _read_for(master, 30.0, until=b"Monday Live")
+            assert b"Monday Live" in painted, painted[-2000:]
+            proxy.mode = "refuse"
+            proxy.drop_all()
+            painted += _read_for(master, 20.0, until=b"database unreachable, retrying")
+            assert b"database unreachable, retrying" in painted
+            proxy.mode = "pass"
+            painted += _read_for(master, 2.0)
+            os.write(master, b"q")
+            assert proc.wait(timeout=20) == 0
+            painted += _read_for(master, 1.0)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+            os.close(master)
+    assert b"Traceback" not in painted and b"WARNING" not in painted
