@@ -74,8 +74,11 @@ class MonitorApp(App[None]):
     async def _refresh_loop(self) -> None:
         """One fetch at a time: a slow database delays the next refresh instead of piling them up."""
         if self.snapshot is not None:
+            self._wake.clear()
             await self._pause()
         while True:
+            # Cleared before the fetch, not after: r pressed while a slow fetch runs refreshes again.
+            self._wake.clear()
             try:
                 snapshot = await self._fetch()
             except (DatabaseUnavailable, Busy) as exc:
@@ -96,7 +99,6 @@ class MonitorApp(App[None]):
             await self._pause()
 
     async def _pause(self) -> None:
-        self._wake.clear()
         try:
             await asyncio.wait_for(self._wake.wait(), timeout=self.interval)
         except TimeoutError:
