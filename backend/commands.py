@@ -38,9 +38,11 @@ def _with_pool(settings: Settings, work: Callable[[AsyncConnectionPool], Awaitab
         async with db.database_errors():
             # One plain connection first: an unreachable server gives its own clear error at once,
             # not a pool retrying in the background until it times out.
-            probe = await psycopg.AsyncConnection.connect(url, connect_timeout=10)
+            probe = await psycopg.AsyncConnection.connect(
+                url, connect_timeout=10, **db.connection_options(pooler=settings.database_pooler)
+            )
             await probe.close()
-            pool = db.make_pool(url, min_size=1, max_size=2, timeout=10.0)
+            pool = db.make_pool(url, min_size=1, max_size=2, timeout=10.0, pooler=settings.database_pooler)
             await pool.open(wait=True, timeout=10.0)
         try:
             return await work(pool)
@@ -54,7 +56,7 @@ def migrate(args: argparse.Namespace) -> int:
     """``ticketgate migrate``: apply the migrations the database lacks."""
     settings = _settings(args)
     url = db.resolve_database_url(settings)
-    applied = asyncio.run(db.migrate(url))
+    applied = asyncio.run(db.migrate(url, pooler=settings.database_pooler))
     if applied:
         print(f"applied {len(applied)} migration(s): {', '.join(applied)}")
     else:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from backend import cli as backend_cli
 from backend.errors import BackendError
 from backend.logs import configure_logging
+from monitor import cli as monitor_cli
 from scanner import cli as scanner_cli
 from scanner.errors import ScannerError
 from ticketcode.errors import TicketCodeError
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     ticket_commands = tickets.add_subparsers(dest="tickets_command", metavar="TICKETS_COMMAND", required=True)
     backend_cli.register(commands, key_commands, ticket_commands)
     scanner_cli.register(commands, key_commands, ticket_commands)
+    monitor_cli.register(commands)
     return parser
 
 
