@@ -196,3 +196,17 @@ def _orders(conn: psycopg.Connection[Any], found: dict[str, list[str]]) -> None:
             found[ORDERS_TRACEABLE].append(
                 f"order {order_id} ({status}): audit trail {list(zip(froms, tos, strict=True))} is broken"
             )
+
+
+def uploaded_scan_ids(database_url: str, event_code: str) -> dict[str, list[int]]:
+    """The gate scan ids the server holds for ``event_code``, by device name (a repeat would show)."""
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT d.name, s.scan_id FROM scans s JOIN devices d ON d.id = s.device_id"
+            " JOIN events e ON e.id = s.event_id WHERE e.code = %s ORDER BY d.name, s.scan_id",
+            (event_code,),
+        ).fetchall()
+    found: dict[str, list[int]] = {}
+    for name, scan_id in rows:
+        found.setdefault(name, []).append(scan_id)
+    return found

@@ -20,6 +20,7 @@ from backend.errors import BackendError
 from scanner import cli as scanner_cli
 from scanner.errors import ScannerError
 from ticketcode.errors import TicketCodeError
+from ticketgate.demo import cli as demo_cli
 from ticketgate.terminal import TerminalSafeStream
 
 
@@ -37,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     key_commands = keys.add_subparsers(dest="keys_command", metavar="KEYS_COMMAND", required=True)
     backend_cli.register(commands, key_commands)
     scanner_cli.register(commands, key_commands)
+    # The demo runs both programs: it belongs to neither.
+    demo_cli.register(commands)
     return parser
 
 

@@ -1,0 +1,79 @@
+"""``ticketgate demo``: the whole system on this machine, in a throwaway folder, told as it happens.
+
+``--gate-only`` is the quick gate demo (scanner/demo.py); ``--headless`` tells the story without a
+terminal and exits 0 only if every check held; by default Gate B's part plays in the gate app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from scanner.verdicts import ScanResult
+from ticketgate.demo import checks
+from ticketgate.demo.narration import PrintedNarration
+from ticketgate.demo.sale import Crowd
+from ticketgate.demo.story import Stage, finish, gate_b_headless, set_the_stage
+from ticketgate.demo.system import DemoError, running_system
+
+EXIT_CHECKS_FAILED = 1
+
+
+def demo(args: argparse.Namespace) -> int:
+    if args.gate_only:
+        from scanner.demo import demo as gate_only
+
+        return gate_only(args)
+    crowd = Crowd(buyers=args.buyers, capacity=args.capacity)
+    problem = crowd.problem() or (
+        None if 1 <= args.hold_seconds <= 600 else f"--hold-seconds must be 1 to 600, not {args.hold_seconds}"
+    )
+    if problem:
+        print(f"ticketgate: error: {problem}", file=sys.stderr)
+        return 2
+    folder = Path(args.home).expanduser() if args.home else Path(tempfile.mkdtemp(prefix="ticketgate-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    if not args.verbose:
+        # Every request would be a log line (httpx logs each at INFO): the story says what matters.
+        for noisy in ("httpx", "httpcore"):
+            logging.getLogger(noisy).setLevel(logging.WARNING)
+    narrator = PrintedNarration()
+    narrator.say(f"the demo's data folder is {folder}")
+    code = 2
+    try:
+        code = _run(args, crowd, folder, narrator)
+    except DemoError as exc:
+        print(f"ticketgate: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("ticketgate: the demo was interrupted; everything it started is stopped", file=sys.stderr)
+        code = 130
+    finally:
+        print(
+            f"\nNothing is left running. The demo's data is in {folder} (server.log, gate folders, database)."
+        )
+        print(f"Remove it with:  rm -rf {folder}")
+    return code
+
+
+def _run(args: argparse.Namespace, crowd: Crowd, folder: Path, narrator: PrintedNarration) -> int:
+    database_url = args.database_url or os.environ.get("TICKETGATE_DATABASE_URL", "").strip() or None
+    with running_system(
+        folder, narrator=narrator, hold_seconds=args.hold_seconds, database_url=database_url
+    ) as system:
+        stage = set_the_stage(system, crowd, narrator)
+        play_gate_b = gate_b_headless if args.headless else _gate_b_in_the_app
+        results = play_gate_b(stage, narrator)
+        played = finish(stage, results, narrator)
+        held = checks.report(checks.run_checks(system.database_url, stage, played), narrator)
+    return 0 if held else EXIT_CHECKS_FAILED
+
+
+def _gate_b_in_the_app(stage: Stage, narrator: PrintedNarration) -> list[ScanResult]:
+    from ticketgate.demo.gate_app import run_gate_app
+
+    results: list[ScanResult] = run_gate_app(stage, narrator)
+    return results
