@@ -62,6 +62,8 @@ class GateApp(ScanFlow, SyncWiring, CameraWiring):
     ENABLE_COMMAND_PALETTE = False
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]  # noqa: RUF012 (Textual declares it)
     VERTICAL_BREAKPOINTS = [(0, "-short"), (36, "-tall")]  # noqa: RUF012
+    # The screen the gate works on; the whole-system demo uses one with a narration panel added.
+    GATE_SCREEN: ClassVar[type[GateScreen]] = GateScreen
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "help", "Help"),
         Binding("f2", "manual", "Type"),
@@ -122,7 +124,7 @@ class GateApp(ScanFlow, SyncWiring, CameraWiring):
         self._last_scan_at = float("-inf")  # perf_counter of the last scan queued, for the live view
         self._draw_preview = draw_preview
         self.preview_on = open_frames is not None and preview_wanted(settings.preview, os.environ)
-        self.gate_screen = GateScreen(
+        self.gate_screen = self.GATE_SCREEN(
             status=GateStatus(
                 event=gate.event,
                 gate=gate.gate_name,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 import tempfile
 from pathlib import Path
@@ -17,7 +18,7 @@ from scanner.verdicts import ScanResult
 from ticketgate.demo import checks
 from ticketgate.demo.narration import PrintedNarration
 from ticketgate.demo.sale import Crowd
-from ticketgate.demo.story import Stage, finish, gate_b_headless, set_the_stage
+from ticketgate.demo.story import GATE_B, Stage, finish, gate_b_headless, set_the_stage
 from ticketgate.demo.system import DemoError, running_system
 
 EXIT_CHECKS_FAILED = 1
@@ -44,6 +45,10 @@ def demo(args: argparse.Namespace) -> int:
     narrator = PrintedNarration()
     narrator.say(f"the demo's data folder is {folder}")
     code = 2
+    # A closed terminal or a `kill` stops the demo like Ctrl-C does: the finally blocks below then
+    # stop the server and PostgreSQL instead of leaving them running.
+    stops = (signal.SIGTERM, signal.SIGHUP)
+    previous = {sig: signal.signal(sig, signal.default_int_handler) for sig in stops}
     try:
         code = _run(args, crowd, folder, narrator)
     except DemoError as exc:
@@ -52,6 +57,8 @@ def demo(args: argparse.Namespace) -> int:
         print("ticketgate: the demo was interrupted; everything it started is stopped", file=sys.stderr)
         code = 130
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         print(
             f"\nNothing is left running. The demo's data is in {folder} (server.log, gate folders, database)."
         )
@@ -75,5 +82,11 @@ def _run(args: argparse.Namespace, crowd: Crowd, folder: Path, narrator: Printed
 def _gate_b_in_the_app(stage: Stage, narrator: PrintedNarration) -> list[ScanResult]:
     from ticketgate.demo.gate_app import run_gate_app
 
+    if sys.stdin.isatty() and not os.environ.get("TICKETGATE_DEMO_NO_WAIT"):
+        # The gate app takes the whole terminal: first let the sale's story be read.
+        try:
+            input(f"\nPress Enter to open the gate app as {GATE_B}... ")
+        except EOFError:
+            pass
     results: list[ScanResult] = run_gate_app(stage, narrator)
     return results

@@ -31,8 +31,10 @@ class PrintedNarration:
     def chapter(self, title: str) -> None:
         self._write(f"\n== {title}")
 
-    def say(self, text: str) -> None:
-        self._write(f"[{time.monotonic() - self._started:6.1f}s] {text}")
+    def say(self, text: str, *, at: float | None = None) -> None:
+        """``at``: when it happened (``time.monotonic()``), if it is told later (the gate app's lines)."""
+        moment = time.monotonic() if at is None else at
+        self._write(f"[{moment - self._started:6.1f}s] {text}")
 
     def _write(self, line: str) -> None:
         self.lines.append(line)
