@@ -29,13 +29,14 @@ from psycopg_pool import AsyncConnectionPool
 from backend.db import database_errors
 from backend.errors import BackendError, EventNotFound, InvalidInput, SoldOut
 from backend.events import code_to_look_up
+from backend.order_tokens import new_access_token, replay_token
 from backend.orders import (
     Order,
     get_order,
     hold_limit_error,
-    new_access_token,
     order_from_row,
     validate_order_request,
+    with_replayed_token,
 )
 from backend.stock import allocate
 
@@ -159,6 +160,7 @@ async def reserve_batch(
     hold_seconds: int,
     max_per_order: int,
     max_pending_per_email: int,
+    token_key: bytes | None = None,
 ) -> list[Order | BackendError]:
     """Reserve every request in one transaction; one result per request, in order.
 
@@ -232,12 +234,19 @@ async def reserve_batch(
                     existing_ids=existing_ids,
                     hold_seconds=hold_seconds,
                     max_pending=max_pending_per_email,
+                    token_key=token_key,
                 )
     for i, code, *_ in valid:
         if results[i] is None and i not in existing_ids:
             results[i] = EventNotFound(f"no event has the code {code}")
+    keyed_requests = {i: (code, email, key) for i, code, _, email, key in valid if key is not None}
     for i, order_id in existing_ids.items():
-        results[i] = await get_order(pool, order_id)
+        order = await get_order(pool, order_id)
+        if token_key is not None and i in keyed_requests:
+            code, email, key = keyed_requests[i]
+            token = replay_token(token_key, event_code=code, email=email, idempotency_key=key)
+            order = with_replayed_token(order, token)
+        results[i] = order
     return [result for result in results if result is not None]
 
 
@@ -251,6 +260,7 @@ async def _place(
     existing_ids: dict[int, uuid.UUID],
     hold_seconds: int,
     max_pending: int,
+    token_key: bytes | None,
 ) -> None:
     """Inside the batch's transaction, with the buyers' locks and the events' stock rows held, and
     ``known_rows`` (the _KNOWN statement's answer): allocate and insert."""
@@ -304,7 +314,9 @@ async def _place(
         pending[buyer] += quantity
         if wait[buyer] is None:
             wait[buyer] = float(hold_seconds)
-        token, token_hash = new_access_token()
+        token, token_hash = new_access_token(
+            token_key, event_code=event.code, email=email, idempotency_key=key
+        )
         item = _New(i, uuid.uuid4(), event, quantity, email, key, allocation, token, token_hash)
         new.append(item)
         if key is not None:

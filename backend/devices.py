@@ -115,7 +115,9 @@ def normalise_device_name(name: str) -> str:
     if not isinstance(name, str):
         raise InvalidInput("the device name must be text")
     name = name.strip()
-    if not 1 <= len(name) <= MAX_DEVICE_NAME_CHARS or not storable_text(name):
+    if not storable_text(name):
+        raise InvalidInput("the device name must be text (UTF-8, no NUL character)")
+    if not 1 <= len(name) <= MAX_DEVICE_NAME_CHARS:
         raise InvalidInput(f"the device name must be 1 to {MAX_DEVICE_NAME_CHARS} characters")
     # Gates show it as "already used at <name>" and terminals print it: no control characters.
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in name):
@@ -316,6 +318,9 @@ async def revoke_device(
     at once and its pairing code, if unused, too.
     """
     device_id = _as_uuid(name_or_id)
+    if device_id is None and not storable_text(name_or_id):
+        # No device can have this name (names are stored text); the statement would fail to send it.
+        raise DeviceNotFound(f"no device is named {name_or_id!r} (ticketgate device list shows them)")
     async with database_errors(), pool.connection() as conn, conn.transaction():
         if device_id is None:
             device_id = await _find_by_name(conn, name_or_id.strip(), event_code)

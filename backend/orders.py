@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import random
 import re
-import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -20,6 +18,7 @@ from backend.db import database_errors, storable_text
 from backend.errors import EventNotFound, HoldLimit, InvalidInput, OrderNotFound, SoldOut
 from backend.events import code_to_look_up
 from backend.lifecycle import OrderStatus
+from backend.order_tokens import new_access_token, token_hash
 from backend.stock import allocate
 
 MAX_EMAIL_CHARS = 254
@@ -63,17 +62,6 @@ class Order:
         if not token or self.access_token_hash is None:
             return False
         return hmac.compare_digest(token_hash(token), self.access_token_hash)
-
-
-def new_access_token() -> tuple[str, bytes]:
-    """A random order access token (shown to the buyer once) and the hash that is stored."""
-    token = secrets.token_urlsafe(24)
-    return token, token_hash(token)
-
-
-def token_hash(token: str) -> bytes:
-    # 192 random bits need no slow password hash: SHA-256 cannot be reversed or guessed for them.
-    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
 
 
 class _IdempotencyRace(Exception):
@@ -244,21 +232,22 @@ async def reserve(
     hold_seconds: int,
     max_per_order: int,
     max_pending_per_email: int,
+    token_key: bytes | None = None,
 ) -> Order:
     """Hold ``quantity`` tickets of the event for a new pending order, atomically, or raise SoldOut.
 
     Never holds more than the event has: every stock change is one conditional UPDATE on locked rows.
     Never lets one email hold more than ``max_pending_per_email`` pending tickets of the event
     (HoldLimit). The same ``idempotency_key`` from the same email on the same event returns the same
-    order (without its access token, which only the first answer carries), also when two requests
-    with it race; the same key from another email is simply another request. The new order carries
-    its ``access_token``.
+    order, also when two requests with it race; the same key from another email is simply another
+    request. The new order carries its ``access_token``; with ``token_key`` (order_tokens), so does
+    the order a retry of a keyed request returns.
     """
     quantity, email, idempotency_key = validate_order_request(
         quantity=quantity, email=email, idempotency_key=idempotency_key, max_per_order=max_per_order
     )
     code = code_to_look_up(event_code)
-    token, hashed = new_access_token()
+    token, hashed = new_access_token(token_key, event_code=code, email=email, idempotency_key=idempotency_key)
     params = {
         "code": code,
         "key": idempotency_key,
@@ -317,7 +306,13 @@ async def reserve(
             raise
         same_request(winner, quantity)
         existing_id = winner["id"]
-    return await get_order(pool, existing_id)
+    return with_replayed_token(await get_order(pool, existing_id), token)
+
+
+def with_replayed_token(order: Order, token: str) -> Order:
+    """``order`` as a retry of the request that made it is answered: with its access token, when the
+    token this retry derived is the order's (order_tokens); as it is otherwise."""
+    return replace(order, access_token=token) if order.opens_with(token) else order
 
 
 async def _find_by_key(

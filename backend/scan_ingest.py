@@ -53,7 +53,7 @@ def is_movement(scan: ScanUpload, device: Device) -> bool:
 
 # The advisory locks' first key: their own space, apart from other advisory locks. The second is the
 # event's id and the ticket's bucket.
-_INGEST_LOCK_CLASS = 7_301_442
+INGEST_LOCK_CLASS = 7_301_442
 LOCK_BUCKETS = 64
 
 
@@ -104,7 +104,7 @@ async def ingest_scans(pool: AsyncConnectionPool, device: Device, scans: Sequenc
             # Waits (up to lock_timeout, then Busy: 503) for batches moving the same tickets.
             await conn.execute(
                 "SELECT pg_advisory_xact_lock(%s::integer, k) FROM unnest(%b::integer[]) AS k",
-                (_INGEST_LOCK_CLASS, lock_keys(device.event_id, moving)),
+                (INGEST_LOCK_CLASS, lock_keys(device.event_id, moving)),
             )
         if scans:
             cur = await conn.execute(

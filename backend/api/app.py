@@ -20,10 +20,17 @@ from backend.api.context import ApiContext
 from backend.api.device_routes import device_routes
 from backend.api.errors import RETRY_LATER, describe_errors, error_response, status_of
 from backend.api.event_routes import event_routes
-from backend.api.limits import MAX_BODY_BYTES, MAX_PUSH_BODY_BYTES, BodyLimit, BodyTooLarge
+from backend.api.limits import (
+    MAX_BODY_BYTES,
+    MAX_PUSH_BODY_BYTES,
+    BodyLimit,
+    BodyStalled,
+    BodyTooLarge,
+)
 from backend.api.order_routes import order_routes
 from backend.api.payment_routes import payment_routes
 from backend.api.sync_routes import sync_routes
+from backend.api.unexpected import AnswerUnexpected
 from backend.db import make_pool
 from backend.reaper import run_reaper
 from backend.settings import Settings
@@ -92,6 +99,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, paths={PUSH_PATH: MAX_PUSH_BODY_BYTES})
+    app.add_middleware(AnswerUnexpected)  # added last: the outermost, so it sees every failure
     _install_error_handlers(app)
     ctx = ApiContext(db=db, settings=settings)
     for routes in (event_routes, order_routes, payment_routes, device_routes, sync_routes):
@@ -152,6 +160,8 @@ def _install_error_handlers(app: FastAPI) -> None:
             )
         if isinstance(exc.__cause__, ClientDisconnect):
             return _client_went_away(request)
+        if isinstance(exc.__cause__, BodyStalled):
+            raise exc.__cause__  # BodyLimit answers it, as for routes that read their body themselves
         if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError | UnicodeDecodeError):
             # The sender's body, not the server, is at fault: the same 422 as any other bad body.
             why = "nested too deeply" if isinstance(exc.__cause__, RecursionError) else "not UTF-8"
@@ -160,8 +170,3 @@ def _install_error_handlers(app: FastAPI) -> None:
             exc.status_code, "http_error"
         )
         return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("%s %s failed", request.method, request.url.path)
-        return error_response(500, "internal_error", "an unexpected error occurred; it has been logged")

@@ -1,7 +1,10 @@
-"""Request body limits: bounded reads, and a middleware that refuses oversized bodies with a 413."""
+"""Request body limits: bounded reads, and a middleware that refuses oversized bodies with a 413 and
+bodies that stall with a 408."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping
 
 from fastapi import Request
@@ -21,6 +24,12 @@ MAX_PUSH_BODY_BYTES = 4 * 1024 * 1024
 MAX_PAIR_BODY_BYTES = 4 * 1024
 # Everything else (event creation) is small too; BodyLimit enforces this for every route but the push.
 MAX_BODY_BYTES = 256 * 1024
+# The longest wait for the next piece of a body once its head has arrived (nginx's client_body_timeout,
+# 60 s by default, is the same idea). uvicorn waits forever: a client trickling a byte now and then
+# held a connection and a request task without end. Read when a request starts (tests shorten it).
+BODY_GAP_TIMEOUT_SECONDS = 20.0
+
+log = logging.getLogger("backend.api")
 
 
 async def read_body(request: Request, *, limit: int) -> bytes | None:
@@ -40,6 +49,10 @@ async def read_body(request: Request, *, limit: int) -> bytes | None:
 
 class BodyTooLarge(Exception):
     """Raised inside the app when a body grows past the limit while being received."""
+
+
+class BodyStalled(Exception):
+    """Raised inside the app when the next piece of a body does not arrive in time."""
 
 
 class BodyLimit:
@@ -64,14 +77,22 @@ class BodyLimit:
                 return
         received = 0
         started = False
+        body_done = False
+        gap = BODY_GAP_TIMEOUT_SECONDS
 
         async def counting_receive() -> Message:
-            nonlocal received
-            message = await receive()
+            nonlocal received, body_done
+            if body_done:
+                return await receive()  # after the body: the app waits for a disconnect, unbounded
+            try:
+                message = await asyncio.wait_for(receive(), gap)
+            except TimeoutError:
+                raise BodyStalled from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise BodyTooLarge
+                body_done = not message.get("more_body", False)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -85,6 +106,21 @@ class BodyLimit:
             if started:
                 raise
             await self._refuse(scope, receive, send, limit)
+        except BodyStalled:
+            if started:
+                raise
+            client = scope.get("client") or ("a client", "")
+            log.info(
+                "%s:%s stalled mid-body for %g s (%s %s); dropped, nothing was done",
+                *client, gap, scope.get("method"), scope.get("path"),
+            )  # fmt: skip
+            response = error_response(
+                408,
+                "request_timeout",
+                f"the request's body stalled: nothing arrived for {gap:g} s",
+                headers={"Connection": "close"},  # the rest of that body must not be read as a request
+            )
+            await response(scope, receive, send)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         response = error_response(413, "payload_too_large", f"a request body is at most {limit} bytes")

@@ -68,8 +68,8 @@ class OrderOut(BaseModel):
 
 class CheckoutOut(OrderOut):
     access_token: str | None = Field(
-        description="the order's access token, in the first answer only (an Idempotency-Key retry has"
-        " none): keep it, GET /api/orders/{id} shows the tickets only with it",
+        description="the order's access token (again in the answer to a retry with the same"
+        " Idempotency-Key): keep it, GET /api/orders/{id} shows the tickets only with it",
     )
 
 

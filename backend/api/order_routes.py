@@ -30,6 +30,7 @@ from backend.api.models import (
 from backend.api.rate_limit import CheckoutRateLimit
 from backend.checkout_batch import ReserveRequest, reserve_batch
 from backend.coalescing import Coalescer
+from backend.order_tokens import order_token_key
 
 # Declared for the OpenAPI page; the token is checked against the order's stored hash.
 order_bearer = HTTPBearer(auto_error=False, description="the order's access token, from its checkout")
@@ -57,6 +58,8 @@ _ORDER_REQUEST_DOC: dict[str, Any] = {
 def order_routes(ctx: ApiContext) -> APIRouter:
     router = APIRouter(tags=["orders"])
     settings = ctx.settings
+    # A retry with the request's Idempotency-Key gets the order's access token again (order_tokens).
+    token_key = order_token_key(settings.master_secret)
 
     async def reserve_queued(
         _: str, queued: Sequence[ReserveRequest]
@@ -74,6 +77,7 @@ def order_routes(ctx: ApiContext) -> APIRouter:
                     hold_seconds=settings.hold_seconds,
                     max_per_order=settings.max_tickets_per_order,
                     max_pending_per_email=settings.max_pending_per_email,
+                    token_key=token_key,
                 )
             except errors.BackendError as exc:
                 return [exc]
@@ -84,6 +88,7 @@ def order_routes(ctx: ApiContext) -> APIRouter:
             hold_seconds=settings.hold_seconds,
             max_per_order=settings.max_tickets_per_order,
             max_pending_per_email=settings.max_pending_per_email,
+            token_key=token_key,
         )
 
     rate_limit = (
@@ -113,7 +118,7 @@ def order_routes(ctx: ApiContext) -> APIRouter:
         invalid email or a body that is not JSON; 429 ``hold_limit`` when this email would hold more
         pending tickets of the event than allowed, 429 ``rate_limited`` past the per-client checkout
         rate (both with ``Retry-After``). A retry with the same ``Idempotency-Key`` and email answers
-        201 with the same order, without its token; the same key and email with another quantity is
+        201 with the same order and its token; the same key and email with another quantity is
         422; the same key with another email is another buyer's request.
         """
         if rate_limit is not None:

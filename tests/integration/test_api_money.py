@@ -248,9 +248,15 @@ def test_an_idempotency_key_never_answers_with_another_buyers_order(base_url: st
         headers={"Idempotency-Key": "k1"},
     )
     assert other.status_code == 201 and "used" not in other.text
-    # Ann's own retry: her order, without token or tickets (those need the token).
+    # Ann's own retry: her order and her token (the tickets need the token: none in this answer).
     retry = buy(base_url, "SCOPE1", 3, "ann@example.com", **{"Idempotency-Key": "k1"})
-    assert (retry["id"], retry["access_token"], retry["tickets"]) == (ann["id"], None, [])
+    assert (retry["id"], retry["access_token"], retry["tickets"]) == (ann["id"], ann["access_token"], [])
+    # Eve's order under the same key has its own token, which does not open Ann's.
+    assert eve["access_token"] != ann["access_token"]
+    peek = httpx.get(
+        f"{base_url}/api/orders/{ann['id']}", headers={"Authorization": f"Bearer {eve['access_token']}"}
+    )
+    assert peek.status_code == 401
     assert_invariants(database_url)
 
 

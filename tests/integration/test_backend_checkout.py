@@ -12,7 +12,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from backend import events, orders
 from backend.db import make_pool
-from backend.errors import Busy, EventExists, EventNotFound, InvalidInput, SoldOut
+from backend.errors import Busy, EventExists, EventNotFound, InvalidInput, OrderNotFound, SoldOut
 from tests.integration.conftest import assert_invariants, reserve, run_in_threads
 
 pytestmark = pytest.mark.anyio
@@ -108,6 +108,11 @@ async def test_order_carries_amount_expiry_and_an_unguessable_id(pool: AsyncConn
     assert order.id.version == 4
     assert 899 <= (order.expires_at - order.created_at).total_seconds() <= 901
     assert (await orders.get_order(pool, order.id)) == order
+    # The id as a URL or a command line carries it: text, in either case.
+    assert (await orders.get_order(pool, str(order.id).upper())) == order  # type: ignore[arg-type]
+    for bad in ("not-an-id", "", str(order.id)[:-1]):
+        with pytest.raises(OrderNotFound, match="no order has the id"):
+            await orders.get_order(pool, bad)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -155,3 +155,25 @@ def test_scans_summary_and_conflicts_are_counted_on_the_server(base_url: str, da
     assert "6 scan(s) uploaded by 2 device(s): 4 admitted, 1 rejected, 1 exit(s); 1 conflict(s)" in out
     code, _, err = cli(database_url, "conflicts", "--event", "NOSUCH")
     assert code == 2 and "no event has the code NOSUCH" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["device", "revoke", "Gate \udcff"], "no device is named 'Gate \\udcff'"),
+        (["device", "add", "--event", "CLIBAD", "--name", "Gate \udcff"], "the device name must be text"),
+        (["device", "add", "--event", "CLIBAD", "--name", "Gate \x1b[2J"], "must not contain control"),
+        (["device", "list", "--event", "CLI\udcff"], "no event has the code 'CLI\\udcff'"),
+        (["scans", "summary", "--event", "\udcff"], "no event has the code '\\udcff'"),
+        (["conflicts", "--event", "\udcff"], "no event has the code '\\udcff'"),
+        (["orders", "cancel", "\udcff\udcfe"], "'\\udcff\\udcfe' is not an order id"),
+        (["orders", "attention", "--clear", "nope"], "'nope' is not an order id"),
+    ],
+)
+def test_operator_commands_fed_bytes_that_are_not_text_say_so_in_one_line(
+    base_url: str, database_url: str, args: list[str], message: str
+) -> None:
+    create_event(base_url, "CLIBAD")
+    code, out, err = cli(database_url, *args, TICKETGATE_PUBLIC_URL="http://127.0.0.1:9")
+    assert code == 2 and out == "", (code, out, err)
+    assert err.startswith("ticketgate: error: ") and err.count("\n") == 1 and message in err, err

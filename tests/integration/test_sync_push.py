@@ -13,6 +13,7 @@ import httpx
 import psycopg
 import pytest
 
+from backend.scan_ingest import INGEST_LOCK_CLASS, lock_keys
 from tests.integration.live_server import live_server, settings_for
 from tests.integration.synckit import Gate, create_event, error_code, paired_gate, sell
 from ticketcode.sync_protocol import PUSH_PATH, PushRequest, ScanUpload, encode_push_request
@@ -159,3 +160,27 @@ def test_a_batch_that_breaks_the_protocol_is_refused_whole(base_url: str, databa
         response = httpx.post(f"{base_url}{PUSH_PATH}", content=raw, headers=gate.headers)
         assert response.status_code == 422 and error_code(response) == "invalid_input"
     assert stored(database_url, gate) == []
+
+
+def test_a_push_that_waits_too_long_for_a_ticket_is_503_and_stores_nothing_until_retried(
+    base_url: str, database_url: str
+) -> None:
+    create_event(base_url, "BUSY01")
+    codes = sell(base_url, "BUSY01", 1)
+    gate = paired_gate(base_url, database_url, "BUSY01", "Gate A")
+    scan = gate.scan(codes[0])
+    with psycopg.connect(database_url) as blocker:
+        # Another batch moving the same ticket holds it (here: as long as this transaction lasts).
+        [(event_id,)] = blocker.execute("SELECT id FROM events WHERE code = 'BUSY01'").fetchall()
+        blocker.execute(
+            "SELECT pg_advisory_xact_lock(%s::integer, k) FROM unnest(%s::integer[]) AS k",
+            (INGEST_LOCK_CLASS, lock_keys(event_id, [scan.serial or 0])),
+        )
+        body = encode_push_request(PushRequest(scans=(scan,)))
+        busy = httpx.post(f"{base_url}{PUSH_PATH}", json=body, headers=gate.headers, timeout=30)
+        assert busy.status_code == 503 and error_code(busy) == "busy", busy.text
+        assert busy.headers["Retry-After"] == "1"
+        assert stored(database_url, gate) == []
+    # The lock is gone with the blocker's transaction: the gate's retry of the same batch lands once.
+    assert gate.push([scan]).acknowledged == (scan.id,)
+    assert stored(database_url, gate) == [(scan.id, 1)]
