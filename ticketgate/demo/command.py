@@ -36,8 +36,17 @@ def demo(args: argparse.Namespace) -> int:
     if problem:
         print(f"ticketgate: error: {problem}", file=sys.stderr)
         return 2
-    folder = Path(args.home).expanduser() if args.home else Path(tempfile.mkdtemp(prefix="ticketgate-demo-"))
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        fresh = not args.home
+        folder = Path(tempfile.mkdtemp(prefix="ticketgate-demo-")) if fresh else Path(args.home).expanduser()
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"ticketgate: error: cannot make the demo's folder: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    if not args.headless and not (sys.stdin.isatty() and sys.stdout.isatty()):
+        # The gate app needs a terminal; piped or in CI, the story is told in print.
+        print("ticketgate: no terminal for the gate app: telling the story headless", file=sys.stderr)
+        args.headless = True
     if not args.verbose:
         # Every request would be a log line (httpx logs each at INFO): the story says what matters.
         for noisy in ("httpx", "httpcore"):

@@ -139,8 +139,8 @@ def _wait_ready(system: System, process: subprocess.Popen[bytes]) -> None:
     while True:
         if process.poll() is not None:
             raise DemoError(
-                f"ticketgate server exited with status {process.returncode} while starting: "
-                f"see {system.folder / 'server.log'}"
+                f"ticketgate server exited with status {process.returncode} while starting "
+                f"({_last_line(system.folder / 'server.log')}): see {system.folder / 'server.log'}"
             )
         with suppress(httpx.TransportError):
             if httpx.get(f"{system.base_url}/readyz", timeout=2).status_code in (200, 404):
@@ -159,3 +159,12 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def _last_line(log: Path) -> str:
+    """The last line of the server's log: its one-line error when it refused to start."""
+    try:
+        lines = log.read_text(errors="replace").strip().splitlines()
+    except OSError:
+        return "no log"
+    return lines[-1][-300:] if lines else "nothing logged"
