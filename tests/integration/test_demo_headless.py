@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
+import pytest
 
 from backend.invariants import InvariantCheck
 from ticketgate.demo import checks
@@ -27,17 +32,33 @@ CHECKS = (
 
 
 def _children_of_the_demo(folder: Path) -> list[str]:
-    """Processes still running with the demo's folder on their command line (server, PostgreSQL)."""
+    """Processes running for the demo in ``folder``: PostgreSQL (its data folder on the command line)
+    and the server (the folder as its TICKETGATE_HOME)."""
     left = []
     for process in psutil.process_iter(["cmdline"]):
         cmdline = " ".join(process.info["cmdline"] or [])
-        if str(folder) in cmdline:
+        try:
+            home = process.environ().get("TICKETGATE_HOME")
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            home = None
+        if str(folder) in cmdline or home == str(folder):
             left.append(cmdline)
     return left
 
 
-def test_the_headless_demo_tells_the_whole_story_and_every_check_holds(tmp_path: Path) -> None:
-    folder = tmp_path / "demo"
+@pytest.fixture
+def folder() -> Iterator[Path]:
+    """The demo's folder outside pytest's tmp_path: as root, pgserver runs PostgreSQL as another user,
+    and a concurrent pytest session resets /tmp/pytest-of-root to mode 0700, locking that user out."""
+    made = Path(tempfile.mkdtemp(prefix="tg_demo_"))
+    made.chmod(0o755)
+    try:
+        yield made / "demo"
+    finally:
+        shutil.rmtree(made, ignore_errors=True)
+
+
+def test_the_headless_demo_tells_the_whole_story_and_every_check_holds(folder: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETGATE_")}
     result = subprocess.run(
         [sys.executable, "-m", "ticketgate", "demo", "--headless", "--home", str(folder)],
@@ -62,6 +83,36 @@ def test_the_headless_demo_tells_the_whole_story_and_every_check_holds(tmp_path:
         assert f"ok   {name}" in out, name
     assert "every check held" in out
     assert f"rm -rf {folder}" in out
+    assert not _children_of_the_demo(folder)
+
+
+def test_ctrl_c_during_the_sale_stops_the_server_and_postgresql(folder: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETGATE_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ticketgate", "demo", "--headless", "--home", str(folder)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if "organiser created event" in line:
+                break
+        else:
+            raise AssertionError(f"the demo ended before its sale began: {process.communicate()}")
+        running = _children_of_the_demo(folder)
+        assert any("postgres" in c for c in running) and any(" server " in c for c in running), running
+        process.send_signal(signal.SIGINT)
+        rest, errors = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 130, errors
+    assert "interrupted; everything it started is stopped" in errors
+    assert f"rm -rf {folder}" in rest
     assert not _children_of_the_demo(folder)
 
 
