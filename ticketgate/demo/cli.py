@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import argparse
+from typing import Any
 
 DEFAULT_HOLD_SECONDS = 8
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(commands: Any) -> None:
     """Add ``demo`` to the ``ticketgate`` parser."""
     p = commands.add_parser(
         "demo", help="the whole system end to end on this machine: a sale, two gates, the gate app"
