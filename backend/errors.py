@@ -119,3 +119,9 @@ class DeviceRevoked(BackendError):
 
 class BadCursor(BackendError):
     code = "bad_cursor"
+
+
+class ScanIdsReused(BackendError):
+    """A device sent scans under ids it had used for other scans: its store was replaced or restored."""
+
+    code = "scan_ids_reused"

@@ -28,6 +28,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from backend.db import database_errors
 from backend.devices import Device
+from backend.errors import ScanIdsReused
 from backend.timeline import Movement, find_conflicts
 from ticketcode.sync_protocol import ScanUpload
 
@@ -88,8 +89,11 @@ WITH batch AS (
       FROM stored WHERE movement
      ORDER BY corrected_at, scan_id
 )
-SELECT id, serial, movement FROM stored
+SELECT id, serial, movement, scan_id FROM stored
 """
+
+# The scans already held under the ids a batch repeats: a retry repeats them exactly.
+_HELD = "SELECT scan_id, scanned_at, code, direction FROM scans WHERE device_id = %s AND scan_id = ANY(%s)"
 
 
 async def ingest_scans(pool: AsyncConnectionPool, device: Device, scans: Sequence[ScanUpload]) -> list[int]:
@@ -112,7 +116,10 @@ async def ingest_scans(pool: AsyncConnectionPool, device: Device, scans: Sequenc
                 {"scans": _batch_json(device, scans), "device": device.id, "event": device.event_id},
             )
             stored = await cur.fetchall()
-            moved = sorted({serial for _, serial, movement in stored if movement})
+            repeated = set(acknowledged).difference(scan_id for *_, scan_id in stored)
+            if repeated:
+                await _check_repeats(conn, device, [s for s in scans if s.id in repeated])
+            moved = sorted({serial for _, serial, movement, _ in stored if movement})
             if moved:
                 await _reconcile(conn, device, moved)
         await conn.execute(
@@ -121,6 +128,21 @@ async def ingest_scans(pool: AsyncConnectionPool, device: Device, scans: Sequenc
             (offset, device.id),
         )
     return acknowledged
+
+
+async def _check_repeats(conn: AsyncConnection[Any], device: Device, repeats: Sequence[ScanUpload]) -> None:
+    """ScanIdsReused (rolling the whole batch back) unless every scan sent under an id already held is
+    that same scan again. Ids that restart (a gate store replaced, or restored from a backup, while
+    its pairing stayed) would otherwise be acknowledged and never stored: admissions lost silently."""
+    cur = await conn.execute(_HELD, (device.id, [s.id for s in repeats]))
+    held = {scan_id: (at, code, direction) for scan_id, at, code, direction in await cur.fetchall()}
+    differ = [s.id for s in repeats if held.get(s.id) != (s.scanned_at, s.code, s.direction)]
+    if differ:
+        raise ScanIdsReused(
+            f"this device already uploaded other scans under {len(differ)} of these ids (the first: "
+            f"{min(differ)}): its store was replaced or restored from a backup; pair the gate again "
+            "so its scans go up under a new device"
+        )
 
 
 def _batch_json(device: Device, scans: Sequence[ScanUpload]) -> str:

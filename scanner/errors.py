@@ -113,6 +113,12 @@ class PairingRefused(SyncError):
     code = "pairing_invalid"
 
 
+class ScanIdsReused(SyncError):
+    """The backend holds other scans under this gate's scan ids: the store restarted its numbering."""
+
+    code = "scan_ids_reused"
+
+
 class SyncConfigError(SyncError):
     """Pulled data this gate cannot keep: a different key under a held version, another event."""
 

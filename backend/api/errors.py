@@ -30,6 +30,7 @@ _STATUS: dict[type[Exception], int] = {
     errors.DeviceUnauthorized: 401,
     errors.DeviceRevoked: 403,
     errors.BadCursor: 400,
+    errors.ScanIdsReused: 409,
     errors.Busy: 503,
     errors.DatabaseUnavailable: 503,
     webhooks.WebhookError: 400,

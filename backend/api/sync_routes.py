@@ -73,10 +73,14 @@ def sync_routes(ctx: ApiContext) -> APIRouter:
         )
         return Response(body, media_type="application/json")
 
-    @router.post(PUSH_PATH, responses=error_responses(401, 403, 413, 422, 503), openapi_extra=_DEVICE_AUTH)
+    @router.post(
+        PUSH_PATH, responses=error_responses(401, 403, 409, 413, 422, 503), openapi_extra=_DEVICE_AUTH
+    )
     async def push(request: Request) -> Response:
         """Scans recorded at the gate, at most 1,000; each stored once per (device, scan id) however
-        often it is sent. The answer lists every scan id of the batch the server now holds."""
+        often it is sent. The answer lists every scan id of the batch the server now holds. 409
+        ``scan_ids_reused`` (nothing stored) when an id already held comes with another scan: the
+        gate's store restarted its numbering, and the gate must pair again."""
         device = await device_of(request)
         batch = decode_push_request(await json_body(request, limit=MAX_PUSH_BODY_BYTES))
         acknowledged = await scan_ingest.ingest_scans(ctx.db, device, batch.scans)

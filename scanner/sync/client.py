@@ -28,6 +28,7 @@ from scanner.errors import (
     DeviceRevoked,
     DeviceUnauthorized,
     PairingRefused,
+    ScanIdsReused,
     ServerUnavailable,
     SyncConfigError,
     SyncError,
@@ -268,6 +269,13 @@ def _raise_for_status(answer: Answer, server: str) -> None:
         raise DeviceUnauthorized(
             f"the server at {server} does not know this device (a reset or different server?): "
             "pair again with a new pairing code"
+        )
+    if status == 409 and code == "scan_ids_reused":
+        raise ScanIdsReused(
+            "the server already holds other scans under this gate's scan ids: its store was replaced "
+            "or restored from a backup since it was paired. Nothing was uploaded and nothing is lost: "
+            "pair the gate again (ticketgate device add on the backend, then ticketgate pair here) and "
+            "its scans go up under the new device"
         )
     if status == 400 and code == "bad_cursor":
         raise BadCursor(message or "the server cannot read the sync cursor")

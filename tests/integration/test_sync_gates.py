@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from scanner.errors import DeviceRevoked, DeviceUnauthorized, PairingRefused
+from scanner.errors import DeviceRevoked, DeviceUnauthorized, PairingRefused, ScanIdsReused
 from scanner.gate import Gate
 from scanner.keystore import KeyStore
 from scanner.paths import keys_dir, store_path
@@ -303,3 +304,37 @@ def test_a_gate_holding_another_servers_key_for_the_event_is_told_what_to_do(
     # The key held was not replaced: tickets it signed still verify here.
     [held] = KeyStore(keys_dir(home)).keys_for(event)
     assert held.key == derive_event_key(b"another backend's master secret!", event).key
+
+
+def test_a_store_restored_from_a_backup_is_told_to_pair_again_and_loses_no_scan(
+    server: str, database_url: str, event: str, tmp_path: Path
+) -> None:
+    first, second = sell(server, event, 2)
+    gate = pair_gate(tmp_path, server, database_url, event, "Gate R")
+    backup = tmp_path / "backup.sqlite3"
+    with sqlite3.connect(store_path(gate.home)) as live, sqlite3.connect(backup) as copy:
+        live.backup(copy)
+    assert gate.check(first).verdict is Verdict.ADMIT
+    assert gate.sync().pushed == 1
+    # The laptop's disk is restored from last night's backup: the store numbers its scans from the
+    # same id again, while its pairing (var/device.json) stays.
+    with sqlite3.connect(backup) as copy, sqlite3.connect(store_path(gate.home)) as live:
+        copy.backup(live)
+    assert gate.check(second).verdict is Verdict.ADMIT
+    report = gate.sync()
+    assert report.exit_code == 2 and any(isinstance(e, ScanIdsReused) for e in report.errors)
+    assert "pair the gate again" in (report.problem or "")
+    with gate.store() as store:
+        assert store.pending_upload_count() == 1  # kept, not marked uploaded
+    device = gate.credentials.device_id
+    with psycopg.connect(database_url) as conn:
+        held = conn.execute("SELECT code FROM scans WHERE device_id = %s", (device,)).fetchall()
+    assert held == [(first,)]
+    # Paired again (a new device), the held scan goes up; nothing of the first device is replaced.
+    with Store.open(store_path(gate.home)) as store:
+        pair_device(gate.home, Pairing(add_device(database_url, event, "Gate R2"), server), store=store)
+    assert gate.sync().pushed == 1
+    with psycopg.connect(database_url) as conn:
+        codes = conn.execute("SELECT code FROM scans WHERE device_id IN (%s, %s) ORDER BY id",
+                             (device, gate.credentials.device_id)).fetchall()  # fmt: skip
+    assert codes == [(first,), (second,)]
