@@ -55,7 +55,7 @@ def set_the_stage(system: System, crowd: Crowd, narrator: Narrator, *, event: st
     gate_b = gates.pair(system, sale.event, GATE_B, narrator)
     first, second = (sale.tickets[order.id][0] for order in sale.paid[:2])
     at_a = Shot(first, sale.paid[0].email, Verdict.ADMIT.value, "a paid ticket")
-    [admitted] = gates.play(gate_a, [at_a], on_shot=lambda _: _shown(narrator, GATE_A, at_a))
+    admitted = _one(GATE_A, gates.play(gate_a, [at_a], on_shot=lambda _: _shown(narrator, GATE_A, at_a)))
     _said(narrator, GATE_A, at_a, admitted)
     pushed = gates.sync(gate_a).pushed
     pulled = gates.sync(gate_b).pulled
@@ -109,10 +109,18 @@ def finish(stage: Stage, gate_b_results: list[ScanResult], narrator: Narrator) -
         ticket = admitted_at_b[0].code
         assert ticket is not None
         shot = Shot(ticket, "the same person", Verdict.ALREADY_USED.value, f"the ticket {GATE_B} let in")
-        [again] = gates.play(stage.gate_a, [shot], on_shot=lambda _: _shown(narrator, GATE_A, shot))
+        seen = gates.play(stage.gate_a, [shot], on_shot=lambda _: _shown(narrator, GATE_A, shot))
+        again = _one(GATE_A, seen)
         _said(narrator, GATE_A, shot, again)
         gates.sync(stage.gate_a)
     return Played(gate_b=tuple(gate_b_results), gate_a_again=again)
+
+
+def _one(gate: str, results: list[ScanResult]) -> ScanResult:
+    """The one verdict a single shot gives; DemoError if the camera loop read it not once."""
+    if len(results) != 1:
+        raise DemoError(f"{gate}'s camera read the ticket {len(results)} times, not once")
+    return results[0]
 
 
 def _shown(narrator: Narrator, gate: str, shot: Shot) -> None:
