@@ -40,7 +40,7 @@ async def test_the_demo_gate_app_narrates_each_shot_and_its_verdict(tmp_path: Pa
     app = DemoGateApp(
         shots=shots,
         intro=("Gate B is about to see five people.",),
-        fps=8.0,
+        fps=4.0,  # each code in view for half a second: read even on a busy machine
         start_delay_s=0.0,
         gate=gate,
         home=home,
