@@ -14,7 +14,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check ticketcode backend scanner ticketgate tests bench
+	$(BIN)/ruff check ticketcode backend scanner monitor ticketgate tests bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 

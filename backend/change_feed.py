@@ -24,7 +24,7 @@ from psycopg_pool import AsyncConnectionPool
 from backend.db import database_errors, single_statements
 from backend.devices import Device
 from backend.errors import BadCursor
-from ticketcode import derive_event_key
+from backend.tickets import gate_keys
 from ticketcode.keys import key_to_mapping
 from ticketcode.sync_protocol import EventInfo, encode_event
 
@@ -177,13 +177,19 @@ async def _count_after(pool: AsyncConnectionPool, device: Device, after: FeedPos
 
 
 def event_info(device: Device) -> EventInfo:
-    return EventInfo(code=device.event_code, name=device.event_name, capacity=device.capacity)
+    return EventInfo(
+        code=device.event_code, name=device.event_name, capacity=device.capacity, signing=device.signing
+    )
 
 
 @lru_cache(maxsize=1024)
-def _keys_json(master_secret: bytes, event_code: str, key_version: int) -> str:
-    keys = [key_to_mapping(derive_event_key(master_secret, event_code, v)) for v in range(1, key_version + 1)]
-    return json.dumps(keys)
+def _keys_json(
+    master_secret: bytes, event_code: str, key_version: int, retired_below: int, scheme: str
+) -> str:
+    keys = gate_keys(
+        master_secret, event_code, key_version=key_version, retired_below=retired_below, scheme=scheme
+    )
+    return json.dumps([key_to_mapping(k) for k in keys])
 
 
 def page_json(device: Device, page: Page, *, master_secret: bytes, server_time: datetime) -> bytes:
@@ -192,7 +198,9 @@ def page_json(device: Device, page: Page, *, master_secret: bytes, server_time: 
     parts = [
         json.dumps(head)[:-1],
         ',"keys":',
-        _keys_json(master_secret, device.event_code, device.key_version),
+        _keys_json(
+            master_secret, device.event_code, device.key_version, device.retired_below, device.signing
+        ),
         ',"changes":[',
         ",".join(page.changes),
         '],"cursor":',

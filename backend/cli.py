@@ -57,7 +57,27 @@ def register(commands: Any, key_commands: Any) -> None:
         action="store_true",
         help="send each ticket's holder (the order's email) to the event's gate devices",
     )
+    p.add_argument(
+        "--signing",
+        choices=("hmac", "ed25519"),
+        default="hmac",
+        help="how ticket codes are signed: hmac (short typeable codes, default: hmac) or ed25519 (gates"
+        " hold only a public key, so a stolen gate laptop cannot issue tickets; long codes, QR only)",
+    )
     p.set_defaults(handler="backend.commands:event_create")
+
+    p = event_commands.add_parser(
+        "rotate-key", help="start a new key version of an event (after a gate laptop was lost)"
+    )
+    _db(p)
+    p.add_argument("code", metavar="CODE", help="the event's code")
+    p.add_argument(
+        "--reissue",
+        action="store_true",
+        help="also re-sign every valid ticket with the new version and retire the old ones: their codes"
+        " are then REVOKED at gates after sync (default: old codes stay valid)",
+    )
+    p.set_defaults(handler="backend.commands:event_rotate_key")
 
     device = commands.add_parser("device", help="gate devices: pair, list, revoke")
     device_commands = device.add_subparsers(dest="device_command", metavar="DEVICE_COMMAND", required=True)

@@ -1,4 +1,4 @@
-"""Handlers of the backend's CLI commands: migrate, reaper, event create, keys export."""
+"""Handlers of the backend's CLI commands: migrate, reaper, event create / rotate-key, keys export / list."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -20,7 +21,7 @@ from backend import db, events
 from backend import reaper as reaper_module
 from backend.errors import ConfigError, InvalidInput
 from backend.settings import Settings, load_settings
-from ticketcode import derive_event_key, dump_key_file
+from ticketcode import derive_verify_key, dump_key_file
 
 T = TypeVar("T")
 
@@ -37,9 +38,11 @@ def _with_pool(settings: Settings, work: Callable[[AsyncConnectionPool], Awaitab
         async with db.database_errors():
             # One plain connection first: an unreachable server gives its own clear error at once,
             # not a pool retrying in the background until it times out.
-            probe = await psycopg.AsyncConnection.connect(url, connect_timeout=10)
+            probe = await psycopg.AsyncConnection.connect(
+                url, connect_timeout=10, **db.connection_options(pooler=settings.database_pooler)
+            )
             await probe.close()
-            pool = db.make_pool(url, min_size=1, max_size=2, timeout=10.0)
+            pool = db.make_pool(url, min_size=1, max_size=2, timeout=10.0, pooler=settings.database_pooler)
             await pool.open(wait=True, timeout=10.0)
         try:
             return await work(pool)
@@ -53,7 +56,7 @@ def migrate(args: argparse.Namespace) -> int:
     """``ticketgate migrate``: apply the migrations the database lacks."""
     settings = _settings(args)
     url = db.resolve_database_url(settings)
-    applied = asyncio.run(db.migrate(url))
+    applied = asyncio.run(db.migrate(url, pooler=settings.database_pooler))
     if applied:
         print(f"applied {len(applied)} migration(s): {', '.join(applied)}")
     else:
@@ -101,6 +104,7 @@ def event_create(args: argparse.Namespace) -> int:
             price_cents=args.price_cents,
             currency=args.currency,
             share_holders=args.share_holders,
+            signing=args.signing,
             actor="cli",
         )
 
@@ -108,8 +112,62 @@ def event_create(args: argparse.Namespace) -> int:
     price = f"{event.price_cents / 100:.2f} {event.currency}" if event.price_cents else "free"
     print(
         f"created event {event.code} ({event.name}): {event.capacity} tickets, {price}, "
-        f"key version {event.key_version}" + ("; holders shared with gates" if event.share_holders else "")
+        f"{event.signing} signing, key version {event.key_version}"
+        + ("; holders shared with gates" if event.share_holders else "")
     )
+    return 0
+
+
+def event_rotate_key(args: argparse.Namespace) -> int:
+    """``ticketgate event rotate-key CODE [--reissue]``: a new key version (and new codes for all)."""
+    from backend import key_rotation
+
+    settings = _settings(args, require=("master_secret",))
+    rotation = _with_pool(
+        settings,
+        lambda pool: key_rotation.rotate_key(
+            pool, args.code, master_secret=settings.master_secret, reissue=args.reissue
+        ),
+    )
+    print(
+        f"event {rotation.event}: key version {rotation.new_version} is current ({rotation.scheme});"
+        " tickets sold from now on use it, gates learn it on their next sync"
+    )
+    if args.reissue:
+        last = rotation.retired_below - 1
+        retired = "version v1 is" if last == 1 else f"versions v1 to v{last} are"
+        print(
+            f"re-signed {rotation.reissued} valid ticket(s) with v{rotation.new_version} (buyers see the new"
+            f" codes on their order); {retired} retired: after their next sync gates answer their codes"
+            f' REVOKED, "{key_rotation.SUPERSEDED_REASON}"'
+        )
+    else:
+        print(
+            f"codes signed with v{rotation.old_version} and older stay valid; to retire them, re-sign"
+            f" every ticket: ticketgate event rotate-key {rotation.event} --reissue"
+        )
+    return 0
+
+
+def keys_list(args: argparse.Namespace) -> int:
+    """``ticketgate keys list --backend --event CODE``: the event's key versions on the backend."""
+    from backend import key_rotation
+
+    if not args.event:
+        raise InvalidInput("keys list --backend needs --event CODE")
+    settings = _settings(args, require=("master_secret",))
+    versions = _with_pool(
+        settings,
+        lambda pool: key_rotation.list_versions(pool, args.event, master_secret=settings.master_secret),
+    )
+    print(f"{'EVENT':<12}  {'VERSION':>7}  {'SCHEME':<7}  {'STATE':<8}  {'TICKETS':>8}  FINGERPRINT")
+    event = args.event.strip().upper()
+    for v in versions:
+        state = "current" if v.current else ("retired" if v.retired else "valid")
+        print(
+            f"{event:<12}  {'v' + str(v.version):>7}  {v.scheme:<7}  {state:<8}  {v.valid_tickets:>8}"
+            f"  {v.fingerprint}"
+        )
     return 0
 
 
@@ -120,7 +178,10 @@ def keys_export(args: argparse.Namespace) -> int:
     version = event.key_version if args.version is None else args.version
     if not 1 <= version <= event.key_version:
         raise InvalidInput(f"event {event.code} has key version(s) 1 to {event.key_version}, not {version}")
-    key = derive_event_key(settings.master_secret, event.code, version)
+    # An Ed25519 event's file holds the public key only (it says so): a gate never needs more.
+    key = derive_verify_key(settings.master_secret, event.code, version, scheme=event.signing)
+    if version < event.retired_below:
+        key = replace(key, retired=True)
     text = dump_key_file(key)
     if not args.output or args.output == "-":
         sys.stdout.write(text)
@@ -130,8 +191,9 @@ def keys_export(args: argparse.Namespace) -> int:
         _write_private_file(path, text)
     except OSError as exc:
         raise ConfigError(f"cannot write the key file {path}: {exc.strerror or exc}") from None
+    what = "public key (no secret: it cannot issue tickets)" if not key.can_issue else "secret key"
     print(
-        f"wrote the key of event {key.event} version {key.version} to {path} "
+        f"wrote the {what} of event {key.event} version {key.version} to {path} "
         f"(fingerprint {key.fingerprint}); import it on the gate with: ticketgate keys import {path}",
         file=sys.stderr,
     )

@@ -28,6 +28,23 @@ _MIGRATION_NAME_RE = re.compile(r"(\d{3})_[a-z0-9_]+\.sql")
 DEFAULT_LOCK_TIMEOUT_MS = 5000
 
 
+def connection_options(
+    *, pooler: bool = False, lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS
+) -> dict[str, Any]:
+    """Keyword arguments for every connection ticketgate opens to ``TICKETGATE_DATABASE_URL``.
+
+    Direct to PostgreSQL: the lock timeout is set at connection start-up, so it costs no round trip
+    per transaction, and psycopg prepares statements it runs often. Through a pooler in transaction
+    mode (``pooler``), each transaction may run on another server connection: a statement prepared
+    on one is unknown on the next (PgBouncer before 1.21 does not track them), and PgBouncer refuses
+    the ``options`` start-up parameter; so neither is used, and the lock timeout must come from the
+    pooler (``connect_query``) or the role (``ALTER ROLE ... SET lock_timeout``): docs/scaling.md.
+    """
+    if pooler:
+        return {"prepare_threshold": None}
+    return {"options": f"-c lock_timeout={int(lock_timeout_ms)}"}
+
+
 def make_pool(
     url: str,
     *,
@@ -35,16 +52,17 @@ def make_pool(
     max_size: int = 20,
     timeout: float = 10.0,
     lock_timeout_ms: int = DEFAULT_LOCK_TIMEOUT_MS,
+    pooler: bool = False,
 ) -> AsyncConnectionPool:
-    """A pool for ``url``, not yet open: the caller opens it (ASGI lifespan, ``async with``)."""
+    """A pool for ``url``, not yet open: the caller opens it (ASGI lifespan, ``async with``).
+    ``pooler``: ``url`` is a pooler in transaction mode (see ``connection_options``)."""
     return AsyncConnectionPool(
         url,
         min_size=min_size,
         max_size=max_size,
         timeout=timeout,
         open=False,
-        # Set at connection start-up, so it costs no round trip per transaction.
-        kwargs={"options": f"-c lock_timeout={int(lock_timeout_ms)}"},
+        kwargs=connection_options(pooler=pooler, lock_timeout_ms=lock_timeout_ms),
         name="ticketgate",
     )
 
@@ -139,33 +157,34 @@ def migration_files() -> list[tuple[str, str]]:
     return sorted(found)
 
 
-async def migrate(url: str) -> list[str]:
+async def migrate(url: str, *, pooler: bool = False) -> list[str]:
     """Apply the migrations ``url`` lacks, each in its own transaction; return the ones applied.
 
-    Safe to run twice and from several processes at once: an advisory lock serialises them and the
-    ``schema_migrations`` table records what is done.
+    Safe to run twice and from several processes at once: each migration's transaction first takes a
+    transaction-level advisory lock, then checks ``schema_migrations`` again. A transaction-level lock
+    (not a session one taken before the loop) also holds through a pooler in transaction mode, where
+    a session lock and its unlock could land on two server connections and the lock stay held.
     """
     applied: list[str] = []
-    async with database_errors(), await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
-        await conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK_ID,))
-        try:
+    options = connection_options(pooler=pooler)
+    async with database_errors(), await psycopg.AsyncConnection.connect(url, **options) as conn:
+        async with conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_ID,))
             await conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations ("
                 " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
             )
-            cur = await conn.execute("SELECT version FROM schema_migrations")
-            done = {row[0] for row in await cur.fetchall()}
-            for version, text in migration_files():
-                if version in done:
+        for version, text in migration_files():
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_ID,))
+                cur = await conn.execute("SELECT 1 FROM schema_migrations WHERE version = %s", (version,))
+                if await cur.fetchone() is not None:
                     continue
-                async with conn.transaction():
-                    # The file is our own shipped SQL, run as one multi-statement script.
-                    await conn.execute(text.encode("utf-8"))
-                    await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
-                log.info("applied migration %s", version)
-                applied.append(version)
-        finally:
-            await conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK_ID,))
+                # The file is our own shipped SQL, run as one multi-statement script.
+                await conn.execute(text.encode("utf-8"))
+                await conn.execute("INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+            log.info("applied migration %s", version)
+            applied.append(version)
     return applied
 
 

@@ -51,6 +51,8 @@ class Device:
     capacity: int
     key_version: int
     share_holders: bool
+    signing: str = "hmac"
+    retired_below: int = 1
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ def token_from_authorization(header: str | None) -> str:
 
 _DEVICE_COLUMNS = (
     "d.id, d.name, e.id AS event_id, e.code AS event_code, e.name AS event_name, e.capacity,"
-    " e.key_version, e.share_holders"
+    " e.key_version, e.share_holders, e.signing, e.retired_below"
 )
 
 
@@ -214,6 +216,8 @@ class _PairedRow:
     capacity: int
     key_version: int
     share_holders: bool
+    signing: str
+    retired_below: int
     server_time: datetime
 
     def device(self) -> Device:
@@ -226,6 +230,8 @@ class _PairedRow:
             capacity=self.capacity,
             key_version=self.key_version,
             share_holders=self.share_holders,
+            signing=self.signing,
+            retired_below=self.retired_below,
         )
 
 
@@ -239,6 +245,8 @@ class _AuthRow:
     capacity: int
     key_version: int
     share_holders: bool
+    signing: str
+    retired_below: int
     revoked: bool
 
 
@@ -265,6 +273,8 @@ async def authenticate(pool: AsyncConnectionPool, token: str) -> Device:
         capacity=row.capacity,
         key_version=row.key_version,
         share_holders=row.share_holders,
+        signing=row.signing,
+        retired_below=row.retired_below,
     )
 
 

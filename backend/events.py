@@ -14,12 +14,17 @@ from psycopg_pool import AsyncConnectionPool
 from backend.db import database_errors, storable_text
 from backend.errors import EventExists, EventNotFound, InvalidInput
 from backend.stock import shard_count, split_capacity
+from ticketcode import SCHEMES
 
 EVENT_CODE_RE = re.compile(r"[A-Z0-9]{4,12}")
 CURRENCY_RE = re.compile(r"[A-Z]{3}")
 # Serials are printed with at most 9 digits (ticketcode), and serials are never reused, so leave room.
 MAX_CAPACITY = 10_000_000
 MAX_PRICE_CENTS = 100_000_000_00
+EVENT_COLUMNS = (
+    "id, code, name, capacity, price_cents, currency, key_version, stock_shards, created_at,"
+    " share_holders, signing, retired_below"
+)
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,8 @@ class Event:
     stock_shards: int
     created_at: datetime
     share_holders: bool = False
+    signing: str = "hmac"
+    retired_below: int = 1
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ class EventStock:
     price_cents: int
     currency: str
     withdrawn: int = 0
+    signing: str = "hmac"
 
 
 def normalise_event_code(code: str) -> str:
@@ -83,11 +91,13 @@ async def create_event(
     price_cents: int = 0,
     currency: str = "EUR",
     share_holders: bool = False,
+    signing: str = "hmac",
     actor: str = "admin",
 ) -> Event:
     """Create an event with all its capacity available; EventExists if the code is taken.
 
     ``share_holders``: gates of the event are sent each ticket's holder (the order's email).
+    ``signing``: ``hmac`` (short codes) or ``ed25519`` (gates hold only a public key).
     ``actor`` is recorded in the audit log (e.g. ``admin`` for the HTTP API, ``cli`` for the command).
     """
     code = normalise_event_code(code)
@@ -108,17 +118,18 @@ async def create_event(
         raise InvalidInput("currency must be a three-letter code such as EUR")
     if not isinstance(share_holders, bool):
         raise InvalidInput("share_holders must be true or false")
+    if signing not in SCHEMES:
+        raise InvalidInput(f"signing must be one of: {', '.join(SCHEMES)}")
     shards = shard_count(capacity)
     async with database_errors(), pool.connection() as conn, conn.transaction():
         try:
             cur = conn.cursor(row_factory=class_row(Event))
             await cur.execute(
                 "INSERT INTO events"
-                " (code, name, capacity, price_cents, currency, stock_shards, share_holders)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s)"
-                " RETURNING id, code, name, capacity, price_cents, currency, key_version,"
-                " stock_shards, created_at, share_holders",
-                (code, name.strip(), capacity, price_cents, currency, shards, share_holders),
+                " (code, name, capacity, price_cents, currency, stock_shards, share_holders, signing)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+                f" RETURNING {EVENT_COLUMNS}",
+                (code, name.strip(), capacity, price_cents, currency, shards, share_holders, signing),
             )
         except pg_errors.UniqueViolation:
             raise EventExists(f"an event with code {code} already exists") from None
@@ -132,8 +143,8 @@ async def create_event(
         )
         await conn.execute(
             "INSERT INTO audit_log (event_id, to_status, actor, detail)"
-            " VALUES (%s, 'created', %s, jsonb_build_object('capacity', %s::integer))",
-            (event.id, actor, capacity),
+            " VALUES (%s, 'created', %s, jsonb_build_object('capacity', %s::integer, 'signing', %s::text))",
+            (event.id, actor, capacity, signing),
         )
     return event
 
@@ -146,7 +157,8 @@ async def get_event_stock(pool: AsyncConnectionPool, code: str) -> EventStock:
         await cur.execute(
             "SELECT e.code, e.name, e.capacity,"
             " sum(s.available)::integer AS available, sum(s.held)::integer AS held,"
-            " sum(s.sold)::integer AS sold, e.price_cents, e.currency, sum(s.withdrawn)::integer AS withdrawn"
+            " sum(s.sold)::integer AS sold, e.price_cents, e.currency,"
+            " sum(s.withdrawn)::integer AS withdrawn, e.signing"
             " FROM events e JOIN event_stock s ON s.event_id = e.id"
             " WHERE e.code = %s GROUP BY e.id",
             (code,),
@@ -163,8 +175,7 @@ async def get_event(pool: AsyncConnectionPool, code: str) -> Event:
     async with database_errors(), pool.connection() as conn:
         cur = conn.cursor(row_factory=class_row(Event))
         await cur.execute(
-            "SELECT id, code, name, capacity, price_cents, currency, key_version, stock_shards,"
-            " created_at, share_holders FROM events WHERE code = %s",
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE code = %s",
             (code,),
         )
         event = await cur.fetchone()

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     # started or migrated for a server that cannot listen.
     probe = _listening_socket(args.host, args.port, shared=args.workers > 1)
     url = resolve_database_url(settings)
-    applied = asyncio.run(migrate(url))
+    applied = asyncio.run(migrate(url, pooler=settings.database_pooler))
     if applied:
         log.info("applied migrations: %s", ", ".join(applied))
     settings = dataclasses.replace(settings, database_url=url)

@@ -62,6 +62,9 @@ class Settings:
     stripe_api_base: str | None = None
     # The address gates reach this server at, written into pairing codes (``device add``).
     public_url: str | None = None
+    # The database URL points at a pooler in transaction mode (PgBouncer): no prepared statements and no
+    # start-up options, which such a pooler cannot carry from one transaction to the next.
+    database_pooler: bool = False
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int) -> int:
@@ -186,4 +189,5 @@ def load_settings(
         # would shadow it under `python -m ticketgate`.
         data_dir=Path(home) / "backend-data" if home else Path("var/backend"),
         public_url=public_url,
+        database_pooler=_flag(env, "TICKETGATE_DATABASE_POOLER", False),
     )

@@ -10,6 +10,10 @@ leaving, played in real time through the camera loop (``run_reader``) with the p
 ``FrameDecoder`` and with zxing-cpp alone on every frame.
 
     .venv/bin/python bench/gate_conditions.py [--per-condition 30] [--clips 16] [--save DIR]
+    .venv/bin/python bench/gate_conditions.py --schemes [--per-condition 30]
+
+``--schemes`` measures only this: the QR version of an HMAC and of an Ed25519 code, and the codes of
+each read from the same held-out scenes (same hand, light, blur; only the payload differs).
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from scanner import decode as project  # noqa: E402
 from scanner.capture import FrameSource, open_source  # noqa: E402
 from scanner.reader import run_reader  # noqa: E402
 from tests.gatecams import HEIGHT, WIDTH, background  # noqa: E402
-from tests.gateconditions import CLIP_FPS, CONDITIONS, SPLITS, clip, expected, sample  # noqa: E402
+from tests.gateconditions import CLIP_FPS, CONDITIONS, SPLITS, clip, expected, sample, ticket  # noqa: E402
 from tests.gatescene import render  # noqa: E402
 
 QR = zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
@@ -464,13 +468,70 @@ def clips(count: int, scratch: Path) -> None:
             )
 
 
+def schemes(per_condition: int) -> None:
+    """QR version and codes read, HMAC vs Ed25519 payloads in the same held-out scenes."""
+    import segno
+
+    print("== signing schemes: the same held-out scenes with an HMAC and an Ed25519 code")
+    for scheme in ("hmac", "ed25519"):
+        payload = ticket("heldout", 1, scheme=scheme)
+        qr = segno.make(payload, error="m", micro=False)
+        print(f"  {scheme:8s} {len(payload):3d} characters, QR version {qr.version} ({qr.mode} mode)")
+    items = {
+        scheme: [
+            (c, expected(scene), render(scene))
+            for c in CONDITIONS
+            for scene in (sample(c, "heldout", i, scheme=scheme) for i in range(per_condition))
+        ]
+        for scheme in ("hmac", "ed25519")
+    }
+    best = BASELINES["zxing-cpp QR, defaults"]
+    got = {
+        scheme: {
+            "project": by_condition(its, reads(pass_reader(), its)),
+            "zxing": by_condition(its, reads(best, its)),
+        }
+        for scheme, its in items.items()
+    }
+    want: Counter[str] = Counter()
+    for c, w, _f in items["hmac"]:
+        want[c] += len(w)
+    print(
+        f"  {'condition':16s} {'codes':>5s} {'hmac':>6s} {'ed25519':>8s}"
+        f"   zxing-cpp alone: {'hmac':>5s} {'ed25519':>8s}"
+    )
+    for c in CONDITIONS:
+        print(
+            f"  {c:16s} {want[c]:5d} {got['hmac']['project'][c]:6d} {got['ed25519']['project'][c]:8d}"
+            f"   {'':16s} {got['hmac']['zxing'][c]:5d} {got['ed25519']['zxing'][c]:8d}"
+        )
+    total = sum(want.values())
+    line = "  ".join(
+        f"{scheme} {sum(got[scheme]['project'].values())}/{total}"
+        f" ({100 * sum(got[scheme]['project'].values()) / total:.1f}%)"
+        for scheme in got
+    )
+    base = "  ".join(f"{scheme} {sum(got[scheme]['zxing'].values())}/{total}" for scheme in got)
+    print(f"  overall, project decoder: {line};  zxing-cpp alone (baseline): {base}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--per-condition", type=int, default=30, help="frames per condition and split")
     parser.add_argument("--clips", type=int, default=16, help="clips per split for time-to-first-read")
     parser.add_argument("--save", type=Path, help="also write every frame as PNG under this folder")
+    parser.add_argument(
+        "--schemes", action="store_true", help="only compare HMAC and Ed25519 codes (QR version, codes read)"
+    )
     args = parser.parse_args(argv)
     started = time.monotonic()
+    if args.schemes:
+        schemes(args.per_condition)
+        print(f"\n{date.today()}, load average {os.getloadavg()[0]:.1f}, {os.cpu_count()} CPUs")
+        print(
+            "command:", shlex.join([".venv/bin/python", "bench/gate_conditions.py", *(argv or sys.argv[1:])])
+        )
+        return 0
     splits = {split: load_split(split, args.per_condition, args.save) for split in SPLITS}
     print(
         f"generated {sum(map(len, splits.values()))} frames in {time.monotonic() - started:.0f} s"

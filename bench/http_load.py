@@ -113,8 +113,9 @@ async def buyer(
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, object]:
-    url = urlsplit(args.url)
-    host, port = url.hostname or "127.0.0.1", url.port or 80
+    # Several servers: connection i goes to server i mod n, so the load is spread evenly over them.
+    servers = [urlsplit(url) for url in args.url.split(",")]
+    targets = [(url.hostname or "127.0.0.1", url.port or 80) for url in servers]
     events = args.events.split(",")
     stats: dict[str, object] = {"ok": 0, "sold_out": 0, "errors": 0, "latencies": []}
     sold_out: set[str] = set()
@@ -122,7 +123,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
     deadline = time.monotonic() + args.time_limit
     cpu_before = resource.getrusage(resource.RUSAGE_SELF)
     await asyncio.gather(
-        *(buyer(i, host, port, events, sold_out, stats, deadline) for i in range(args.connections))
+        *(
+            buyer(i, *targets[i % len(targets)], events, sold_out, stats, deadline)
+            for i in range(args.connections)
+        )
     )
     cpu_after = resource.getrusage(resource.RUSAGE_SELF)
     latencies = sorted(stats.pop("latencies"))  # type: ignore[call-overload]
@@ -146,7 +150,11 @@ async def main_async(args: argparse.Namespace) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--url", required=True, help="server base URL, e.g. http://127.0.0.1:8000")
+    parser.add_argument(
+        "--url",
+        required=True,
+        help="server base URL, e.g. http://127.0.0.1:8000; several comma-separated to spread the buyers",
+    )
     parser.add_argument("--events", required=True, help="comma-separated event codes to buy from")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--time-limit", type=float, default=60.0)

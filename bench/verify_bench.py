@@ -1,7 +1,8 @@
 """Verify-and-record latency of ``Gate.check`` on a store of 1,000,000 tickets and 200,000 past scans.
 
-Measures synchronous=FULL (the gate's durability promise) against synchronous=OFF (no fsync) as the
-in-run baseline, alternating the two in rounds so that noise from other work on the machine hits both.
+Measures synchronous=FULL (the gate's durability promise) with HMAC codes and with Ed25519 codes
+(the gate holding only the public key) against synchronous=OFF with HMAC codes (no fsync) as the
+in-run baseline, rotating the three in rounds so that noise from other work on the machine hits all.
 
     .venv/bin/python bench/verify_bench.py [--scans N] [--rounds R] [--rebuild]
 """
@@ -27,10 +28,14 @@ sys.path.insert(0, str(ROOT))
 from scanner.gate import Gate  # noqa: E402
 from scanner.keystore import KeyStore  # noqa: E402
 from scanner.store import MIGRATIONS, Store  # noqa: E402
-from ticketcode import derive_event_key, issue_code  # noqa: E402
+from scanner.verdicts import screen  # noqa: E402
+from ticketcode import SigningKey, derive_event_key, derive_signing_key, issue_code  # noqa: E402
 
 EVENT = "BENCH1"
 KEY = derive_event_key(b"benchmark-master-secret-32-bytes", EVENT, 1)
+SIGNER = derive_signing_key(b"benchmark-master-secret-32-bytes", EVENT, 1, scheme="ed25519")
+# (label, synchronous, scheme): the durable gate with each scheme, and the no-fsync HMAC baseline.
+MODES = (("FULL hmac", "FULL", "hmac"), ("FULL ed25519", "FULL", "ed25519"), ("OFF hmac", "OFF", "hmac"))
 TICKETS = 1_000_000
 PAST_SCANS = 200_000
 PAST_ADMITTED = 150_000  # serials 1..150,000 are inside; the other past scans are rejections
@@ -91,14 +96,14 @@ def build_base(path: Path) -> None:
     tmp.rename(path)
 
 
-def workload(count: int, rng: random.Random) -> list[str]:
+def workload(count: int, rng: random.Random, key: SigningKey = KEY) -> list[str]:
     """Fresh tickets (admit), some second scans (already used), revoked ones and typos, shuffled."""
     fresh = rng.sample(range(PAST_ADMITTED + 1, TICKETS + 1), count)
-    codes = [issue_code(KEY, n, width=WIDTH) for n in fresh]
+    codes = [issue_code(key, n, width=WIDTH) for n in fresh]
     for i in range(0, count, 10):  # 10 %: a ticket already inside shows up again
-        codes[i] = issue_code(KEY, rng.randrange(1, PAST_ADMITTED + 1), width=WIDTH)
-    for i in range(5, count, 50):  # 2 %: a mistyped tag
-        codes[i] = codes[i][:-1] + ("0" if codes[i][-1] != "0" else "1")
+        codes[i] = issue_code(key, rng.randrange(1, PAST_ADMITTED + 1), width=WIDTH)
+    for i in range(5, count, 50):  # 2 %: a mistyped tag (a digit or letter each scheme's tag can hold)
+        codes[i] = codes[i][:-1] + ("2" if codes[i][-1] != "2" else "3")
     return codes
 
 
@@ -163,50 +168,71 @@ def main() -> int:
     size_mb = base.stat().st_size / 1e6
 
     rng = random.Random(20260601)
-    all_codes = workload(args.scans * 2, rng)
+    # The same serials for every mode (a fresh copy of the store each), signed per the mode's scheme.
+    state = rng.getstate()
+    codes: dict[str, list[str]] = {}
+    for label, _sync, scheme in MODES:
+        rng.setstate(state)
+        codes[label] = workload(args.scans, rng, SIGNER if scheme == "ed25519" else KEY)
     per_round = max(1, args.scans // args.rounds)
-    results: dict[str, list[float]] = {"FULL": [], "OFF": []}
-    elapsed: dict[str, float] = {"FULL": 0.0, "OFF": 0.0}
+    results: dict[str, list[float]] = {label: [] for label, _s, _k in MODES}
+    elapsed: dict[str, float] = dict.fromkeys(results, 0.0)
     with tempfile.TemporaryDirectory(dir=OUT) as work:
-        keys = KeyStore(Path(work) / "keys")
-        keys.add(KEY)
         gates: dict[str, Gate] = {}
-        for mode in ("FULL", "OFF"):
-            copy = Path(work) / f"{mode}.sqlite3"
+        for label, sync, scheme in MODES:
+            keys = KeyStore(Path(work) / f"keys-{scheme}")
+            keys.add(SIGNER.public_key if scheme == "ed25519" else KEY)  # type: ignore[union-attr]
+            copy = Path(work) / f"{label.replace(' ', '-')}.sqlite3"
             shutil.copyfile(base, copy)
-            store = Store.open(copy, synchronous=mode)  # type: ignore[arg-type]
-            gates[mode] = Gate(store=store, keys=keys, event=EVENT, gate_name="Bench")
-        codes = {"FULL": all_codes[: args.scans], "OFF": all_codes[args.scans :]}
+            store = Store.open(copy, synchronous=sync)  # type: ignore[arg-type]
+            gates[label] = Gate(store=store, keys=keys, event=EVENT, gate_name="Bench")
         probe: list[float] = []
+        labels = [label for label, _s, _k in MODES]
         for r in range(args.rounds):
-            for mode in ("FULL", "OFF") if r % 2 == 0 else ("OFF", "FULL"):
-                chunk = codes[mode][r * per_round : (r + 1) * per_round]
+            for label in labels[r % 3 :] + labels[: r % 3]:
+                chunk = codes[label][r * per_round : (r + 1) * per_round]
                 t0 = time.perf_counter()
-                results[mode] += measure(gates[mode], chunk)
-                elapsed[mode] += time.perf_counter() - t0
+                results[label] += measure(gates[label], chunk)
+                elapsed[label] += time.perf_counter() - t0
             probe += fsync_probe(Path(work) / "probe.bin", max(1, per_round // 5))
-        durability = {mode: gate.store.durability for mode, gate in gates.items()}
+        durability = {label: gate.store.durability for label, gate in gates.items()}
         for gate in gates.values():
             gate.close()
 
     print(f"store: {TICKETS:,} known tickets, {PAST_SCANS:,} past scans ({size_mb:.0f} MB), WAL")
-    print(f"workload: fresh tickets + 10 % already used + 2 % mistyped, {args.rounds} alternating rounds")
-    print(f"{'mode':<26} {'scans':>6} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'max ms':>8}")
+    print(f"workload: fresh tickets + 10 % already used + 2 % mistyped, {args.rounds} rotating rounds")
+    print(f"{'mode':<32} {'scans':>6} {'per s':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99.9 ms':>9} {'max ms':>8}")
     stats = {}
-    for mode in ("FULL", "OFF"):
-        stats[mode] = rate, p50, p99, p999, worst = summary(results[mode], elapsed[mode])
-        label = f"synchronous={mode}" + (" (baseline)" if mode == "OFF" else "")
-        assert durability[mode] == ("wal", mode), durability
-        print(f"{label:<26} {len(results[mode]):>6} {rate:>8.0f} {p50:>8.2f} {p99:>8.2f} {p999:>9.2f} "
+    for label, sync, _scheme in MODES:
+        stats[label] = rate, p50, p99, p999, worst = summary(results[label], elapsed[label])
+        shown = f"synchronous={sync} {_scheme}" + (" (baseline)" if sync == "OFF" else "")
+        assert durability[label] == ("wal", sync), durability
+        print(f"{shown:<32} {len(results[label]):>6} {rate:>8.0f} {p50:>8.2f} {p99:>8.2f} {p999:>9.2f} "
               f"{worst:>8.2f}")  # fmt: skip
     _rate, p50, p99, p999, worst = summary(probe, 1.0)
-    print(f"{'disk: 4 KiB + fdatasync':<26} {len(probe):>6} {'':>8} {p50:>8.2f} {p99:>8.2f} {p999:>9.2f} "
+    print(f"{'disk: 4 KiB + fdatasync':<32} {len(probe):>6} {'':>8} {p50:>8.2f} {p99:>8.2f} {p999:>9.2f} "
           f"{worst:>8.2f}   (the floor any durable commit pays)")  # fmt: skip
-    full, off = stats["FULL"], stats["OFF"]
-    print(f"ratio FULL/OFF: p50 x{full[1] / off[1]:.1f}, p99 x{full[2] / off[2]:.1f}, "
+    # The signature check alone (parse + verify, no store), the part the scheme changes: CPU time, so
+    # it stays steady when the disk or other jobs make the end-to-end figures swing.
+    checks = {}
+    for label, _sync, scheme in MODES[:2]:
+        held = [SIGNER.public_key if scheme == "ed25519" else KEY]  # type: ignore[union-attr]
+        t0 = time.process_time()
+        for code in codes[label]:
+            screen(code, gate_event=EVENT, keys=held)
+        checks[scheme] = (time.process_time() - t0) / len(codes[label]) * 1e6
+    print(
+        f"signature check alone (CPU per scan): hmac {checks['hmac']:.0f} us, ed25519"
+        f" {checks['ed25519']:.0f} us (x{checks['ed25519'] / checks['hmac']:.1f})"
+    )
+    full, ed, off = stats["FULL hmac"], stats["FULL ed25519"], stats["OFF hmac"]
+    print(f"ratio FULL/OFF (hmac): p50 x{full[1] / off[1]:.1f}, p99 x{full[2] / off[2]:.1f}, "
           f"throughput x{full[0] / off[0]:.2f}")  # fmt: skip
-    verdict = "met" if full[2] < 5.0 else "NOT met"
-    print(f"aim p99 < 5 ms with synchronous=FULL: {verdict} ({full[2]:.2f} ms)")
+    print(f"ratio ed25519/hmac (FULL): p50 x{ed[1] / full[1]:.2f}, p99 x{ed[2] / full[2]:.2f}, "
+          f"throughput x{ed[0] / full[0]:.2f}")  # fmt: skip
+    for label, figures in (("hmac", full), ("ed25519", ed)):
+        verdict = "met" if figures[2] < 5.0 else "NOT met"
+        print(f"aim p99 < 5 ms with synchronous=FULL, {label}: {verdict} ({figures[2]:.2f} ms)")
     print(f"reproduce: .venv/bin/python bench/verify_bench.py --scans {args.scans} --rounds {args.rounds}")
     return 0
 

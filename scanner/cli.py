@@ -31,9 +31,32 @@ def register(commands: Any, key_commands: Any) -> None:
     )
     p.set_defaults(handler="scanner.commands:keys_import")
 
-    p = key_commands.add_parser("list", help="list held keys: event, version, fingerprint")
+    p = key_commands.add_parser(
+        "list",
+        help="list key versions: scheme, retired or not, fingerprint (this gate's, or with --backend the"
+        " backend's)",
+    )
     _home(p)
-    p.set_defaults(handler="scanner.commands:keys_list")
+    p.add_argument(
+        "--backend",
+        action="store_true",
+        help="list the backend's key versions of --event instead of this gate's keys (default: the gate's)",
+    )
+    p.add_argument("--event", help="with --backend: the event whose key versions to list")
+    p.add_argument(
+        "--database-url",
+        help="with --backend: PostgreSQL URL (default: $TICKETGATE_DATABASE_URL; else the embedded server)",
+    )
+    # Either side's handler, chosen when it runs: the scanner's never imports the backend.
+    p.set_defaults(handler="ticketgate.keys_list:run")
+
+    p = key_commands.add_parser(
+        "protect",
+        help="seal this gate's key files with a passphrase (scrypt + AES-GCM); the gate app then asks for"
+        " it at start (default: key files are plain, mode 0600)",
+    )
+    _home(p)
+    p.set_defaults(handler="scanner.commands:keys_protect")
 
     p = commands.add_parser("verify", help="verify codes offline; exit 0 only if all are admitted")
     _home(p)

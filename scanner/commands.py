@@ -1,4 +1,4 @@
-"""Handlers of the scanner's offline commands: keys import, keys list, verify, tickets import."""
+"""Handlers of the scanner's offline commands: keys import, list and protect, verify, tickets import."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from scanner.errors import VerifyInputError
 from scanner.gate import open_gate
 from scanner.keystore import KeyStore
+from scanner.passphrase import new_passphrase, unlock_for_command
 from scanner.paths import data_home, keys_dir, settings_path, store_path
 from scanner.settings import GateSettings, SettingsError, load_settings
 from scanner.store import Store
@@ -20,7 +21,7 @@ from scanner.verdicts import Direction, ScanResult
 def keys_import(args: argparse.Namespace) -> int:
     """``ticketgate keys import FILE``: validate the key file and keep it (mode 0600)."""
     home = data_home(args.home)
-    store = KeyStore(keys_dir(home))
+    store = unlock_for_command(KeyStore(keys_dir(home)))
     held = {(k.event, k.version): k.fingerprint for k in store.all()}
     key = store.import_file(Path(args.file), replace=args.replace)
     versions = [k.version for k in store.keys_for(key.event)]
@@ -33,18 +34,45 @@ def keys_import(args: argparse.Namespace) -> int:
 
 
 def keys_list(args: argparse.Namespace) -> int:
-    """``ticketgate keys list``: events, versions and fingerprints; never key bytes."""
+    """``ticketgate keys list``: events, versions, scheme, retired or not, fingerprints; never key bytes."""
     home = data_home(args.home)
-    store = KeyStore(keys_dir(home))
+    store = unlock_for_command(KeyStore(keys_dir(home)))
     keys = store.all()
+    if store.protected:
+        print(f"key files in {store.directory} are sealed with a passphrase (scrypt + AES-256-GCM)")
     if not keys:
         print(f"no keys held in {store.directory}")
     else:
-        print(f"{'EVENT':<12}  {'VERSION':>7}  {'TAG':>3}  FINGERPRINT")
+        print(f"{'EVENT':<12}  {'VERSION':>7}  {'SCHEME':<7}  {'STATE':<8}  {'TAG':>3}  FINGERPRINT")
         for key in keys:
-            print(f"{key.event:<12}  {'v' + str(key.version):>7}  {key.tag_hex_digits:>3}  {key.fingerprint}")
+            # The newest version held is the one new tickets use; an Ed25519 key is public.
+            state = "retired" if key.retired else "valid"
+            tag = str(key.tag_hex_digits) if key.can_issue else "-"
+            print(
+                f"{key.event:<12}  {'v' + str(key.version):>7}  {key.scheme:<7}  {state:<8}  {tag:>3}"
+                f"  {key.fingerprint}"
+            )
     for problem in store.problems():
         print(f"warning: unusable key file {problem}", file=sys.stderr)
+    return 0
+
+
+def keys_protect(args: argparse.Namespace) -> int:
+    """``ticketgate keys protect``: seal the key files with a passphrase (asked at every start)."""
+    home = data_home(args.home)
+    store = KeyStore(keys_dir(home))
+    already = store.protected
+    sealed = store.protect(new_passphrase())
+    if already:
+        print(f"the key files in {store.directory} were already protected; sealed {sealed} more")
+    else:
+        print(
+            f"sealed {sealed} key file(s) in {store.directory} with the passphrase (scrypt + AES-256-GCM);"
+            " keys pulled or imported from now on are sealed too. The gate app asks for the passphrase at"
+            " start; commands ask in a terminal or read TICKETGATE_KEY_PASSPHRASE. A forgotten passphrase"
+            " cannot be recovered: pair the laptop again (or import the keys again) after removing the"
+            " key folder."
+        )
     return 0
 
 
@@ -63,6 +91,7 @@ def verify(args: argparse.Namespace) -> int:
         stored = GateSettings()
     event = args.event or stored.event
     with open_gate(home, event=event, gate_name=args.gate or stored.gate_name) as gate:
+        unlock_for_command(gate.keys)
         for raw in _codes(args.codes):
             result = gate.check(raw, direction=direction, source="cli")
             try:

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from scanner.errors import GateConfigError
-from scanner.keystore import KeyStore
+from scanner.errors import GateConfigError, KeyStoreError
+from scanner.keystore import LOCKED_MESSAGE, KeyStore
 from scanner.paths import keys_dir, store_path
 from scanner.store import Store
 from scanner.verdicts import Direction, ScanResult, printable, screen
@@ -69,9 +69,16 @@ class Gate:
         could not be recorded — then no verdict may be shown — and KeyStoreError when the key
         folder cannot be read.
         """
+        if self.keys.locked:
+            # No key can be read: any verdict would be a wrong one (UNKNOWN_KEY for every ticket).
+            raise KeyStoreError(LOCKED_MESSAGE)
         scanned_at = self._clock()
         # Signature checks happen before the store's write lock is taken: they need no state.
-        screened = screen(raw, gate_event=self.event, keys=self.keys.keys_for(self.event))
+        # Only a code typed by hand (the app's manual entry, `ticketgate verify`) may be a bare
+        # EVENT-SERIAL (Ed25519 events): a QR code or a handheld scanner always carries the signature.
+        screened = screen(
+            raw, gate_event=self.event, keys=self.keys.keys_for(self.event), typed=source in ("manual", "cli")
+        )
         return self.store.record_scan(
             screened,
             direction=Direction(direction),

@@ -9,6 +9,7 @@ import threading
 import time
 from pathlib import Path
 
+from scanner import key_protection
 from scanner.durable import replace_file
 from scanner.errors import KeyStoreError
 from ticketcode import EventKey, KeyFileError, dump_key_file, load_key_file
@@ -19,6 +20,10 @@ _KEY_FILE_RE = re.compile(r"([A-Z0-9]{4,12})\.v([0-9]+)\.json")
 # A key file is a few hundred bytes; refuse to read a stray large file into memory.
 _MAX_KEY_FILE_BYTES = 64 * 1024
 _CACHE_SECONDS = 2.0
+LOCKED_MESSAGE = (
+    "the key files are protected by a passphrase and not unlocked: enter it (the gate app asks at"
+    " start; commands ask in a terminal or read TICKETGATE_KEY_PASSPHRASE)"
+)
 
 
 class KeyStore:
@@ -26,12 +31,63 @@ class KeyStore:
 
     Safe to share between threads; re-reads the folder when its modification time changes, so a key
     added by another process (an import, a sync) is seen by a running gate.
+
+    A folder protected with a passphrase (``protect``) holds sealed key files: until ``unlock`` is
+    called they cannot be read (``locked``), and every key written is sealed.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, unlocked: key_protection.Unlocked | None = None) -> None:
         self.directory = Path(directory)
         self._lock = threading.Lock()
         self._cache: tuple[int, float, list[EventKey]] | None = None
+        self._unlocked = unlocked
+
+    # -- passphrase ----------------------------------------------------------------------------
+
+    @property
+    def protected(self) -> bool:
+        """True when the key files are sealed with a passphrase."""
+        return key_protection.is_protected(self.directory)
+
+    @property
+    def locked(self) -> bool:
+        """True when the key files are sealed and the passphrase was not given yet."""
+        return self._unlocked is None and self.protected
+
+    def unlock(self, passphrase: str) -> None:
+        """Open the sealed key files with ``passphrase``; KeyStoreError for a wrong one."""
+        unlocked = key_protection.unlock(self.directory, passphrase)
+        with self._lock:
+            self._unlocked = unlocked
+            self._cache = None
+
+    def protect(self, passphrase: str) -> int:
+        """Seal every key file with ``passphrase`` (scrypt + AES-256-GCM); from now on every key written
+        here is sealed. Run again on a protected folder (same passphrase) it seals files left plain (a
+        run cut short, a file copied in by hand). Returns how many files it sealed."""
+        with self._lock:
+            if key_protection.is_protected(self.directory):
+                self._unlocked = key_protection.unlock(self.directory, passphrase)
+            else:
+                self._ensure_folder()
+                unlocked, document = key_protection.new_protection(passphrase)
+                # The protection file first: a run cut short leaves some files plain (still usable,
+                # sealed by the next run), never sealed files without the file that opens them.
+                replace_file(key_protection.protection_path(self.directory), document, prefix=".protect-")
+                self._unlocked = unlocked
+            sealed = 0
+            for path in self._key_files():
+                data = path.read_bytes()
+                if key_protection.is_sealed(data):
+                    continue
+                try:
+                    key = load_key_file(data)
+                except KeyFileError as exc:
+                    raise KeyStoreError(f"{path}: {exc}; move it away, then protect again") from None
+                self._write(path, dump_key_file(key), key=key)
+                sealed += 1
+            self._cache = None
+            return sealed
 
     # -- writing -------------------------------------------------------------------------------
 
@@ -65,7 +121,21 @@ class KeyStore:
         with self._lock:
             held = self._read_one(target) if target.exists() else None
             if held is not None:
-                if held.key == key.key and held.tag_hex_digits == key.tag_hex_digits:
+                same = (held.key, held.tag_hex_digits, held.algorithm) == (
+                    key.key,
+                    key.tag_hex_digits,
+                    key.algorithm,
+                )
+                if same and held.retired == key.retired:
+                    return target
+                if same:
+                    # The backend retired this version (every ticket re-signed) or, by hand, the
+                    # operator brought it back: the same key, only its state changes.
+                    self._write(target, dump_key_file(key), key=key)
+                    self._cache = None
+                    log.info(
+                        "key %s v%d is now %s", key.event, key.version, "retired" if key.retired else "valid"
+                    )
                     return target
                 if not replace:
                     raise KeyStoreError(
@@ -81,15 +151,29 @@ class KeyStore:
                     held.fingerprint,
                     key.fingerprint,
                 )
-            self._write(target, dump_key_file(key))
+            self._write(target, dump_key_file(key), key=key)
             self._cache = None
         log.debug("key stored: %s v%d fingerprint %s", key.event, key.version, key.fingerprint)
         return target
 
-    def _write(self, target: Path, text: str) -> None:
+    def _ensure_folder(self) -> None:
+        """The key folder, 0700 (a folder made by an earlier release, or by hand, is made private)."""
         try:
             if not self.directory.exists():
                 self.directory.mkdir(mode=0o700, parents=True)
+            if self.directory.stat().st_mode & 0o077:
+                self.directory.chmod(0o700)
+        except OSError as exc:
+            raise KeyStoreError(f"cannot write to {self.directory}: {exc.strerror or exc}") from None
+
+    def _write(self, target: Path, text: str, *, key: EventKey) -> None:
+        """Write a key file (0600), sealed when the folder is protected; the caller holds the lock."""
+        if key_protection.is_protected(self.directory):
+            if self._unlocked is None:
+                raise KeyStoreError(LOCKED_MESSAGE)
+            text = key_protection.seal(self._unlocked, text, event=key.event, version=key.version)
+        self._ensure_folder()
+        try:
             replace_file(target, text, prefix=".import-")
         except OSError as exc:
             raise KeyStoreError(f"cannot write to {self.directory}: {exc.strerror or exc}") from None
@@ -97,7 +181,10 @@ class KeyStore:
     # -- reading -------------------------------------------------------------------------------
 
     def all(self) -> list[EventKey]:
-        """Every usable key held, sorted by event then version. Unreadable files are logged and skipped."""
+        """Every usable key held, sorted by event then version. Unreadable files are logged and skipped;
+        none while the folder is locked (``locked``: the gate refuses to check scans then)."""
+        if self.locked:
+            return []
         try:
             stamp = self.directory.stat().st_mtime_ns
         except FileNotFoundError:
@@ -124,7 +211,9 @@ class KeyStore:
         return [k for k in self.all() if k.event == event]
 
     def events(self) -> list[str]:
-        """Events with at least one key held, sorted."""
+        """Events with at least one key held, sorted (while locked: as the key files' names say)."""
+        if self.locked:
+            return sorted({m.group(1) for p in self._key_files() if (m := _KEY_FILE_RE.fullmatch(p.name))})
         return sorted({k.event for k in self.all()})
 
     def problems(self) -> list[str]:
@@ -132,6 +221,8 @@ class KeyStore:
         found: list[str] = []
         if not self.directory.exists():
             return found
+        if self.locked:
+            return [LOCKED_MESSAGE]
         for path in self._key_files():
             try:
                 self._load(path)
@@ -156,12 +247,15 @@ class KeyStore:
             log.warning("ignoring unusable key file %s: %s", path, exc)
             return None
 
-    @staticmethod
-    def _load(path: Path) -> EventKey:
+    def _load(self, path: Path) -> EventKey:
         with path.open("rb") as fh:
             data = fh.read(_MAX_KEY_FILE_BYTES + 1)
         if len(data) > _MAX_KEY_FILE_BYTES:
             raise KeyStoreError("too large to be a key file")
+        if key_protection.is_sealed(data):
+            if self._unlocked is None:
+                raise KeyStoreError(LOCKED_MESSAGE)
+            data = key_protection.open_sealed(self._unlocked, data)
         key = load_key_file(data)
         match = _KEY_FILE_RE.fullmatch(path.name)
         if match and (match.group(1), int(match.group(2))) != (key.event, key.version):

@@ -21,9 +21,22 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from enum import Enum, StrEnum
 
-from ticketcode import EventKey, MalformedCode, TicketCode, find_signing_key, parse_code
+from ticketcode import (
+    ED25519,
+    EventKey,
+    MalformedCode,
+    TicketCode,
+    find_signing_key,
+    parse_code,
+    parse_reference,
+)
 
 RAW_DISPLAY_CHARS = 80
+SUPERSEDED_REASON = "superseded: ask for the new ticket"
+NOT_KNOWN_REASON = (
+    "not in this gate's ticket list: a typed EVENT-SERIAL admits only tickets synced to this gate"
+    " — scan the QR code, or sync"
+)
 
 
 class Verdict(StrEnum):
@@ -112,6 +125,7 @@ class TicketState:
     last_moved_at: datetime | None = None  # time of the last entry or exit
     last_moved_gate: str | None = None
     entries: int = 0
+    known: bool = False  # the gate holds this ticket from sync or an imported list
 
 
 @dataclass(frozen=True)
@@ -125,10 +139,17 @@ class Rejected:
 
 @dataclass(frozen=True)
 class Authentic:
-    """A well-formed code of the gate's event whose tag matches a held key."""
+    """A well-formed code of the gate's event whose tag matches a held key.
+
+    ``superseded``: the key that signed it is retired (the ticket was re-issued with a newer one).
+    ``typed_reference``: staff typed ``EVENT-SERIAL`` of an Ed25519 event (whose signature nobody can
+    type); there is no signature to check, so it counts only for a ticket the gate knows from sync.
+    """
 
     code: TicketCode
     key_version: int
+    superseded: bool = False
+    typed_reference: bool = False
 
 
 @dataclass(frozen=True)
@@ -160,14 +181,21 @@ def printable(raw: str | bytes, *, limit: int = RAW_DISPLAY_CHARS) -> str:
     return text
 
 
-def screen(raw: str | bytes, *, gate_event: str, keys: Sequence[EventKey]) -> Rejected | Authentic:
+def screen(
+    raw: str | bytes, *, gate_event: str, keys: Sequence[EventKey], typed: bool = False
+) -> Rejected | Authentic:
     """Parse → event → signature. ``keys`` are the keys held for ``gate_event`` (any versions).
 
+    ``typed``: staff typed it by hand; for an event whose keys are Ed25519, ``EVENT-SERIAL`` alone is
+    then taken as a reference to a ticket the store must know (see ``Authentic``).
     Never raises: anything that is not a code of this event with a matching tag is a ``Rejected``.
     """
     try:
         code = parse_code(raw)
     except MalformedCode as exc:
+        reference = parse_reference(raw) if typed and isinstance(raw, str) else None
+        if reference is not None:
+            return _screen_reference(reference, gate_event=gate_event, keys=keys, why=str(exc))
         return Rejected(Verdict.INVALID, _malformed_reason(str(exc)))
     if code.event != gate_event:
         return Rejected(
@@ -179,7 +207,22 @@ def screen(raw: str | bytes, *, gate_event: str, keys: Sequence[EventKey]) -> Re
     key = find_signing_key(code, own)
     if key is None:
         return Rejected(Verdict.INVALID, "signature does not match: forged or mistyped", code)
-    return Authentic(code, key.version)
+    return Authentic(code, key.version, superseded=key.retired)
+
+
+def _screen_reference(
+    reference: tuple[str, int], *, gate_event: str, keys: Sequence[EventKey], why: str
+) -> Rejected | Authentic:
+    event, serial = reference
+    own = [k for k in keys if k.event == gate_event]
+    if event == gate_event and own and all(k.algorithm == ED25519 for k in own):
+        code = TicketCode(event=event, serial_text=str(serial).zfill(3), tag="")
+        return Authentic(code, 0, typed_reference=True)
+    if event != gate_event:
+        return Rejected(Verdict.WRONG_EVENT, f"ticket for event {event}; this gate checks {gate_event}")
+    if not own:
+        return Rejected(Verdict.UNKNOWN_KEY, f"no key for {gate_event} — sync or import a key")
+    return Rejected(Verdict.INVALID, _malformed_reason(why))
 
 
 def _malformed_reason(why: str) -> str:
@@ -197,14 +240,22 @@ def decide(
     direction: Direction,
     now: datetime,
     tz: tzinfo | None = None,
+    superseded: bool = False,
+    typed_reference: bool = False,
 ) -> Decision:
     """Revocation → already used / re-entry for an authentic code, given the ticket's state.
 
     ``tz`` is the zone the staff read times in (default: this machine's local zone).
+    ``typed_reference`` (a typed ``EVENT-SERIAL`` of an Ed25519 event) stands in for the signature
+    only when the ticket is known; ``superseded`` (signed with a retired key version) is a revocation.
     """
+    if typed_reference and not state.known:
+        return Decision(Verdict.INVALID, NOT_KNOWN_REASON, code)
     if state.revoked:
         why = state.revoked_reason or "refunded or cancelled"
         return Decision(Verdict.REVOKED, f"revoked: {why}", code)
+    if superseded:
+        return Decision(Verdict.REVOKED, f"revoked: {SUPERSEDED_REASON}", code)
     first_at, first_gate = state.first_admitted_at, state.first_admitted_gate
     if direction is Direction.OUT:
         if state.inside:
@@ -237,12 +288,21 @@ def decide_scan(
     direction: Direction,
     now: datetime,
     tz: tzinfo | None = None,
+    typed: bool = False,
 ) -> Decision:
     """The whole decision in check order; ``state_of`` gives the stored state of an authentic code."""
-    screened = screen(raw, gate_event=gate_event, keys=keys)
+    screened = screen(raw, gate_event=gate_event, keys=keys, typed=typed)
     if isinstance(screened, Rejected):
         return Decision(screened.verdict, screened.reason, screened.code)
-    return decide(screened.code, state_of(screened.code), direction=direction, now=now, tz=tz)
+    return decide(
+        screened.code,
+        state_of(screened.code),
+        direction=direction,
+        now=now,
+        tz=tz,
+        superseded=screened.superseded,
+        typed_reference=screened.typed_reference,
+    )
 
 
 def _when(moment: datetime, *, now: datetime, tz: tzinfo | None) -> str:

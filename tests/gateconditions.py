@@ -18,7 +18,7 @@ import numpy as np
 
 from tests.gatecams import HEIGHT, WIDTH
 from tests.gatescene import Code, Scene, code_quad
-from ticketcode import derive_event_key, issue_code
+from ticketcode import derive_event_key, derive_signing_key, issue_code
 
 SPLITS = ("tune", "heldout")
 
@@ -127,17 +127,21 @@ def seed_of(condition: str, split: str, index: int) -> int:
     return zlib.crc32(f"{split}/{condition}/{index}".encode())
 
 
-def ticket(split: str, serial: int) -> str:
-    """A real ticket code; each split signs with its own key, so no payload is shared between them."""
-    key = derive_event_key(f"gate conditions {split}".encode(), "GATECOND")
-    return issue_code(key, serial, width=5)
+def ticket(split: str, serial: int, *, scheme: str = "hmac") -> str:
+    """A real ticket code; each split signs with its own key, so no payload is shared between them.
+    ``scheme`` ``ed25519``: the event signs with Ed25519 (a 114-character code, QR version 5)."""
+    secret = f"gate conditions {split}".encode()
+    if scheme == "hmac":
+        return issue_code(derive_event_key(secret, "GATECOND"), serial, width=5)
+    return issue_code(derive_signing_key(secret, "GATECOND", scheme=scheme), serial, width=5)
 
 
-def sample(condition: str, split: str, index: int) -> Scene:
-    """Item ``index`` of ``condition`` in ``split``: the scene to render, with its expected tickets."""
+def sample(condition: str, split: str, index: int, *, scheme: str = "hmac") -> Scene:
+    """Item ``index`` of ``condition`` in ``split``: the scene to render, with its expected tickets.
+    The scene is the same for either ``scheme``; only the codes' payloads (and so their QR) differ."""
     rng = np.random.default_rng(seed_of(condition, split, index))
     serial = (CONDITIONS.index(condition) * 1000 + index) * 2 + 1
-    base = _hand(rng, Code(ticket(split, serial)))
+    base = _hand(rng, Code(ticket(split, serial, scheme=scheme)))
     scene = Scene(background_seed=int(rng.integers(0, 2**31)), tags=(condition,))
     if condition == "clear":
         return replace(scene, codes=(base,))
@@ -152,7 +156,7 @@ def sample(condition: str, split: str, index: int) -> Scene:
             center=(float(rng.uniform(220, 450)), float(rng.uniform(220, 500))),
         )
         right = replace(
-            _hand(rng, Code(ticket(split, serial + 1))),
+            _hand(rng, Code(ticket(split, serial + 1, scheme=scheme))),
             size=float(rng.uniform(150, 260)),
             center=(float(rng.uniform(830, 1060)), float(rng.uniform(220, 500))),
         )

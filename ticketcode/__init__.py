@@ -3,8 +3,9 @@
 Pure: depends on ``cryptography`` only and imports neither program.
 
 Public names:
-    EventKey, derive_event_key, load_key_file, dump_key_file  (keys)
-    TicketCode, parse_code, issue_code, find_signing_key, serial_width  (codes)
+    EventKey, Ed25519Signer, derive_event_key, derive_signing_key, derive_verify_key,
+    load_key_file, dump_key_file  (keys)
+    TicketCode, parse_code, parse_reference, issue_code, find_signing_key, serial_width  (codes)
     TicketCodeError > MalformedCode, KeyFileError  (errors)
 """
 
@@ -15,14 +16,21 @@ from ticketcode.codes import (
     find_signing_key,
     issue_code,
     parse_code,
+    parse_reference,
     serial_width,
 )
 from ticketcode.errors import KeyFileError, MalformedCode, TicketCodeError
 from ticketcode.keys import (
     ALGORITHM,
     DEFAULT_TAG_HEX_DIGITS,
+    ED25519,
+    SCHEMES,
+    Ed25519Signer,
     EventKey,
+    SigningKey,
     derive_event_key,
+    derive_signing_key,
+    derive_verify_key,
     dump_key_file,
     load_key_file,
 )
@@ -30,16 +38,23 @@ from ticketcode.keys import (
 __all__ = [
     "ALGORITHM",
     "DEFAULT_TAG_HEX_DIGITS",
+    "ED25519",
+    "SCHEMES",
+    "Ed25519Signer",
     "EventKey",
     "KeyFileError",
     "MalformedCode",
+    "SigningKey",
     "TicketCode",
     "TicketCodeError",
     "derive_event_key",
+    "derive_signing_key",
+    "derive_verify_key",
     "dump_key_file",
     "find_signing_key",
     "issue_code",
     "load_key_file",
     "parse_code",
+    "parse_reference",
     "serial_width",
 ]

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from backend import cli as backend_cli
 from backend.errors import BackendError
+from monitor import cli as monitor_cli
 from scanner import cli as scanner_cli
 from scanner.errors import ScannerError
 from ticketcode.errors import TicketCodeError
@@ -38,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     key_commands = keys.add_subparsers(dest="keys_command", metavar="KEYS_COMMAND", required=True)
     backend_cli.register(commands, key_commands)
     scanner_cli.register(commands, key_commands)
+    monitor_cli.register(commands)
     # The demo runs both programs: it belongs to neither.
     demo_cli.register(commands)
     return parser

@@ -59,7 +59,10 @@ def create_app(
         if not settings.database_url:
             raise errors.ConfigError("no database URL: resolve it (or start the embedded one) first")
         owned_pool: psycopg_pool.AsyncConnectionPool | None = make_pool(
-            settings.database_url, min_size=min(4, pool_max_size), max_size=pool_max_size
+            settings.database_url,
+            min_size=min(4, pool_max_size),
+            max_size=pool_max_size,
+            pooler=settings.database_pooler,
         )
         db = owned_pool
     else:

@@ -62,6 +62,7 @@ def event_routes(ctx: ApiContext) -> APIRouter:
             price_cents=body.price_cents,
             currency=body.currency,
             share_holders=body.share_holders,
+            signing=body.signing,
         )
         return event_out(await events.get_event_stock(ctx.db, body.code))
 

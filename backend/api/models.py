@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -31,6 +31,11 @@ class EventCreate(BaseModel):
     share_holders: bool = Field(
         default=False, description="send each ticket's holder (the order's email) to the event's gates"
     )
+    signing: Literal["hmac", "ed25519"] = Field(
+        default="hmac",
+        description="how ticket codes are signed: hmac (short, typeable codes; the default) or ed25519"
+        " (gates hold only a public key, so a stolen gate laptop cannot issue tickets)",
+    )
 
 
 class EventOut(BaseModel):
@@ -43,6 +48,7 @@ class EventOut(BaseModel):
     withdrawn: int = Field(default=0, description="revoked seats kept off sale (refunds, disputes)")
     price_cents: int
     currency: str
+    signing: str = Field(default="hmac", description="hmac or ed25519")
 
 
 class OrderCreate(BaseModel):
@@ -149,4 +155,5 @@ def event_out(stock: events.EventStock) -> EventOut:
         withdrawn=stock.withdrawn,
         price_cents=stock.price_cents,
         currency=stock.currency,
+        signing=stock.signing,
     )

@@ -67,7 +67,14 @@ def record_scan(
     else:
         code = screened.code
         state = ticket_state(conn, code.event, code.serial)
-        decision = decide(code, state, direction=direction, now=scanned_at)
+        decision = decide(
+            code,
+            state,
+            direction=direction,
+            now=scanned_at,
+            superseded=screened.superseded,
+            typed_reference=screened.typed_reference,
+        )
     entry_no = _apply(conn, decision, gate=gate, at=scanned_at)
     conn.executemany(
         "INSERT INTO tallies (gate_event, name, n) VALUES (?, ?, ?)"
@@ -128,10 +135,11 @@ def ticket_state(conn: sqlite3.Connection, event: str, serial: int) -> TicketSta
     revoked = bool(ticket and ticket[0])
     reason = ticket[1] if ticket else None
     if presence is None:
-        return TicketState(revoked=revoked, revoked_reason=reason)
+        return TicketState(revoked=revoked, revoked_reason=reason, known=ticket is not None)
     return TicketState(
         revoked=revoked,
         revoked_reason=reason,
+        known=ticket is not None,
         first_admitted_at=dt(presence[0]),
         first_admitted_gate=presence[1],
         inside=bool(presence[2]),

@@ -10,6 +10,7 @@ from typing import Any
 
 from scanner.errors import SyncError
 from scanner.keystore import KeyStore
+from scanner.passphrase import unlock_for_command
 from scanner.paths import data_home, keys_dir, store_path
 from scanner.store import Store
 from scanner.sync.credentials import DeviceCredentials, credentials_path, load_credentials
@@ -32,6 +33,8 @@ def pair(args: argparse.Namespace) -> int:
     _quiet_http_log()
     home = data_home(args.home)
     pairing = parse_pairing(args.pairing, server_url=args.server)
+    # Protected key files stay sealed: the keys this pairing pulls are sealed with the passphrase.
+    keys = unlock_for_command(KeyStore(keys_dir(home)))
     with Store.open(store_path(home)) as store:
         try:
             credentials = pair_device(home, pairing, store=store)
@@ -42,7 +45,7 @@ def pair(args: argparse.Namespace) -> int:
             f"paired as {credentials.device_name!r} for {credentials.event} ({credentials.event_name}) "
             f"with {credentials.server_url}; device token kept in {credentials_path(home)} (mode 0600)"
         )
-        report = _round(store, home, credentials)
+        report = _round(store, keys, credentials)
     if report.ok:
         print(_summary(report))
     else:
@@ -57,8 +60,9 @@ def sync(args: argparse.Namespace) -> int:
     _quiet_http_log()
     home = data_home(args.home)
     credentials = load_credentials(home)
+    keys = unlock_for_command(KeyStore(keys_dir(home)))
     with Store.open(store_path(home)) as store:
-        report = _round(store, home, credentials)
+        report = _round(store, keys, credentials)
     if args.json:
         print(json.dumps(report_json(report), sort_keys=True))
     elif report.ok:
@@ -74,11 +78,9 @@ def sync(args: argparse.Namespace) -> int:
     return report.exit_code
 
 
-def _round(store: Store, home: Any, credentials: DeviceCredentials) -> RoundReport:
+def _round(store: Store, keys: KeyStore, credentials: DeviceCredentials) -> RoundReport:
     with pull_progress() as progress:
-        return run_round(
-            store=store, keys=KeyStore(keys_dir(home)), credentials=credentials, on_progress=progress
-        )
+        return run_round(store=store, keys=keys, credentials=credentials, on_progress=progress)
 
 
 def report_json(report: RoundReport) -> dict[str, Any]:

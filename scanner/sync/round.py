@@ -197,7 +197,7 @@ def pull_changes(
     applied = Applied()
     pages = 0
     restarted = False
-    held: set[tuple[str, int, str]] = set()
+    held: set[tuple[str, int, str, bool]] = set()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sync-pull") as fetcher:
         ahead: Future[tuple[PullPage, ClockSample]] = fetcher.submit(client.pull, cursor, limit=limit)
         while True:
@@ -245,14 +245,19 @@ def _check_event(page: PullPage, credentials: DeviceCredentials) -> None:
         raise SyncConfigError(f"the server sent keys of other events ({', '.join(bad)}); refusing them")
 
 
-def _keep_keys(keys: KeyStore, pulled: tuple[EventKey, ...], held: set[tuple[str, int, str]]) -> None:
-    """Keep every key version pulled (each page carries them all; added once per round)."""
+def _keep_keys(keys: KeyStore, pulled: tuple[EventKey, ...], held: set[tuple[str, int, str, bool]]) -> None:
+    """Keep every key version pulled, and whether it is retired (each page carries them all; added once
+    per round)."""
     for key in pulled:
-        ident = (key.event, key.version, key.fingerprint)
+        ident = (key.event, key.version, key.fingerprint, key.retired)
         if ident in held:
             continue
         mine = {k.version: k for k in keys.keys_for(key.event)}.get(key.version)
-        if mine is not None and (mine.key, mine.tag_hex_digits) != (key.key, key.tag_hex_digits):
+        if mine is not None and (mine.key, mine.tag_hex_digits, mine.algorithm) != (
+            key.key,
+            key.tag_hex_digits,
+            key.algorithm,
+        ):
             raise SyncConfigError(
                 f"this gate holds a different key for {key.event} v{key.version} than the server sends: it "
                 "was set up for another server (or the backend's master secret changed). Use a separate "

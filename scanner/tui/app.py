@@ -39,6 +39,7 @@ from scanner.tui.screens.gate_screen import GateScreen
 from scanner.tui.screens.help import HelpScreen
 from scanner.tui.screens.lookup import LookupScreen
 from scanner.tui.screens.manual_entry import ManualEntryScreen
+from scanner.tui.screens.passphrase import PassphraseScreen
 from scanner.tui.screens.settings_form import SettingsScreen
 from scanner.tui.sync_wiring import SyncWiring
 from scanner.tui.widgets.status_line import GateStatus, StatusLine
@@ -150,11 +151,23 @@ class GateApp(ScanFlow, SyncWiring, CameraWiring):
             self.run_camera()
             if self.preview_on:
                 self.run_preview()
-        if self._sync_interval_s is not None:
+        if self.gate.keys.locked:
+            # Sealed key files: ask first; sync would have to seal what it pulls, so it waits too.
+            self.push_screen(
+                PassphraseScreen(unlock=self.gate.keys.unlock, folder=str(self.gate.keys.directory)),
+                self._keys_unlocked,
+            )
+        elif self._sync_interval_s is not None:
             self.run_sync()
         if self._refresh_seconds > 0:
             # Keys imported or a sync run by another process show up without a restart.
             self.set_interval(self._refresh_seconds, self.load_figures)
+
+    def _keys_unlocked(self, _unlocked: bool | None) -> None:
+        self.notify("key files unlocked", timeout=3)
+        self.load_figures()
+        if self._sync_interval_s is not None:
+            self.run_sync()
 
     # -- the one pipeline ----------------------------------------------------------------------
     def on_unmount(self) -> None:
@@ -201,7 +214,12 @@ class GateApp(ScanFlow, SyncWiring, CameraWiring):
             if text:
                 self.submit(text, source="manual")
 
-        self.push_screen(ManualEntryScreen(), entered)
+        try:
+            held = self.gate.keys.keys_for(self.gate.event)
+        except ScannerError:
+            held = []  # the key folder's problem is on the status line already; typing still works
+        ed25519 = bool(held) and all(not k.can_issue for k in held)
+        self.push_screen(ManualEntryScreen(event=self.gate.event, ed25519=ed25519), entered)
 
     def action_toggle_mode(self) -> None:
         self.exit_mode = not self.exit_mode

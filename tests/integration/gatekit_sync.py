@@ -72,7 +72,12 @@ class GateHome:
             )
 
     def check(
-        self, code: str, *, direction: Direction = Direction.IN, clock: datetime | None = None
+        self,
+        code: str,
+        *,
+        direction: Direction = Direction.IN,
+        clock: datetime | None = None,
+        source: str = "camera",
     ) -> ScanResult:
         with Store.open(store_path(self.home)) as store:
             gate = Gate(
@@ -82,7 +87,7 @@ class GateHome:
                 gate_name=self.name,
                 clock=(lambda: clock) if clock else None,
             )
-            return gate.check(code, direction=direction, source="camera")
+            return gate.check(code, direction=direction, source=source)
 
     def store(self) -> Store:
         return Store.open(store_path(self.home))
@@ -256,8 +261,8 @@ def shared_backend(template_database: str, data_dir: Path) -> Iterator[tuple[str
             admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
-def new_event(server_url: str, *, capacity: int = 500) -> str:
+def new_event(server_url: str, *, capacity: int = 500, signing: str = "hmac") -> str:
     """An event of this test's own on a shared server."""
     code = "E" + uuid.uuid4().hex[:9].upper()
-    create_event(server_url, code, capacity=capacity)
+    create_event(server_url, code, capacity=capacity, signing=signing)
     return code

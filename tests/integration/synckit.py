@@ -42,10 +42,18 @@ T0 = datetime(2026, 11, 24, 19, 0, tzinfo=UTC)
 _event_payments = itertools.count(1)
 
 
-def create_event(base_url: str, code: str, *, capacity: int = 100, share_holders: bool = False) -> None:
+def create_event(
+    base_url: str, code: str, *, capacity: int = 100, share_holders: bool = False, signing: str = "hmac"
+) -> None:
     response = httpx.post(
         f"{base_url}/api/events",
-        json={"code": code, "name": f"Event {code}", "capacity": capacity, "share_holders": share_holders},
+        json={
+            "code": code,
+            "name": f"Event {code}",
+            "capacity": capacity,
+            "share_holders": share_holders,
+            "signing": signing,
+        },
         headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
     )
     assert response.status_code == 201, response.text
@@ -53,6 +61,32 @@ def create_event(base_url: str, code: str, *, capacity: int = 100, share_holders
 
 def sell(base_url: str, code: str, quantity: int = 1, *, email: str = "holder@example.org") -> list[str]:
     """Buy and pay ``quantity`` tickets of event ``code``; their codes."""
+    return sell_order(base_url, code, quantity, email=email).tickets
+
+
+@dataclass(frozen=True)
+class SoldOrder:
+    """A paid order as its buyer holds it: its id, access token and ticket codes."""
+
+    id: str
+    access_token: str
+    tickets: list[str]
+
+
+def order_tickets(base_url: str, order: SoldOrder) -> list[str]:
+    """The order's ticket codes as the buyer's order page shows them now."""
+    seen = httpx.get(
+        f"{base_url}/api/orders/{order.id}", headers={"Authorization": f"Bearer {order.access_token}"}
+    )
+    assert seen.status_code == 200, seen.text
+    tickets: list[str] = seen.json()["tickets"]
+    return tickets
+
+
+def sell_order(
+    base_url: str, code: str, quantity: int = 1, *, email: str = "holder@example.org"
+) -> SoldOrder:
+    """Buy and pay ``quantity`` tickets of event ``code``: the order as its buyer holds it."""
     order = httpx.post(f"{base_url}/api/events/{code}/orders", json={"quantity": quantity, "email": email})
     assert order.status_code == 201, order.text
     made = order.json()
@@ -64,8 +98,7 @@ def sell(base_url: str, code: str, quantity: int = 1, *, email: str = "holder@ex
         f"{base_url}/api/orders/{made['id']}", headers={"Authorization": f"Bearer {made['access_token']}"}
     )
     assert seen.status_code == 200, seen.text
-    tickets: list[str] = seen.json()["tickets"]
-    return tickets
+    return SoldOrder(id=made["id"], access_token=made["access_token"], tickets=seen.json()["tickets"])
 
 
 def add_device(database_url: str, event: str, name: str, *, valid_seconds: int = 900) -> str:

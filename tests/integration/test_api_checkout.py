@@ -120,7 +120,7 @@ def test_a_buyer_reserves_pays_by_webhook_and_gets_tickets_that_verify(
     stock = httpx.get(f"{base_url}/api/events/HAPPY1").json()
     assert stock == {
         "code": "HAPPY1", "name": "Event HAPPY1", "capacity": 50, "available": 50, "held": 0, "sold": 0,
-        "withdrawn": 0, "price_cents": 2500, "currency": "EUR",
+        "withdrawn": 0, "price_cents": 2500, "currency": "EUR", "signing": "hmac",
     }  # fmt: skip
 
     response = httpx.post(

@@ -84,7 +84,9 @@ def test_event_create_then_keys_export_gives_the_key_that_signs_its_tickets(
         env=env,
     )
     assert created.returncode == 0, created.stderr
-    assert created.stdout.strip() == "created event CLI1 (CLI night): 250 tickets, 19.99 EUR, key version 1"
+    assert created.stdout.strip() == (
+        "created event CLI1 (CLI night): 250 tickets, 19.99 EUR, hmac signing, key version 1"
+    )
     again = ticketgate("event", "create", "--code", "CLI1", "--name", "Again", "--capacity", "5", env=env)
     assert again.returncode == 2
     assert again.stderr.strip() == "ticketgate: error: an event with code CLI1 already exists"

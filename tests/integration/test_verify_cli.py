@@ -76,7 +76,9 @@ def test_keys_import_of_a_bad_file_is_one_clear_line_and_exit_2(tmp_path: Path) 
     bad.write_text('{"event": "VL9IHU", "version": 1, "algorithm": "RSA", "key": "AAAA"}')
     result = _run(tmp_path / "home", "keys", "import", str(bad))
     assert result.returncode == 2
-    assert result.stderr == f"ticketgate: error: {bad}: algorithm 'RSA' is not supported (only HMAC-SHA256)\n"
+    assert result.stderr == (
+        f"ticketgate: error: {bad}: algorithm 'RSA' is not supported (only HMAC-SHA256 or Ed25519)\n"
+    )
     assert result.stdout == ""
 
 

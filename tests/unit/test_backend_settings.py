@@ -139,3 +139,10 @@ def test_the_public_url_gates_reach_the_server_at_is_checked() -> None:
     assert load_settings(environ=SECRETS).public_url is None
     with pytest.raises(ConfigError, match=r"^TICKETGATE_PUBLIC_URL is not usable"):
         load_settings(environ={**SECRETS, "TICKETGATE_PUBLIC_URL": "10.0.0.5:8000"})
+
+
+def test_database_pooler_is_off_unless_set_and_refuses_a_typo() -> None:
+    assert load_settings(environ=SECRETS).database_pooler is False
+    assert load_settings(environ={**SECRETS, "TICKETGATE_DATABASE_POOLER": "1"}).database_pooler is True
+    with pytest.raises(ConfigError, match=r"^TICKETGATE_DATABASE_POOLER must be 1 or 0"):
+        load_settings(environ={**SECRETS, "TICKETGATE_DATABASE_POOLER": "pgbouncer"})

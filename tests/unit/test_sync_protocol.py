@@ -4,13 +4,14 @@ anything else is a ProtocolError naming the field, never another exception."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ticketcode import derive_event_key
+from ticketcode import derive_event_key, derive_verify_key
 from ticketcode.sync_protocol import (
     ConflictChange,
     EventInfo,
@@ -225,3 +226,24 @@ def test_any_json_is_decoded_or_refused_with_a_protocol_error(data: object) -> N
         except ProtocolError:
             continue
         assert decoded is not None
+
+
+def test_an_ed25519_event_travels_with_public_keys_and_their_retired_flags() -> None:
+    old = replace(derive_verify_key(b"k" * 32, "RTEV1", 1, scheme="ed25519"), retired=True)
+    new = derive_verify_key(b"k" * 32, "RTEV1", 2, scheme="ed25519")
+    page = PullPage(
+        event=EventInfo(code="RTEV1", name="Edwards", capacity=10, signing="ed25519"),
+        keys=(old, new),
+        changes=(),
+        cursor="c",
+        more=False,
+        server_time=NOW,
+    )
+    wire = _wire(encode_pull_page(page))
+    assert [k["public"] for k in wire["keys"]] == [True, True]  # type: ignore[index]
+    decoded = decode_pull_page(wire)
+    assert decoded.keys == (old, new) and decoded.keys[0].retired and not decoded.keys[1].retired
+    assert decoded.event.signing == "ed25519"
+    wire["keys"][1]["seed"] = "AAAA"  # type: ignore[index]
+    with pytest.raises(ProtocolError, match="must not carry a private key"):
+        decode_pull_page(wire)

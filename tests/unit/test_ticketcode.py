@@ -166,7 +166,7 @@ _FILE = '{"event": %s, "version": %s, "algorithm": %s, "key": %s%s}'
         ("[]", "a key file must be a JSON object"),
         ('{"event": "VL9IHU"}', "key file lacks field(s): version, algorithm, key"),
         ('{"version": 1, "algorithm": "HMAC-SHA256"}', "key file lacks field(s): event, key"),
-        (_FILE % ('"VL9IHU"', 1, '"HMAC-MD5"', f'"{_K}"', ""), "algorithm 'HMAC-MD5' is not supported (only HMAC-SHA256)"),  # noqa: E501
+        (_FILE % ('"VL9IHU"', 1, '"HMAC-MD5"', f'"{_K}"', ""), "algorithm 'HMAC-MD5' is not supported (only HMAC-SHA256 or Ed25519)"),  # noqa: E501
         (_FILE % ('"VL9IHU"', 1, '"HMAC-SHA256"', '"c2hvcnQ="', ""), "key is 5 bytes; at least 32 are required"),  # noqa: E501
         (_FILE % ('"VL9IHU"', 1, '"HMAC-SHA256"', '"!!!"', ""), "'key' is not valid base64"),
         (_FILE % ('"lower"', 1, '"HMAC-SHA256"', f'"{_K}"', ""), "event code 'lower' is not 4 to 12 of A-Z and 0-9"),  # noqa: E501

@@ -1,0 +1,31 @@
+"""Handler of ``ticketgate monitor``: read the first snapshot, then run the dashboard on it."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from backend import db
+from backend.settings import load_settings
+from monitor.app import MonitorApp
+from monitor.source import DatabaseSource
+
+
+def run(args: argparse.Namespace) -> int:
+    """``ticketgate monitor --event CODE [--interval SECONDS]``: an unknown event or an unreachable
+    database at start is one clear error (exit 2); once running, an outage is a banner and a retry."""
+    # Read-only: it needs the database and none of the secrets.
+    settings = load_settings(database_url=args.database_url, require=())
+    url = db.resolve_database_url(settings)
+
+    async def main() -> None:
+        source = DatabaseSource(url, args.event, pooler=settings.database_pooler)
+        try:
+            first = await source.fetch()
+            app = MonitorApp(source.fetch, interval=args.interval, first=first)
+            await app.run_async()
+        finally:
+            await source.close()
+
+    asyncio.run(main())
+    return 0
