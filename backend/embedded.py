@@ -49,3 +49,15 @@ def start_embedded_postgres(data_dir: Path) -> str:
     _servers[pgdata] = server
     url = server.get_uri()
     return url
+
+
+def stop_embedded_postgres(data_dir: Path) -> None:
+    """Stop the embedded PostgreSQL this process started for ``data_dir`` (nothing if it started none).
+
+    Its files stay; pgserver would also stop it when the process exits, but a command that is done
+    with it (``ticketgate demo``) stops it now, so nothing is left running even if the process lives on.
+    """
+    pgdata = (Path(data_dir) / "pgdata").resolve()
+    server = _servers.pop(pgdata, None)
+    if server is not None:
+        server.cleanup()

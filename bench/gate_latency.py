@@ -58,7 +58,7 @@ KEY = derive_event_key(b"gate latency benchmark secret!!", EVENT)
 FPS = 30.0
 TICKET_FRAMES = 4  # 133 ms in view: a brisk flash of a phone
 GAP_FRAMES = 2
-# The live view rests while a verdict is on its way (scanner/tui/app.py), so it is compared on a
+# The live view rests while a verdict is on its way (scanner/tui/camera_wiring.py), so it is compared on a
 # queue with the pauses of a real one: each person 0.8 s after the previous, the view drawing between.
 SPACED_GAP_FRAMES = 24
 SIZE = (1280, 720)

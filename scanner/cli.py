@@ -119,7 +119,3 @@ def register(commands: Any, key_commands: Any, ticket_commands: Any) -> None:
     _home(p)
     p.add_argument("--json", action="store_true", help="print the round's report as JSON")
     p.set_defaults(handler="scanner.sync.commands:sync")
-
-    p = commands.add_parser("demo", help="see a gate at work: throwaway key, ticket images, the gate app")
-    p.add_argument("--home", help="keep the demo's data here (default: a temporary folder)")
-    p.set_defaults(handler="scanner.demo:demo")

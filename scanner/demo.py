@@ -1,4 +1,4 @@
-"""``ticketgate demo``: a gate at work with no camera and no backend: throwaway key, ticket images."""
+"""``ticketgate demo --gate-only``: a gate at work, no camera, no backend: throwaway key, ticket images."""
 
 from __future__ import annotations
 

@@ -22,6 +22,7 @@ from monitor import cli as monitor_cli
 from scanner import cli as scanner_cli
 from scanner.errors import ScannerError
 from ticketcode.errors import TicketCodeError
+from ticketgate.demo import cli as demo_cli
 from ticketgate.terminal import TerminalSafeStream
 
 
@@ -44,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     backend_cli.register(commands, key_commands, ticket_commands)
     scanner_cli.register(commands, key_commands, ticket_commands)
     monitor_cli.register(commands)
+    # The demo runs both programs: it belongs to neither.
+    demo_cli.register(commands)
     return parser
 
 

@@ -55,7 +55,7 @@ def frame_opener(
 
 
 @contextmanager
-def _logging_off_the_terminal() -> Iterator[None]:
+def logging_off_the_terminal() -> Iterator[None]:
     """While the app owns the terminal, log records go to Textual's log instead of stderr.
 
     A stream handler (``ticketgate``'s logging set-up) holds the real stderr, which is the terminal
@@ -118,7 +118,7 @@ def scan(args: argparse.Namespace, *, source_fps: float = 30.0) -> int:
         sync_interval_s=sync_interval_s,
     )
     try:
-        with _logging_off_the_terminal():
+        with logging_off_the_terminal():
             code = app.run()
     finally:
         gate.close()

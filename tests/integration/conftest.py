@@ -34,6 +34,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from backend import orders, payments
 from backend.db import make_pool, migrate
+from backend.invariants import check_invariants
 from backend.webhooks import PaymentEvent
 
 ADMIN_URL = os.environ.get("TICKETGATE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -154,129 +155,12 @@ def assert_invariants(database_url: str) -> None:
     ticket on one; no shard negative; every payment accounted for (it paid a paid or disputed order,
     exactly one per such order, in its currency and at least its amount; or its money is due back or
     went back); and every order's status changes form an unbroken chain in the audit log.
+
+    The checks are ``backend.invariants`` (also what ``ticketgate demo --headless`` reports).
     """
-    with psycopg.connect(database_url) as conn:
-        rows = conn.execute(
-            """
-            SELECT e.code, e.capacity,
-                   s.available, s.held, s.sold, s.withdrawn, s.negative,
-                   coalesce(o.pending, 0), coalesce(o.paid, 0),
-                   (SELECT count(*) FROM tickets t WHERE t.event_id = e.id AND t.status = 'valid'),
-                   e.next_serial - 1,
-                   (SELECT coalesce(max(serial), 0) FROM tickets t WHERE t.event_id = e.id)
-              FROM events e
-              JOIN (SELECT event_id, sum(available) AS available, sum(held) AS held, sum(sold) AS sold,
-                           sum(withdrawn) AS withdrawn,
-                           bool_or(available < 0 OR held < 0 OR sold < 0 OR withdrawn < 0) AS negative
-                      FROM event_stock GROUP BY event_id) s ON s.event_id = e.id
-              LEFT JOIN (SELECT event_id,
-                                sum(quantity) FILTER (WHERE status = 'pending') AS pending,
-                                sum(quantity) FILTER (WHERE status = 'paid') AS paid
-                           FROM orders GROUP BY event_id) o ON o.event_id = e.id
-            """
-        ).fetchall()
-        for (
-            code,
-            capacity,
-            available,
-            held,
-            sold,
-            kept_off,
-            negative,
-            pending,
-            paid,
-            tickets,
-            issued,
-            top,
-        ) in rows:
-            where = f"event {code}"
-            assert not negative, f"{where}: a stock shard went negative"
-            assert available + held + sold + kept_off == capacity, (
-                f"{where}: available {available} + held {held} + sold {sold} + withdrawn {kept_off}"
-                f" != capacity {capacity}"
-            )
-            assert held == pending, f"{where}: held {held} != pending quantity {pending}"
-            assert sold == paid, f"{where}: sold {sold} != paid quantity {paid}"
-            assert tickets == paid, f"{where}: {tickets} valid tickets != paid quantity {paid}"
-            assert top <= issued, f"{where}: serial {top} beyond the counter {issued}"
-        withdrawn = conn.execute(
-            """
-            SELECT e.code, (SELECT sum(withdrawn) FROM event_stock s WHERE s.event_id = e.id),
-                   (SELECT coalesce(sum(quantity), 0) FROM orders o
-                     WHERE o.event_id = e.id AND o.stock_withdrawn)
-              FROM events e
-            """
-        ).fetchall()
-        for code, kept_off, revoked in withdrawn:
-            assert kept_off == revoked, (
-                f"event {code}: withdrawn {kept_off} != revoked seats kept off sale {revoked}"
-            )
-        orphans = conn.execute(
-            """
-            SELECT count(*) FROM tickets t JOIN orders o ON o.id = t.order_id
-             WHERE (t.status = 'valid') <> (o.status = 'paid')
-            """
-        ).fetchone()
-        assert orphans == (0,), (
-            f"{orphans[0] if orphans else '?'} valid ticket(s) without a paid order or revoked on a paid one"
-        )
-        unaccounted = conn.execute(
-            """
-            SELECT p.reference, p.status, o.status FROM payments p JOIN orders o ON o.id = p.order_id
-             WHERE NOT ((p.status = 'paid' AND o.status IN ('paid', 'disputed')
-                         AND p.currency = o.currency AND p.amount_cents >= o.amount_cents)
-                        OR (p.status = 'refund_due' AND (p.due_cents > 0 OR p.amount_cents = 0))
-                        OR (p.status = 'refunded' AND p.refunded_cents >= p.amount_cents))
-            """
-        ).fetchall()
-        assert not unaccounted, (
-            f"payments neither paying their order nor due back nor refunded: {unaccounted}"
-        )
-        paid_by = conn.execute(
-            """
-            SELECT o.id, count(p.id) FROM orders o
-              LEFT JOIN payments p ON p.order_id = o.id AND p.status = 'paid'
-             WHERE o.status IN ('paid', 'disputed') GROUP BY o.id HAVING count(p.id) <> 1
-            """
-        ).fetchall()
-        assert not paid_by, f"paid orders without exactly one payment that paid them: {paid_by}"
-        per_order = conn.execute(
-            """
-            SELECT o.id, o.quantity, count(t.id) FROM orders o LEFT JOIN tickets t ON t.order_id = o.id
-             WHERE o.status = 'paid' GROUP BY o.id HAVING count(t.id) <> o.quantity
-            """
-        ).fetchall()
-        assert not per_order, f"paid orders whose ticket count differs from their quantity: {per_order}"
-        allocations = conn.execute(
-            """
-            SELECT id FROM orders
-             WHERE status IN ('pending', 'paid')
-               AND (SELECT coalesce(sum(q), 0) FROM unnest(alloc_quantities) q) <> quantity
-            """
-        ).fetchall()
-        assert not allocations, f"orders whose shard allocation does not sum to their quantity: {allocations}"
-        trails = conn.execute(
-            """
-            SELECT o.id, o.status,
-                   array_agg(a.from_status ORDER BY a.id) FILTER (WHERE a.id IS NOT NULL),
-                   array_agg(a.to_status ORDER BY a.id) FILTER (WHERE a.id IS NOT NULL)
-              FROM orders o
-              LEFT JOIN audit_log a
-                ON a.order_id = o.id AND a.from_status IS DISTINCT FROM a.to_status
-             GROUP BY o.id, o.status
-            """
-        ).fetchall()
-        for order_id, status, froms, tos in trails:
-            # Every status an order went through is in the audit log, in order: created pending by
-            # checkout, each change starting where the previous one ended, ending at its status now.
-            assert froms and tos, f"order {order_id} has no audit trail"
-            assert froms[0] is None and tos[0] == "pending", (
-                f"order {order_id}: trail starts {froms[0]}->{tos[0]}"
-            )
-            chained = all(froms[i] == tos[i - 1] for i in range(1, len(froms)))
-            assert chained and tos[-1] == status, (
-                f"order {order_id} ({status}): audit trail {list(zip(froms, tos, strict=True))} is broken"
-            )
+    checks = check_invariants(database_url)
+    broken = [f"{check.name}: {problem}" for check in checks for problem in check.problems]
+    assert not broken, "invariants broken:\n" + "\n".join(broken)
 
 
 def run_in_threads(

@@ -17,7 +17,7 @@ from urllib.parse import quote
 import httpx
 import psycopg
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.integration.conftest import assert_invariants
@@ -186,6 +186,7 @@ _buyers = itertools.count()
 
 @EXAMPLES
 @given(token=header_values, segment=path_segments)
+@example(token=b"\x85", segment="x")  # stripped by the server: no token, the public view
 def test_any_token_or_id_for_a_buyers_order_gets_a_clear_answer(
     api: httpx.Client, database_url: str, token: bytes, segment: str
 ) -> None:
@@ -198,6 +199,11 @@ def test_any_token_or_id_for_a_buyers_order_gets_a_clear_answer(
         for target in (order_id, quote(segment, safe="")):
             response = api.request(method, f"/api/orders/{target}", headers=headers)
             if response.status_code == 404 and response.json()["error"]["code"] == "not_found":
+                continue
+            if method == "GET" and response.status_code == 200:
+                # A value the server reads as no token at all (HTTP strips some bytes, e.g. 0x85):
+                # the public view, which names no buyer and no ticket.
+                assert set(response.json()) == {"id", "event", "status"}, response.text
                 continue
             assert_answer(response, {401, 403, 404, 422})  # a guessed token never reads or cancels
     if made.status_code == 201:
