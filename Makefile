@@ -10,8 +10,11 @@ export TICKETGATE_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 demo: $(STAMP)
 	$(BIN)/ticketgate demo
 
+# Three test processes (pytest-xdist) on two cores: most tests wait on PostgreSQL, sockets and
+# subprocesses, so the suite takes about half the time of one process. TEST_WORKERS=0 runs it in one.
+TEST_WORKERS ?= 3
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check ticketcode ticketqr backend scanner monitor ticketgate tests bench
