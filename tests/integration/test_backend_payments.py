@@ -12,7 +12,8 @@ import pytest
 from psycopg_pool import AsyncConnectionPool
 
 from backend import cancellations, events, ledger, orders, payments, reaper
-from backend.errors import DatabaseUnavailable, InvalidInput, OrderNotFound
+from backend.errors import ConfigError, DatabaseUnavailable, InvalidInput, OrderNotFound
+from backend.settings import MIN_MASTER_SECRET_BYTES
 from backend.webhooks import PaymentEvent
 from tests.integration.conftest import assert_invariants, reserve, run_in_threads
 from ticketcode import derive_event_key, find_signing_key, parse_code
@@ -431,28 +432,56 @@ async def test_events_we_do_not_act_on_are_in_the_trail_with_their_payment_if_an
         ("pending", "pending", {"type": "charge.updated", "payment_reference": "ch_1", "outcome": "ignored"}),
         ("pending", "pending", {"type": "customer.updated", "outcome": "ignored"}),
     ]
+    # A type of up to 255 characters is accepted; its record keeps the first 200.
+    await _deliver(pool, "evt_long", type="t" * 255, order_id=order.id)
+    assert (
+        _count(
+            database_url,
+            "SELECT length(type) FROM processed_payment_events WHERE provider_event_id = 'evt_long'",
+        )
+        == 200
+    )
 
 
 @pytest.mark.parametrize(
-    ("event_id", "event_type", "refused"),
+    ("event_id", "event_type", "payment", "refused"),
     [
-        ("e", SUCCEEDED, None),
-        ("e" * 255, SUCCEEDED, None),
-        ("", SUCCEEDED, "1 to 255 characters"),
-        ("e" * 256, SUCCEEDED, "1 to 255 characters"),
-        ("evt_\x00", SUCCEEDED, "1 to 255 characters"),
-        ("evt_1", "payment_intent.\x00", "type must be text"),
+        ("e", SUCCEEDED, "pi_1", None),
+        ("e" * 255, SUCCEEDED, "pi_1", None),
+        ("", SUCCEEDED, "pi_1", "1 to 255 characters"),
+        ("e" * 256, SUCCEEDED, "pi_1", "1 to 255 characters"),
+        ("evt_\x00", SUCCEEDED, "pi_1", "1 to 255 characters"),
+        ("evt_1", "payment_intent.\x00", "pi_1", "type must be text"),
+        ("evt_1", SUCCEEDED, "pi_\x00", "payment reference must be text"),
     ],
 )
-async def test_an_event_id_of_1_to_255_storable_characters_and_a_storable_type_are_required(
-    pool: AsyncConnectionPool, event_id: str, event_type: str, refused: str | None
+async def test_an_event_id_type_and_payment_reference_the_database_can_store_are_required(
+    pool: AsyncConnectionPool, event_id: str, event_type: str, payment: str, refused: str | None
 ) -> None:
     # parse_event checks these for HTTP deliveries; apply_payment_event checks them for every caller.
     await events.create_event(pool, code="IDS1", name="Ids", capacity=4)
     order = await reserve(pool, "IDS1", 1)
     if refused is None:
-        assert (await _pay(pool, order, event_id, event_type, payment="pi_1")).outcome == "paid"
+        assert (await _pay(pool, order, event_id, event_type, payment=payment)).outcome == "paid"
         return
     with pytest.raises(InvalidInput, match=refused):
-        await _pay(pool, order, event_id, event_type)
+        await _pay(pool, order, event_id, event_type, payment=payment)
     assert (await orders.get_order(pool, order.id)).webhook_attempts == 0
+
+
+@pytest.mark.parametrize("length", [MIN_MASTER_SECRET_BYTES - 1, MIN_MASTER_SECRET_BYTES])
+async def test_a_master_secret_of_at_least_16_bytes_is_needed_to_confirm_a_payment(
+    pool: AsyncConnectionPool, length: int
+) -> None:
+    await events.create_event(pool, code="SEC1", name="Secret", capacity=4)
+    order = await reserve(pool, "SEC1", 1)
+    event = PaymentEvent(
+        id="evt_s", type=SUCCEEDED, order_id=order.id, payment_reference="pi_s", amount_cents=0,
+        currency="EUR", event_code="SEC1",
+    )  # fmt: skip
+    policy = payments.PaymentPolicy(master_secret=b"s" * length)
+    if length < MIN_MASTER_SECRET_BYTES:
+        with pytest.raises(ConfigError, match="TICKETGATE_MASTER_SECRET is not set"):
+            await payments.apply_payment_event(pool, event, policy=policy)
+    else:
+        assert (await payments.apply_payment_event(pool, event, policy=policy)).outcome == "paid"
