@@ -485,3 +485,13 @@ async def test_a_master_secret_of_at_least_16_bytes_is_needed_to_confirm_a_payme
             await payments.apply_payment_event(pool, event, policy=policy)
     else:
         assert (await payments.apply_payment_event(pool, event, policy=policy)).outcome == "paid"
+
+
+@pytest.mark.parametrize("event_type", ["charge.refunded", "charge.dispute.created"])
+async def test_a_refund_or_dispute_of_a_payment_never_recorded_and_naming_no_order_is_not_found(
+    database_url: str, pool: AsyncConnectionPool, event_type: str
+) -> None:
+    # Answered 404, so that the provider delivers it again once the payment's own event is in.
+    with pytest.raises(OrderNotFound, match="no recorded payment has the reference 'pi_nobody'"):
+        await _deliver(pool, "evt_r", type=event_type, order_id=None, payment_reference="pi_nobody")
+    assert _count(database_url, "SELECT count(*) FROM processed_payment_events") == 0
