@@ -10,17 +10,22 @@ export TICKETGATE_TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/test
 demo: $(STAMP)
 	$(BIN)/ticketgate demo
 
+# Three test processes (pytest-xdist) on two cores: most tests wait on PostgreSQL, sockets and
+# subprocesses, so the suite takes about half the time of one process. TEST_WORKERS=0 runs it in one.
+TEST_WORKERS ?= 3
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check ticketcode backend scanner monitor ticketgate tests bench
+	$(BIN)/ruff check ticketcode ticketqr backend scanner monitor ticketgate tests bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
-# Each benchmark prints its figures and the command that reproduces it; together about 10 minutes.
+# Each benchmark prints its figures and the command that reproduces it; together about 25 minutes.
+# Longer or special ones run on their own: gate_conditions (20 min), scale_out (--pgbouncer needs
+# PgBouncer), http_guard (the HTTP head guard's cost).
 bench: $(STAMP)
-	for b in flash_sale checkout_db verify_bench decode_bench gate_latency; do \
+	for b in flash_sale checkout_db verify_bench decode_bench gate_latency metrics_scrape sync_bench; do \
 		$(BIN)/python bench/$$b.py || exit 1; \
 	done
 
@@ -33,11 +38,13 @@ mutants: $(STAMP)
 
 setup: $(STAMP)
 
-# libzbar0 is the C library pyzbar loads at run time (pip cannot install it); Debian's python3 needs
+# libzbar0 is the C library pyzbar loads at run time (pip cannot install it); libcairo2 is the one
+# cairosvg loads (the tests rasterise the buyer's SVG tickets with it); Debian's python3 needs
 # python3-venv to make a virtualenv.
 system-deps:
 	@missing=""; \
 	ldconfig -p | grep -q 'libzbar.so.0' || missing="$$missing libzbar0"; \
+	ldconfig -p | grep -q 'libcairo.so.2' || missing="$$missing libcairo2"; \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing system packages:$$missing"; \

@@ -13,7 +13,7 @@ def _db(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def register(commands: Any, key_commands: Any) -> None:
+def register(commands: Any, key_commands: Any, ticket_commands: Any) -> None:
     """Add the backend's subcommands to the ``ticketgate`` parser."""
     p = commands.add_parser("server", help="run the HTTP API and the reaper in one process")
     _db(p)
@@ -156,6 +156,26 @@ def register(commands: Any, key_commands: Any) -> None:
         "--payment", metavar="REFERENCE", help="only this payment's due money (a second payment, a surplus)"
     )
     p.set_defaults(handler="backend.order_commands:orders_refund")
+
+    p = ticket_commands.add_parser(
+        "render", help="write a paid order's tickets as images: one QR code each, its code, the event's name"
+    )
+    _db(p)
+    p.add_argument("order_id", metavar="ORDER_ID", help="the order's id (a UUID, as checkout returned it)")
+    p.add_argument(
+        "--output",
+        "-o",
+        metavar="DIR",
+        default=".",
+        help="folder to write into, made if missing (default: ., the current folder)",
+    )
+    p.add_argument(
+        "--format",
+        action="append",
+        choices=["svg", "png", "pdf"],
+        help="image format; repeat for several (default: all three: tickets-ORDER_ID.svg, .png, .pdf)",
+    )
+    p.set_defaults(handler="backend.ticket_commands:tickets_render")
 
     p = key_commands.add_parser("export", help="write an event's key file (for a gate laptop)")
     _db(p)

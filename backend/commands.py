@@ -200,15 +200,16 @@ def keys_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_private_file(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` with mode 0600 from the first byte (the key lets anyone forge tickets
-    for the event): under a private temporary name beside it, then renamed over it. A symlink at
-    ``path`` is replaced, never followed (it could point at a file others read), and an existing
-    readable file is never truncated and refilled in place."""
-    fd, temporary = tempfile.mkstemp(prefix=".key-", suffix=".tmp", dir=path.parent)
+def _write_private_file(path: Path, text: str | bytes) -> None:
+    """Write ``text`` to ``path`` with mode 0600 from the first byte (a key lets anyone forge tickets
+    for the event, a ticket image lets anyone in): under a private temporary name beside it, then
+    renamed over it. A symlink at ``path`` is replaced, never followed (it could point at a file others
+    read), and an existing readable file is never truncated and refilled in place."""
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    fd, temporary = tempfile.mkstemp(prefix=".private-", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, path)

@@ -10,6 +10,7 @@ BackendError               root; ``code`` is a machine code, ``str(err)`` a huma
  +-- OrderNotFound         no order has this id
  +-- InvalidTransition     the order's status does not allow this (cancel a paid order as a buyer, ...)
  +-- Unauthorized          the order's access token is missing or wrong
+ +-- NoTickets             the order has no tickets to show (not paid yet, expired, refunded, ...)
  +-- TooMany               a limit on a buyer was reached; ``retry_after`` says in how many seconds to retry
  |    +-- HoldLimit        this email already holds the most pending tickets allowed for the event
  |    +-- RateLimited      this client sent more checkouts than TICKETGATE_CHECKOUT_RATE allows
@@ -75,6 +76,10 @@ class InvalidTransition(BackendError):
 
 class Unauthorized(BackendError):
     code = "unauthorized"
+
+
+class NoTickets(BackendError):
+    code = "no_tickets"
 
 
 class TooMany(BackendError):

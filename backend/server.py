@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import shutil
 import signal
 import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -20,6 +25,8 @@ from backend.api import create_app
 from backend.db import migrate, resolve_database_url
 from backend.errors import ConfigError
 from backend.http_limits import GuardedHttpToolsProtocol
+from backend.logs import configure_logging
+from backend.metrics import MULTIPROCESS_VARIABLE
 from backend.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -27,7 +34,6 @@ log = logging.getLogger(__name__)
 # How the supervising process tells its spawned workers what it resolved; workers read only this
 # plus the usual TICKETGATE_* variables.
 _WORKER_REAPER_VARIABLE = "TICKETGATE_SERVER_RUN_REAPER"
-_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,7 +72,28 @@ def run(args: argparse.Namespace) -> int:
     # SKIP LOCKED), so no process is special and none takes the reaper down with it.
     os.environ["TICKETGATE_DATABASE_URL"] = url
     os.environ[_WORKER_REAPER_VARIABLE] = "1" if run_reaper else "0"
-    return _supervise(args.host, args.port, workers=args.workers, access_log=access_log)
+    with _metrics_folder():
+        return _supervise(args.host, args.port, workers=args.workers, access_log=access_log)
+
+
+@contextlib.contextmanager
+def _metrics_folder() -> Iterator[Path]:
+    """A fresh folder for prometheus-client's multi-process mode, for the workers this start spawns
+    (they inherit the variable and import prometheus-client after it is set); removed at exit. Files
+    left by an earlier start would add its counts to this one's, so a folder set by hand is not reused."""
+    if os.environ.get(MULTIPROCESS_VARIABLE):
+        log.info("%s is set; this server uses a fresh folder of its own instead", MULTIPROCESS_VARIABLE)
+    folder = Path(tempfile.mkdtemp(prefix="ticketgate-metrics-"))
+    previous = os.environ.get(MULTIPROCESS_VARIABLE)
+    os.environ[MULTIPROCESS_VARIABLE] = str(folder)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        if previous is None:
+            os.environ.pop(MULTIPROCESS_VARIABLE, None)
+        else:
+            os.environ[MULTIPROCESS_VARIABLE] = previous
 
 
 def _listening_socket(host: str, port: int, *, shared: bool) -> socket.socket:
@@ -154,7 +181,7 @@ def _supervise(host: str, port: int, *, workers: int, access_log: bool) -> int:
 
 def _worker_main(host: str, port: int, access_log: bool) -> None:
     """One worker process: its own listening socket (SO_REUSEPORT), app, pool and reaper."""
-    logging.basicConfig(level=logging.INFO, format=_LOG_FORMAT)
+    configure_logging()
     settings = load_settings()
     app = create_app(settings, reaper=os.environ.get(_WORKER_REAPER_VARIABLE, "1") != "0")
     server = uvicorn.Server(uvicorn_config(app, access_log=access_log))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 
 from backend import db
 from backend.settings import load_settings
@@ -17,6 +18,11 @@ def run(args: argparse.Namespace) -> int:
     # Read-only: it needs the database and none of the secrets.
     settings = load_settings(database_url=args.database_url, require=())
     url = db.resolve_database_url(settings)
+
+    # Quitting mid-refresh cancels a query, and psycopg warns that it closed that connection: expected,
+    # and a line on stderr would land in the terminal the dashboard paints on. Outages are shown in
+    # the dashboard itself.
+    logging.getLogger("psycopg").setLevel(logging.ERROR)
 
     async def main() -> None:
         source = DatabaseSource(url, args.event, pooler=settings.database_pooler)

@@ -18,7 +18,7 @@ def _camera_controls(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--focus", help="manual focus in the driver's units, or auto (default)")
 
 
-def register(commands: Any, key_commands: Any) -> None:
+def register(commands: Any, key_commands: Any, ticket_commands: Any) -> None:
     """Add the scanner's subcommands to the ``ticketgate`` parser."""
     p = key_commands.add_parser("import", help="import an event key file onto this gate laptop")
     _home(p)
@@ -66,10 +66,8 @@ def register(commands: Any, key_commands: Any) -> None:
     p.add_argument("--exit", dest="exit_mode", action="store_true", help="record exits instead of entries")
     p.set_defaults(handler="scanner.commands:verify")
 
-    p = commands.add_parser("tickets", help="known tickets and revocations on this gate laptop")
-    ticket_commands = p.add_subparsers(dest="tickets_command", metavar="TICKETS_COMMAND", required=True)
     p = ticket_commands.add_parser(
-        "import", help="import known tickets / revocations from a JSON or CSV file"
+        "import", help="import known tickets / revocations from a JSON or CSV file (on a gate laptop)"
     )
     _home(p)
     p.add_argument("file", help="a .json or .csv file of tickets (see the README's tickets import section)")

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from backend import cli as backend_cli
 from backend.errors import BackendError
+from backend.logs import configure_logging
 from monitor import cli as monitor_cli
 from scanner import cli as scanner_cli
 from scanner.errors import ScannerError
@@ -37,8 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
         "keys", help="move event keys by hand (export on the backend, import on a gate)"
     )
     key_commands = keys.add_subparsers(dest="keys_command", metavar="KEYS_COMMAND", required=True)
-    backend_cli.register(commands, key_commands)
-    scanner_cli.register(commands, key_commands)
+    tickets = commands.add_parser(
+        "tickets", help="tickets: draw a buyer's (backend), import known ones (gate laptop)"
+    )
+    ticket_commands = tickets.add_subparsers(dest="tickets_command", metavar="TICKETS_COMMAND", required=True)
+    backend_cli.register(commands, key_commands, ticket_commands)
+    scanner_cli.register(commands, key_commands, ticket_commands)
     monitor_cli.register(commands)
     # The demo runs both programs: it belongs to neither.
     demo_cli.register(commands)
@@ -87,11 +92,11 @@ def _tolerate_any_encoding() -> None:
 def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose or os.environ.get("TICKETGATE_DEBUG") else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
     try:
+        # Text, or JSON lines (TICKETGATE_LOG_FORMAT=json); a format that does not exist is one line.
+        configure_logging(
+            level=logging.DEBUG if args.verbose or os.environ.get("TICKETGATE_DEBUG") else logging.INFO
+        )
         result = _run(args)
     except (BackendError, ScannerError, TicketCodeError) as exc:
         print(f"ticketgate: error: {exc}", file=sys.stderr)

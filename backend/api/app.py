@@ -20,6 +20,7 @@ from backend.api.context import ApiContext
 from backend.api.device_routes import device_routes
 from backend.api.errors import RETRY_LATER, describe_errors, error_response, status_of
 from backend.api.event_routes import event_routes
+from backend.api.health_routes import health_routes
 from backend.api.limits import (
     MAX_BODY_BYTES,
     MAX_PUSH_BODY_BYTES,
@@ -27,11 +28,15 @@ from backend.api.limits import (
     BodyStalled,
     BodyTooLarge,
 )
+from backend.api.metrics_routes import metrics_routes
 from backend.api.order_routes import order_routes
 from backend.api.payment_routes import payment_routes
+from backend.api.request_ids import RequestIds
 from backend.api.sync_routes import sync_routes
+from backend.api.ticket_routes import ticket_routes
 from backend.api.unexpected import AnswerUnexpected
 from backend.db import make_pool
+from backend.metrics import record_pool
 from backend.reaper import run_reaper
 from backend.settings import Settings
 from ticketcode.sync_protocol import AUTH_SCHEME, PUSH_PATH, ProtocolError
@@ -39,6 +44,7 @@ from ticketcode.sync_protocol import AUTH_SCHEME, PUSH_PATH, ProtocolError
 log = logging.getLogger("backend.api")
 
 DEFAULT_POOL_MAX_SIZE = 16
+POOL_GAUGE_SECONDS = 5.0
 
 
 def create_app(
@@ -75,6 +81,7 @@ def create_app(
         if owned_pool is not None:
             await owned_pool.open(wait=True, timeout=30)
         stop = asyncio.Event()
+        pool_gauges = asyncio.create_task(_record_pool_use(db, stop), name="pool-gauges")
         reaper_task = (
             asyncio.create_task(
                 run_reaper(db, interval_seconds=settings.reaper_interval_seconds, stop=stop),
@@ -87,6 +94,7 @@ def create_app(
             yield
         finally:
             stop.set()
+            await pool_gauges
             if reaper_task is not None:
                 try:
                     await asyncio.wait_for(reaper_task, timeout=10)
@@ -102,12 +110,34 @@ def create_app(
         lifespan=lifespan,
     )
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES, paths={PUSH_PATH: MAX_PUSH_BODY_BYTES})
-    app.add_middleware(AnswerUnexpected)  # added last: the outermost, so it sees every failure
+    app.add_middleware(AnswerUnexpected)  # outside the others, so it sees every failure
+    # Added last, so outermost: every answer carries its request id, an unexpected 500 too, and the
+    # traceback AnswerUnexpected logs names it.
+    app.add_middleware(RequestIds)
     _install_error_handlers(app)
     ctx = ApiContext(db=db, settings=settings)
-    for routes in (event_routes, order_routes, payment_routes, device_routes, sync_routes):
+    routers = (
+        event_routes,
+        order_routes,
+        ticket_routes,
+        payment_routes,
+        device_routes,
+        sync_routes,
+        health_routes,
+        metrics_routes,
+    )
+    for routes in routers:
         app.include_router(routes(ctx))
     return app
+
+
+async def _record_pool_use(pool: psycopg_pool.AsyncConnectionPool, stop: asyncio.Event) -> None:
+    """This process's pool use into the metrics every few seconds, so that with several workers a
+    scrape served by one of them still sees the others' (the scraping one records its own at once)."""
+    while not stop.is_set():
+        record_pool(pool)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=POOL_GAUGE_SECONDS)
 
 
 def _client_went_away(request: Request) -> Response:

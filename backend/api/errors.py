@@ -20,6 +20,7 @@ _STATUS: dict[type[Exception], int] = {
     errors.OrderNotFound: 404,
     errors.InvalidTransition: 409,
     errors.Unauthorized: 401,
+    errors.NoTickets: 409,
     errors.TooMany: 429,
     errors.RefundFailed: 502,
     errors.EventExists: 409,

@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from backend import payments, webhooks
+from backend import errors, metrics, payments, webhooks
 from backend.api.context import ApiContext
 from backend.api.errors import error_response
 from backend.api.limits import MAX_WEBHOOK_BODY_BYTES, read_body
@@ -70,11 +70,22 @@ def payment_routes(ctx: ApiContext) -> APIRouter:
         ``webhook_attempts``; a repeated event id gives outcome ``duplicate`` and changes nothing.
         The answer names the order's status, never its tickets.
         """
+        # For the metrics: the event's type once it is read (a bounded set), and the outcome.
+        seen = {"type": "unknown", "outcome": "error"}
+        try:
+            return await _webhook(request, seen)
+        except errors.BackendError as exc:
+            seen["outcome"] = exc.code
+            raise
+        finally:
+            metrics.WEBHOOKS.labels(seen["type"], seen["outcome"]).inc()
+
+    async def _webhook(request: Request, seen: dict[str, str]) -> Any:
         body = await read_body(request, limit=MAX_WEBHOOK_BODY_BYTES)
         if body is None:
-            return error_response(
-                413, "payload_too_large", f"a webhook body is at most {MAX_WEBHOOK_BODY_BYTES} bytes"
-            )
+            message = f"a webhook body is at most {MAX_WEBHOOK_BODY_BYTES} bytes"
+            seen["outcome"] = "payload_too_large"
+            return error_response(413, "payload_too_large", message)
         # The signature covers the exact bytes received, so it is checked before anything parses them.
         webhooks.verify_signature(
             body,
@@ -83,9 +94,12 @@ def payment_routes(ctx: ApiContext) -> APIRouter:
             now=time.time(),
         )
         event = webhooks.parse_event(body)
+        seen["type"] = event.type if event.type in webhooks.KNOWN_TYPES else "other"
         if event.order_id is None and (event.type not in webhooks.KNOWN_TYPES or not event.payment_reference):
+            seen["outcome"] = "ignored"
             return WebhookOut(event_id=event.id, outcome="ignored", order=None)
         result = await payments.apply_payment_event(ctx.db, event, policy=policy)
+        seen["outcome"] = result.outcome
         return WebhookOut(event_id=event.id, outcome=result.outcome, order=order_status_out(result.order))
 
     return router

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from backend import change_feed, devices, scan_ingest
+from backend import change_feed, devices, metrics, scan_ingest
 from backend.api.context import ApiContext
 from backend.api.limits import MAX_PUSH_BODY_BYTES
 from backend.api.models import error_responses
@@ -39,7 +39,8 @@ _DEVICE_AUTH = {
 def _limit(text: str | None) -> int:
     if text is None or text == "":
         return DEFAULT_PULL_LIMIT
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PULL_LIMIT:
+    # ASCII digits only: str.isdigit() also takes "²" and "١", which int() then refuses or reads.
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_PULL_LIMIT:
         raise InvalidInput(f"limit must be a whole number from 1 to {MAX_PULL_LIMIT}")
     return int(text)
 
@@ -61,6 +62,7 @@ def sync_routes(ctx: ApiContext) -> APIRouter:
         cursor this server did not hand out (start again from the empty cursor).
         """
         device = await device_of(request)
+        metrics.SYNC_REQUESTS.labels(device.event_code, device.name, "pull").inc()
         cursor = request.query_params.get("cursor", "")
         limit = _limit(request.query_params.get("limit"))
         if not origin:
@@ -82,8 +84,10 @@ def sync_routes(ctx: ApiContext) -> APIRouter:
         ``scan_ids_reused`` (nothing stored) when an id already held comes with another scan: the
         gate's store restarted its numbering, and the gate must pair again."""
         device = await device_of(request)
+        metrics.SYNC_REQUESTS.labels(device.event_code, device.name, "push").inc()
         batch = decode_push_request(await json_body(request, limit=MAX_PUSH_BODY_BYTES))
         acknowledged = await scan_ingest.ingest_scans(ctx.db, device, batch.scans)
+        metrics.SCANS_INGESTED.labels(device.event_code, device.name).inc(len(batch.scans))
         answer = PushResponse(acknowledged=tuple(acknowledged), server_time=datetime.now(UTC))
         return json_response(encode_push_response(answer))
 

@@ -189,12 +189,16 @@ def test_a_store_locked_by_another_process_too_long_is_store_busy(db_path: Path,
         gate = _gate(store, tmp_path)
         other = sqlite3.connect(db_path, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
         try:
             with pytest.raises(StoreBusyError, match="busy"):
                 gate.check(issue_code(KEY, 1))
         finally:
             other.execute("ROLLBACK")
             other.close()
+        # After the store's own wait (0.2 s here), not SQLite's default 5 s: the gate says NOT
+        # RECORDED promptly instead of freezing.
+        assert time.monotonic() - started < 3
         assert gate.check(issue_code(KEY, 1)).admitted
 
 

@@ -52,6 +52,10 @@ async def test_the_demo_gate_app_narrates_each_shot_and_its_verdict(tmp_path: Pa
             await wait_for(lambda: len(app.camera_results) == len(shots), timeout=30, what="five verdicts")
             said = lambda: " ".join(line for _at, line in app.said)  # noqa: E731
             await wait_for(lambda: "That was everyone" in said(), timeout=10, what="the closing words")
+            # Painted a moment later than said: on a busy machine the next refresh may still be due.
+            await wait_for(
+                lambda: "That was everyone" in screen_text(app), timeout=10, what="the words on screen"
+            )
             await pilot.pause()
             on_screen = screen_text(app)
             panel_word = app.gate_screen.query_one(VerdictPanel).view.word
