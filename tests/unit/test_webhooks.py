@@ -13,6 +13,8 @@ from hypothesis import strategies as st
 
 from backend.errors import BackendError
 from backend.webhooks import (
+    CHARGE_REFUNDED,
+    DISPUTE_CREATED,
     PAYMENT_FAILED,
     PAYMENT_SUCCEEDED,
     BadSignature,
@@ -269,3 +271,174 @@ def test_any_json_document_either_parses_or_is_a_clean_rejection(data: object) -
     assert (event.id, event.type) == ("evt_1", PAYMENT_SUCCEEDED)
     assert event.order_id is not None
     assert isinstance(data, dict) and str(event.order_id) in json.dumps(data)
+
+
+# Boundaries and fallbacks users rely on, each pinned where a mutation test showed no test held it
+# (docs/mutants.md, backend.webhooks).
+
+
+def _digest_of(body: bytes = BODY) -> str:
+    return stripe_reference_signature(SECRET, NOW, body)
+
+
+def test_every_v1_signature_is_checked_not_only_the_last() -> None:
+    # The right signature first, a stale one after it: accepted (the check must not keep only the last).
+    header = f"t={NOW},v1={_digest_of()},v1={stripe_reference_signature('whsec_old', NOW, BODY)}"
+    assert verify_signature(BODY, header, secret=SECRET, now=NOW) == NOW
+
+
+def test_items_without_a_value_are_skipped_wherever_they_stand() -> None:
+    header = f"t={NOW},future-flag,v1={_digest_of()}"
+    assert verify_signature(BODY, header, secret=SECRET, now=NOW) == NOW
+
+
+def test_up_to_eight_signatures_are_read_and_a_ninth_is_refused() -> None:
+    others = [stripe_reference_signature(f"whsec_{n}", NOW, BODY) for n in range(8)]
+    eight = ",".join(f"v1={s}" for s in [*others[:7], _digest_of()])
+    assert verify_signature(BODY, f"t={NOW},{eight}", secret=SECRET, now=NOW) == NOW
+    nine = ",".join(f"v1={s}" for s in [*others, _digest_of()])
+    with pytest.raises(BadSignature, match="too many signatures"):
+        verify_signature(BODY, f"t={NOW},{nine}", secret=SECRET, now=NOW)
+
+
+def test_a_header_of_exactly_2048_characters_is_read_and_one_more_is_too_long() -> None:
+    header = f"t={NOW},v1={_digest_of()},v0="
+    longest = header + "a" * (2048 - len(header))
+    assert verify_signature(BODY, longest, secret=SECRET, now=NOW) == NOW
+    with pytest.raises(BadSignature, match="too long"):
+        verify_signature(BODY, longest + "a", secret=SECRET, now=NOW)
+
+
+def test_a_second_garbled_timestamp_is_refused_not_skipped() -> None:
+    # The last t= counts, as in Stripe's libraries; one holding "=" is garbled, not another key.
+    with pytest.raises(BadSignature, match="no valid timestamp"):
+        verify_signature(BODY, f"t={NOW},v1={_digest_of()},t==1", secret=SECRET, now=NOW)
+
+
+def test_a_stale_timestamp_says_how_far_away_it_is() -> None:
+    header = sign(BODY, secret=SECRET, timestamp=NOW)
+    with pytest.raises(StaleTimestamp, match=r"timestamp is 301 s away from now \(more than 300 s\)"):
+        verify_signature(BODY, header, secret=SECRET, now=NOW + 301)
+
+
+def _event(event_type: str = PAYMENT_SUCCEEDED, event_id: str = "evt_1", **obj: object) -> bytes:
+    return json.dumps({"id": event_id, "type": event_type, "data": {"object": obj}}).encode()
+
+
+ORDER = str(uuid4())
+
+
+@pytest.mark.parametrize("length", [1, 255])
+def test_ids_and_types_of_1_to_255_characters_are_read_whole(length: int) -> None:
+    text = "e" * length
+    event = parse_event(_event(text, text, id="p" * length, metadata={"order_id": ORDER}))
+    assert (event.id, event.type, event.payment_reference) == (text, text, "p" * length)
+
+
+@pytest.mark.parametrize(("field", "reason"), [("id", "no 'id'"), ("type", "no 'type'")])
+@pytest.mark.parametrize("length", [0, 256])
+def test_an_id_or_type_outside_1_to_255_characters_is_malformed(field: str, reason: str, length: int) -> None:
+    body = {"id": "evt_1", "type": PAYMENT_SUCCEEDED, field: "e" * length}
+    with pytest.raises(MalformedEvent, match=reason):
+        parse_event(json.dumps(body).encode())
+
+
+@pytest.mark.parametrize("reference", ["", "p" * 256, "pi_\x00"])
+def test_a_payment_reference_that_cannot_be_stored_falls_back_to_the_charge_id(reference: str) -> None:
+    event = parse_event(_event(CHARGE_REFUNDED, payment_intent=reference, id="ch_1", amount_refunded=1))
+    assert event.payment_reference == "ch_1"
+
+
+@pytest.mark.parametrize(
+    ("obj", "reference"),
+    [
+        # A dispute names its charge as well as its own id (dp_): the charge, when no payment intent.
+        ({"id": "dp_1", "charge": "ch_1", "amount": 500}, "ch_1"),
+        ({"id": "dp_1", "charge": "ch_1", "payment_intent": "pi_1", "amount": 500}, "pi_1"),
+        # A charge has no "charge" field: its own id.
+        ({"id": "ch_2", "amount": 500}, "ch_2"),
+    ],
+)
+def test_a_dispute_or_refund_names_the_payment_intent_else_the_charge(
+    obj: dict[str, object], reference: str
+) -> None:
+    for event_type in (DISPUTE_CREATED, CHARGE_REFUNDED):
+        event = parse_event(_event(event_type, amount_refunded=0, **obj))
+        assert (event.id, event.order_id, event.payment_reference) == ("evt_1", None, reference)
+
+
+@pytest.mark.parametrize("event_type", [CHARGE_REFUNDED, DISPUTE_CREATED])
+def test_a_refund_or_dispute_naming_no_payment_is_malformed(event_type: str) -> None:
+    with pytest.raises(MalformedEvent, match=r"needs data\.object\.payment_intent or its charge id"):
+        parse_event(_event(event_type, amount=500, amount_refunded=500))
+
+
+def test_an_unhandled_event_type_needs_no_payment_reference() -> None:
+    event = parse_event(_event("customer.created", email="ann@example.com"))
+    assert (event.id, event.type, event.order_id, event.payment_reference) == (
+        "evt_1",
+        "customer.created",
+        None,
+        None,
+    )
+
+
+def test_a_refund_without_the_amount_refunded_is_malformed() -> None:
+    with pytest.raises(MalformedEvent, match=r"needs data\.object\.amount_refunded"):
+        parse_event(_event(CHARGE_REFUNDED, payment_intent="pi_1", amount=500))
+
+
+@pytest.mark.parametrize(
+    ("amount", "read"),
+    [
+        (0, 0),
+        (1, 1),
+        (10**15, 10**15),
+        (10**15 + 1, None),
+        (-1, None),
+        (True, None),
+        (1.5, None),
+        ("5", None),
+    ],
+)
+def test_amounts_are_whole_numbers_from_0_to_10_to_the_15(amount: object, read: int | None) -> None:
+    succeeded = parse_event(_event(amount_received=amount, id="pi_1", metadata={"order_id": ORDER}))
+    refunded = parse_event(_event(CHARGE_REFUNDED, payment_intent="pi_1", amount=amount, amount_refunded=0))
+    assert (succeeded.amount_cents, refunded.amount_cents) == (read, read)
+
+
+@pytest.mark.parametrize(
+    ("currency", "read"),
+    [
+        ("eur", "EUR"),
+        ("EUR", "EUR"),
+        ("Jpy", "JPY"),
+        ("eu", None),
+        ("euro", None),
+        ("€ur", None),
+        (978, None),
+    ],
+)
+def test_a_currency_is_three_latin_letters_read_in_upper_case(currency: object, read: str | None) -> None:
+    event = parse_event(_event(id="pi_1", currency=currency, metadata={"order_id": ORDER}))
+    assert event.currency == read
+
+
+def test_metadata_of_64_characters_is_read_and_65_is_malformed() -> None:
+    def metadata(**values: str) -> bytes:
+        return _event(id="pi_1", metadata={"order_id": ORDER, **values})
+
+    assert parse_event(metadata(event="E" * 64)).event_code == "E" * 64
+    with pytest.raises(MalformedEvent, match=r"metadata\.event must be a string"):
+        parse_event(metadata(event="E" * 65))
+    # An order id of 64 characters is read (and is no UUID); of 65, refused before it is parsed.
+    with pytest.raises(MalformedEvent, match="not an order id"):
+        parse_event(metadata(order_id="0" * 64))
+    with pytest.raises(MalformedEvent, match=r"metadata\.order_id must be a string"):
+        parse_event(metadata(order_id="0" * 65))
+
+
+@pytest.mark.parametrize("value", ["VL\x00", "VL\ud800"])
+def test_metadata_the_database_cannot_store_is_malformed_however_short(value: str) -> None:
+    with pytest.raises(MalformedEvent, match=r"metadata\.event must be a string"):
+        parse_event(_event(id="pi_1", metadata={"order_id": ORDER, "event": value}))
