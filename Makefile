@@ -21,9 +21,11 @@ lint: $(STAMP)
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 
-# Each benchmark prints its figures and the command that reproduces it; together about 10 minutes.
+# Each benchmark prints its figures and the command that reproduces it; together about 25 minutes.
+# Longer or special ones run on their own: gate_conditions (20 min), scale_out (--pgbouncer needs
+# PgBouncer), http_guard (the HTTP head guard's cost).
 bench: $(STAMP)
-	for b in flash_sale checkout_db verify_bench decode_bench gate_latency metrics_scrape; do \
+	for b in flash_sale checkout_db verify_bench decode_bench gate_latency metrics_scrape sync_bench; do \
 		$(BIN)/python bench/$$b.py || exit 1; \
 	done
 

@@ -191,6 +191,11 @@ async def migrate(url: str, *, pooler: bool = False) -> list[str]:
 def resolve_database_url(settings: Settings) -> str:
     """The configured database URL, or, when there is none, an embedded PostgreSQL's (started now)."""
     if settings.database_url:
+        if not storable_text(settings.database_url):
+            raise ConfigError(
+                "TICKETGATE_DATABASE_URL (or --database-url) is not a PostgreSQL URL: it holds bytes "
+                "that are not UTF-8 text"
+            )
         try:
             # Only parses (no connection): a malformed URL is the operator's typo, not a crash later.
             conninfo_to_dict(settings.database_url)

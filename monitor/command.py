@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import sys
 
 from backend import db
+from backend.errors import ConfigError
 from backend.settings import load_settings
 from monitor.app import MonitorApp
 from monitor.source import DatabaseSource
@@ -27,7 +29,15 @@ def run(args: argparse.Namespace) -> int:
     async def main() -> None:
         source = DatabaseSource(url, args.event, pooler=settings.database_pooler)
         try:
-            first = await source.fetch()
+            first = await source.fetch()  # an unknown event or no database: one line, first
+            if not sys.stdout.isatty():
+                # A dashboard redrawn in place means nothing in a file or a pipe (it wrote escape
+                # codes there).
+                raise ConfigError(
+                    "ticketgate monitor draws a live dashboard and needs a terminal; for a script, use "
+                    "`ticketgate scans summary --event CODE --json`, `ticketgate orders attention` "
+                    "or GET /metrics"
+                )
             app = MonitorApp(source.fetch, interval=args.interval, first=first)
             await app.run_async()
         finally:

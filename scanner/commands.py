@@ -91,7 +91,8 @@ def verify(args: argparse.Namespace) -> int:
         stored = GateSettings()
     event = args.event or stored.event
     with open_gate(home, event=event, gate_name=args.gate or stored.gate_name) as gate:
-        unlock_for_command(gate.keys)
+        # `verify -` reads codes from standard input: the passphrase cannot come from there too.
+        unlock_for_command(gate.keys, stdin_free="-" not in args.codes)
         for raw in _codes(args.codes):
             result = gate.check(raw, direction=direction, source="cli")
             try:
@@ -134,7 +135,8 @@ def format_result(result: ScanResult) -> str:
     """``VERDICT  EVENT-SERIAL  reason`` (``-`` when the scan was not a well-formed code)."""
     ticket = "-"
     if result.event is not None and result.code is not None:
-        ticket = result.code.rsplit("-", 1)[0]
+        # EVENT-SERIAL-TAG, or a typed EVENT-SERIAL (no tag): the ticket is the first two parts.
+        ticket = "-".join(result.code.split("-")[:2])
     return f"{result.verdict.value:<12}  {ticket:<16}  {result.reason}"
 
 

@@ -78,6 +78,18 @@ def _unb64(value: object, what: str) -> bytes:
         raise KeyStoreError(f"{what} is not valid base64") from None
 
 
+def require_text(passphrase: str) -> str:
+    """``passphrase`` when it is text; else KeyStoreError that never repeats it. Bytes that are not
+    UTF-8 (in TICKETGATE_KEY_PASSPHRASE, say) reach Python as lone surrogates that cannot be encoded."""
+    try:
+        passphrase.encode("utf-8")
+    except UnicodeEncodeError:
+        raise KeyStoreError(
+            "the passphrase is not valid UTF-8 text (check TICKETGATE_KEY_PASSPHRASE or what was typed)"
+        ) from None
+    return passphrase
+
+
 def _derive(passphrase: str, salt: bytes, *, n: int, r: int, p: int) -> bytes:
     return Scrypt(salt=salt, length=32, n=n, r=r, p=p).derive(passphrase.encode("utf-8"))
 
@@ -95,6 +107,7 @@ def passphrase_problem(passphrase: str) -> str | None:
 
 def new_protection(passphrase: str) -> tuple[Unlocked, str]:
     """A fresh salt and derived key for ``passphrase``: the key, and the text of ``protection.json``."""
+    require_text(passphrase)
     problem = passphrase_problem(passphrase)
     if problem:
         raise KeyStoreError(problem)
@@ -115,6 +128,7 @@ def new_protection(passphrase: str) -> tuple[Unlocked, str]:
 
 def unlock(directory: Path, passphrase: str) -> Unlocked:
     """The folder's key for ``passphrase``; KeyStoreError for a wrong one or an unreadable file."""
+    require_text(passphrase)
     path = protection_path(directory)
     try:
         document: Any = json.loads(path.read_text(encoding="utf-8"))

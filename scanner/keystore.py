@@ -26,6 +26,16 @@ LOCKED_MESSAGE = (
 )
 
 
+def orphaned_message(directory: Path) -> str:
+    """What to say when sealed key files lie in a folder without the protection file that opens them."""
+    protection = key_protection.protection_path(directory)
+    return (
+        f"the key files in {directory} are sealed with a passphrase, but {protection} (which opens them)"
+        f" is missing: restore {key_protection.PROTECTION_FILE} from a backup, or remove the key folder and"
+        " pair the laptop again (or import the keys again)"
+    )
+
+
 class KeyStore:
     """Event keys held on this laptop. Older versions are kept so tickets signed with them still verify.
 
@@ -54,6 +64,27 @@ class KeyStore:
         """True when the key files are sealed and the passphrase was not given yet."""
         return self._unlocked is None and self.protected
 
+    @property
+    def orphaned(self) -> bool:
+        """True when sealed key files lie here without ``protection.json``: no passphrase opens them,
+        and a key written now would be kept unsealed next to them, so nothing may be written."""
+        if self.protected or not self.directory.is_dir():
+            return False
+        try:
+            for path in self._key_files():
+                with path.open("rb") as fh:
+                    if key_protection.is_sealed(fh.read(200)):
+                        return True
+        except (OSError, KeyStoreError):
+            return False
+        return False
+
+    def refuse_if_orphaned(self) -> None:
+        """KeyStoreError (saying what happened and what to do) when the folder is ``orphaned``."""
+        if self.orphaned:
+            # Said before anything is written: a key kept now would lie there unsealed.
+            raise KeyStoreError(f"nothing was written: {orphaned_message(self.directory)}")
+
     def unlock(self, passphrase: str) -> None:
         """Open the sealed key files with ``passphrase``; KeyStoreError for a wrong one."""
         unlocked = key_protection.unlock(self.directory, passphrase)
@@ -66,6 +97,9 @@ class KeyStore:
         here is sealed. Run again on a protected folder (same passphrase) it seals files left plain (a
         run cut short, a file copied in by hand). Returns how many files it sealed."""
         with self._lock:
+            # A fresh protection file would seal new keys with a new salt: the orphaned sealed files
+            # would then never open and look like a wrong passphrase.
+            self.refuse_if_orphaned()
             if key_protection.is_protected(self.directory):
                 self._unlocked = key_protection.unlock(self.directory, passphrase)
             else:
@@ -172,6 +206,9 @@ class KeyStore:
             if self._unlocked is None:
                 raise KeyStoreError(LOCKED_MESSAGE)
             text = key_protection.seal(self._unlocked, text, event=key.event, version=key.version)
+        else:
+            # protection.json gone but sealed files left: never write a secret key in the clear.
+            self.refuse_if_orphaned()
         self._ensure_folder()
         try:
             replace_file(target, text, prefix=".import-")
@@ -211,8 +248,9 @@ class KeyStore:
         return [k for k in self.all() if k.event == event]
 
     def events(self) -> list[str]:
-        """Events with at least one key held, sorted (while locked: as the key files' names say)."""
-        if self.locked:
+        """Events with at least one key held, sorted (while locked, or sealed files lie without their
+        protection file: as the key files' names say, so the command goes on to say what is wrong)."""
+        if self.locked or self.orphaned:
             return sorted({m.group(1) for p in self._key_files() if (m := _KEY_FILE_RE.fullmatch(p.name))})
         return sorted({k.event for k in self.all()})
 
@@ -223,6 +261,8 @@ class KeyStore:
             return found
         if self.locked:
             return [LOCKED_MESSAGE]
+        if self.orphaned:
+            return [orphaned_message(self.directory)]
         for path in self._key_files():
             try:
                 self._load(path)
@@ -254,6 +294,8 @@ class KeyStore:
             raise KeyStoreError("too large to be a key file")
         if key_protection.is_sealed(data):
             if self._unlocked is None:
+                if not key_protection.is_protected(self.directory):
+                    raise KeyStoreError(orphaned_message(self.directory))
                 raise KeyStoreError(LOCKED_MESSAGE)
             data = key_protection.open_sealed(self._unlocked, data)
         key = load_key_file(data)

@@ -19,12 +19,15 @@ gate can measure its clock's offset.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import urlsplit
+
+import idna
 
 from ticketcode.errors import KeyFileError, TicketCodeError
 from ticketcode.keys import EVENT_CODE_RE, EventKey, key_from_mapping, key_to_mapping
@@ -100,6 +103,9 @@ def normalise_pairing_code(text: str) -> str:
     return cleaned
 
 
+_HOST_LABEL_RE = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+
+
 def normalise_server_url(text: str) -> str:
     """``http(s)://host[:port][/path]`` without a trailing slash; ProtocolError for anything else."""
     if not isinstance(text, str) or len(text) > 500:
@@ -114,7 +120,33 @@ def normalise_server_url(text: str) -> str:
         raise ProtocolError(f"not a server URL (expected http://host:port): {text!r}")
     if port is not None and port == 0:
         raise ProtocolError(f"not a server URL (port 0): {text!r}")
+    if not _is_host(parts.hostname):
+        raise ProtocolError(f"not a server URL (no such host name can exist): {text!r}")
     return url
+
+
+def _is_host(host: str) -> bool:
+    """An IP address, or a name a resolver can carry: labels of 1-63 letters, digits, '-' or '_'
+    (Docker's service names), or international names and xn-- labels valid under IDNA 2008. The gate's
+    HTTP client and resolver meet an empty label, bytes that are not text or a malformed xn-- label
+    with an exception, not a reason."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        if not host.isascii():
+            host = idna.encode(host, uts46=True).decode("ascii")
+        labels = host.rstrip(".").split(".")
+        if not all(_HOST_LABEL_RE.fullmatch(label) for label in labels) or len(host) > 253:
+            return False
+        for label in labels:
+            if label.lower().startswith("xn--"):
+                idna.decode(label)
+    except (idna.IDNAError, UnicodeError, ValueError):
+        return False
+    return True
 
 
 def parse_pairing(text: str, *, server_url: str | None = None) -> Pairing:

@@ -35,7 +35,7 @@ log = logging.getLogger("backend.api")
 async def read_body(request: Request, *, limit: int) -> bytes | None:
     """The raw body, or None as soon as it is known to exceed ``limit`` bytes (never buffered whole)."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         return None
     chunks: list[bytes] = []
     size = 0

@@ -39,7 +39,8 @@ _DEVICE_AUTH = {
 def _limit(text: str | None) -> int:
     if text is None or text == "":
         return DEFAULT_PULL_LIMIT
-    if not text.isdigit() or not 1 <= int(text) <= MAX_PULL_LIMIT:
+    # ASCII digits only: str.isdigit() also takes "²" and "١", which int() then refuses or reads.
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_PULL_LIMIT:
         raise InvalidInput(f"limit must be a whole number from 1 to {MAX_PULL_LIMIT}")
     return int(text)
 

@@ -152,6 +152,7 @@ def test_any_pairing_request_gets_a_clear_answer(api: httpx.Client, body: bytes)
 
 @EXAMPLES
 @given(authorization=header_values, cursor=st.text(max_size=300), limit=st.text(max_size=30))
+@example(authorization=b"x", cursor="", limit="\u00b2")  # "²".isdigit(), but int() refuses it: a 500
 def test_any_pull_gets_a_clear_answer(
     api: httpx.Client, device: dict[str, str], authorization: bytes, cursor: str, limit: str
 ) -> None:

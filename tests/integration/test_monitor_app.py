@@ -121,6 +121,22 @@ def test_monitor_command_refuses_an_unknown_event_in_one_line(
     assert err.strip() == "ticketgate: error: no event has the code NOSUCH1"
 
 
+def test_monitor_command_without_a_terminal_says_what_to_use_instead(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def scenario() -> None:
+        async with make_pool(database_url, min_size=1, max_size=2) as pool:
+            await dashboard_scenario.build(pool)
+
+    asyncio.run(scenario())
+    # Standard output is pytest's capture here, as a pipe or a file would be: no escape codes written.
+    argv = ["monitor", "--event", dashboard_scenario.EVENT, "--database-url", database_url]
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("ticketgate: error: ticketgate monitor draws a live dashboard")
+    assert "scans summary" in err and err.count("\n") == 1
+
+
 def test_monitor_command_refuses_an_unreachable_database_in_one_line(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

@@ -119,6 +119,10 @@ def test_typed_event_serial_of_an_ed25519_event_admits_only_a_ticket_known_from_
     admitted = gate.check(f" {reference.lower()} ", source="manual")
     assert (admitted.verdict, admitted.code) == (Verdict.ADMIT, reference)
     assert gate.check(code).verdict is Verdict.ALREADY_USED
+    # `ticketgate verify` names the typed ticket whole: no tag to cut off.
+    typed = _ticketgate(gate.home, "verify", reference)
+    assert typed.returncode == 1, typed.stderr
+    assert typed.stdout.split()[:2] == ["ALREADY_USED", reference]
 
 
 @pytest.mark.parametrize("scheme", ["hmac", "ed25519"])
@@ -235,3 +239,28 @@ def test_protected_key_files_stay_sealed_through_sync_and_open_only_with_the_pas
     unlocked = KeyStore(keys_dir(gate.home))
     unlocked.unlock("a long passphrase")
     assert [k.version for k in unlocked.keys_for(event)] == [1, 2] and unlocked.keys_for(event)[1] == v2
+
+
+def test_a_sync_into_sealed_key_files_whose_protection_file_is_gone_writes_nothing_and_says_why(
+    backend: tuple[str, str], tmp_path: Path
+) -> None:
+    server, database_url = backend
+    event = new_event(server, capacity=50)
+    gate = pair_gate(tmp_path, server, database_url, event, "Gate O")
+    protected = _ticketgate(gate.home, "keys", "protect", stdin="a long passphrase\n")
+    assert protected.returncode == 0, protected.stderr
+    folder = keys_dir(gate.home)
+    (folder / "protection.json").unlink()
+    _rotate(database_url, event, reissue=False)  # a new key version waits on the backend too
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+
+    synced = _ticketgate(gate.home, "sync", TICKETGATE_KEY_PASSPHRASE="a long passphrase")
+    assert synced.returncode == 2, synced.stdout + synced.stderr
+    assert synced.stderr.count("\n") == 1 and "Traceback" not in synced.stderr
+    assert "protection.json" in synced.stderr and "is missing" in synced.stderr
+    assert "pair the laptop again" in synced.stderr and "not unlocked" not in synced.stderr
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    for version in (1, 2):
+        secret = derive_verify_key(MASTER_SECRET, event, version).key
+        for path in folder.iterdir():
+            assert all(spelling not in path.read_bytes() for spelling in _secret_spellings(secret))

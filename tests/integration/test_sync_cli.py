@@ -168,6 +168,13 @@ def test_scans_summary_and_conflicts_are_counted_on_the_server(base_url: str, da
         (["conflicts", "--event", "\udcff"], "no event has the code '\\udcff'"),
         (["orders", "cancel", "\udcff\udcfe"], "'\\udcff\\udcfe' is not an order id"),
         (["orders", "attention", "--clear", "nope"], "'nope' is not an order id"),
+        (
+            ["device", "add", "--event", "CLIBAD", "--name", "G", "--server-url", "http://\udcff:8011"],
+            "no such host name can exist",
+        ),
+        (["device", "add", "--event", "CLIBAD", "--name", "G", "--server-url", "http://a..b:1"], "host name"),
+        (["pair", "K7QX-M2PA-9TRD", "--server", "http://xn--a:8011", "--home", "/tmp"], "host name"),
+        (["pair", "ticketgate-pair:1:K7QX-M2PA-9TRD:http://a..b:8011", "--home", "/tmp"], "host name"),
     ],
 )
 def test_operator_commands_fed_bytes_that_are_not_text_say_so_in_one_line(
@@ -177,3 +184,5 @@ def test_operator_commands_fed_bytes_that_are_not_text_say_so_in_one_line(
     code, out, err = cli(database_url, *args, TICKETGATE_PUBLIC_URL="http://127.0.0.1:9")
     assert code == 2 and out == "", (code, out, err)
     assert err.startswith("ticketgate: error: ") and err.count("\n") == 1 and message in err, err
+    code, out, _ = cli(database_url, "device", "list", "--event", "CLIBAD", "--json")
+    assert code == 0 and json.loads(out) == []  # nothing half-made

@@ -50,6 +50,7 @@ async def test_handheld_scanner_code_admits_and_updates_counters(tmp_path: Path)
         assert (view.word, view.style, view.serial) == ("ADMIT", "-admit", "007")
         counters = harness.app.figures.counters
         assert (counters.admitted, counters.rejected, counters.inside) == (1, 0, 1)
+        await wait_for(lambda: "1 to upload" in screen_text(harness.app), what="the figures painted")
         shown = screen_text(harness.app)
         assert re.search(r"admitted +1 ", shown) and re.search(r"rejected +0 ", shown)
         assert re.search(r"inside now +1 ", shown)

@@ -11,7 +11,7 @@ from scanner.keystore import KeyStore
 from scanner.paths import keys_dir
 from scanner.tui.screens.manual_entry import ManualEntryScreen
 from scanner.verdicts import NOT_KNOWN_REASON, KnownTicket, Verdict
-from tests.tui.gatekit import make_harness, screen_text, wait_painted
+from tests.tui.gatekit import make_harness, screen_text, wait_for, wait_painted
 from ticketcode import derive_signing_key, issue_code
 
 pytestmark = pytest.mark.anyio
@@ -40,7 +40,7 @@ async def test_typed_entry_of_an_ed25519_event_asks_for_event_serial_and_admits_
 
         await pilot.press("f2")
         assert isinstance(harness.app.screen, ManualEntryScreen)
-        await pilot.pause()
+        await wait_for(lambda: "EVENT-SERIAL" in screen_text(harness.app), what="the typing hint")
         shown = screen_text(harness.app)
         assert (
             "EVENT-SERIAL" in shown and "too long to type" in shown and "knows from sync is admitted" in shown

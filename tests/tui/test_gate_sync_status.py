@@ -66,6 +66,7 @@ async def test_a_paired_gate_offline_shows_since_when_with_conflicts_and_a_clock
     store.apply_pulled(EVENT, [conflict(3), conflict(4)], cursor="c", clock_offset_ms=45_000)
     async with harness.app.run_test(size=(160, 48)):
         await wait_for(lambda: harness.app.figures is not None, what="figures")
+        await wait_for(lambda: "2 conflicts" in screen_text(harness.app), what="the status line painted")
         shown = screen_text(harness.app)
         assert "OFFLINE since 19:40" in shown and "sync 19:35" in shown
         assert "2 conflicts" in shown and "clock 45 s slow" in shown
@@ -85,8 +86,11 @@ async def test_a_revoked_device_is_a_red_notice_and_the_gate_keeps_scanning(tmp_
         line = harness.app.gate_screen.query_one(StatusLine)
         await wait_for(lambda: "sync" in harness.app.problems, what="the sync notice")
         await wait_for(lambda: line.status.link == "refused", what="the refused link")
-        shown = screen_text(harness.app)
-        assert "this device was revoked" in shown and "REFUSED BY SERVER" in shown
+        # The notice is painted on the refresh after the state change: wait for the screen itself.
+        await wait_for(
+            lambda: "this device was revoked" in screen_text(harness.app), what="the notice on screen"
+        )
+        assert "REFUSED BY SERVER" in screen_text(harness.app)
         await pilot.press(*code(5), "enter")
         [result] = await wait_painted(harness, 1)
         assert result.admitted

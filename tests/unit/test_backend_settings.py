@@ -125,6 +125,7 @@ def test_an_admin_token_anyone_could_guess_is_refused(token: str) -> None:
         "host=db.example password=s3cret-Pa55 bogus",
         "host=db.example password='s3cret Pa55' user",
         "postgresql://db.example/tickets?password=s3cret-Pa55&user=a b",
+        "postgresql://bob:s3cret-Pa55@db\udcff.example/tickets",  # bytes that are not UTF-8
     ],
 )
 def test_a_malformed_database_url_is_refused_without_echoing_its_password(url: str) -> None:

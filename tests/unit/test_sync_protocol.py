@@ -7,12 +7,14 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from ticketcode import derive_event_key, derive_verify_key
 from ticketcode.sync_protocol import (
+    PULL_PATH,
     ConflictChange,
     EventInfo,
     MovementChange,
@@ -170,11 +172,36 @@ def test_pairing_text_carries_code_and_server_and_a_typed_code_is_forgiven() -> 
         "ticketgate-pair:1:K7QXM2PA9TRD:ftp://h",
         "ticketgate-pair:1:K7QXM2PA9TRD:http://h:99999",
         "ticketgate-pair:1:K7QXM2PA9TRD:http://h?x=1",
+        # Host names no resolver can carry (the gate's HTTP client raised on each, a traceback):
+        "ticketgate-pair:1:K7QXM2PA9TRD:http://\udcff:8011",
+        "ticketgate-pair:1:K7QXM2PA9TRD:http://a..b:8011",
+        "ticketgate-pair:1:K7QXM2PA9TRD:http://xn--a:8011",
+        "ticketgate-pair:1:K7QXM2PA9TRD:http://-gate-.example",
+        "ticketgate-pair:1:K7QXM2PA9TRD:http://" + "a" * 64 + ".example",
     ],
 )
 def test_malformed_pairings_are_refused_with_a_reason(text: str) -> None:
-    with pytest.raises(ProtocolError):
+    with pytest.raises(ProtocolError, match=r"pairing|server URL|protocol"):
         parse_pairing(text)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.0.0.5:8000",
+        "http://[::1]:8000",
+        "https://tickets.example.org",
+        "http://gate_server:8000",  # Docker's service names
+        "http://bücher.example",
+        "http://xn--bcher-kva.example",
+    ],
+)
+def test_every_server_url_accepted_is_one_the_gates_http_client_can_call(url: str) -> None:
+    pairing = parse_pairing("K7QX-M2PA-9TRD", server_url=url)
+    assert pairing.server_url == url
+    with httpx.Client(base_url=pairing.server_url) as client:  # raised InvalidURL or UnicodeError before
+        request = client.build_request("GET", PULL_PATH)
+    assert request.url.path == PULL_PATH
 
 
 def test_scan_fields_are_checked() -> None:
