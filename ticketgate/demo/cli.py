@@ -30,8 +30,9 @@ def register(commands: Any) -> None:
         "--hold-seconds",
         type=int,
         default=DEFAULT_HOLD_SECONDS,
-        help=f"how long a checkout holds its ticket before the reaper may expire it "
-        f"(default: {DEFAULT_HOLD_SECONDS}; the server's own default is 900)",
+        help=f"how long the abandoned orders hold their tickets once the rush is over, before the "
+        f"reaper expires them (default: {DEFAULT_HOLD_SECONDS}); every other checkout holds the "
+        f"server's default 900 s, so no hold runs out during a rush",
     )
     p.add_argument(
         "--database-url",

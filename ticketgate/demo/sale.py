@@ -3,6 +3,8 @@ their hold ran out, a payment is forged, the provider repeats itself, and one or
 
 The k-th buyer to get an order plays the k-th role (two late payers, then the walk-aways, then
 payers), so the story's numbers do not depend on who wins the race; who wins it is the server's call.
+Each step records what it promised and what the server answered (``Sale.promises``): the final checks
+hold the story to them, and the narration only ever tells what the server answered.
 """
 
 from __future__ import annotations
@@ -14,12 +16,31 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from ticketgate.demo.holds import give_short_hold
 from ticketgate.demo.narration import Narrator
 from ticketgate.demo.shop import Order, Shop
 from ticketgate.demo.system import DemoError, System
 
 LATE_PAYERS = 2
 DUPLICATE_EVERY = 10  # every 10th payer's payment is delivered twice at once
+# What each late payment's outcome means, as the narration tells it.
+LATE_MEANINGS = {
+    "late_paid": "tickets still there: re-reserved and paid",
+    "refund_due": "sold out now: recorded as refund due",
+}
+
+
+@dataclass(frozen=True)
+class Promise:
+    """One step of the story: what it was designed to do, and what the server made of it."""
+
+    step: str
+    expected: str
+    got: str
+
+    @property
+    def kept(self) -> bool:
+        return self.expected == self.got
 
 
 @dataclass(frozen=True)
@@ -60,6 +81,10 @@ class Sale:
     other_event_ticket: str = ""
     outcomes: Counter[str] = field(default_factory=Counter)  # every webhook outcome the server gave
     forged_status: int = 0
+    promises: list[Promise] = field(default_factory=list)
+
+    def promise(self, step: str, expected: str, got: str) -> None:
+        self.promises.append(Promise(step, expected, got))
 
 
 async def run_sale(system: System, event: str, crowd: Crowd, narrator: Narrator) -> Sale:
@@ -73,10 +98,10 @@ async def run_sale(system: System, event: str, crowd: Crowd, narrator: Narrator)
         narrator.say(f"organiser created event {event}: {crowd.capacity} tickets at 45.00 EUR")
         late, walked, turned_away = await _first_rush(shop, sale, crowd, narrator)
         await _forged(shop, walked[0], sale, narrator)
-        await _reaped(shop, sale, expected_free=len(walked) + len(late), narrator=narrator)
-        await _late_payment(shop, sale, late[0], narrator, "tickets still there: re-reserved and paid")
-        await _second_rush(shop, sale, turned_away, narrator)
-        await _late_payment(shop, sale, late[1], narrator, "sold out now: recorded as refund due")
+        await _reaped(shop, sale, late + walked, narrator=narrator)
+        await _late_payment(shop, sale, late[0], narrator, "the first late payer", "late_paid")
+        await _second_rush(shop, sale, turned_away, returned=len(walked) + len(late) - 1, narrator=narrator)
+        await _late_payment(shop, sale, late[1], narrator, "the second late payer", "refund_due")
         await _refund(shop, sale, narrator)
         await _other_event(shop, sale, event, narrator)
         return sale
@@ -107,10 +132,18 @@ async def _first_rush(
     results = await asyncio.gather(*(buyer(n) for n in range(1, crowd.buyers + 1)))
     turned_away = [f"buyer{n:03d}@demo.example" for n, r in enumerate(results, start=1) if r is None]
     stock = await shop.event(sale.event)
+    got = f"{crowd.buyers - len(turned_away)} got an order, {len(turned_away)} were told sold out"
     narrator.say(
         f"{crowd.buyers} buyers checked out at once over HTTP in {time.monotonic() - started:.1f} s: "
-        f"{crowd.buyers - len(turned_away)} got an order, {len(turned_away)} were told sold out (409)"
+        f"{got} (409)"
     )
+    sale.promise(
+        "the first rush sells every ticket once",
+        f"{crowd.capacity} got an order, {crowd.buyers - crowd.capacity} were told sold out",
+        got,
+    )
+    payers = crowd.capacity - crowd.walk_aways - LATE_PAYERS
+    sale.promise("the first rush's payers all pay", f"{payers} paid", f"{len(sale.paid)} paid")
     duplicates = sale.outcomes["duplicate"]
     narrator.say(
         f"{len(sale.paid)} paid through Stripe-signed webhooks ({duplicates} payments delivered twice "
@@ -143,29 +176,43 @@ async def _forged(shop: Shop, order: Order, sale: Sale, narrator: Narrator) -> N
     )
 
 
-async def _reaped(shop: Shop, sale: Sale, *, expected_free: int, narrator: Narrator) -> None:
+async def _reaped(shop: Shop, sale: Sale, abandoned: list[Order], *, narrator: Narrator) -> None:
     hold, interval = shop.system.hold_seconds, shop.system.reaper_interval_seconds
-    narrator.say(f"waiting for the holds to run out ({hold} s) and the reaper to return the seats")
+    given = await give_short_hold(shop.system.database_url, [o.id for o in abandoned], hold)
+    narrator.say(
+        f"the rush is over: the {given} abandoned orders get a short hold, {hold} s from now (set in "
+        f"the database); waiting for the reaper to expire them and return the seats"
+    )
     deadline = time.monotonic() + hold + interval + 30
     while True:
         stock = await shop.event(sale.event)
-        if stock["held"] == 0:
+        if stock["held"] == 0 or time.monotonic() > deadline:
             break
-        if time.monotonic() > deadline:
-            raise DemoError(f"the reaper did not expire the abandoned orders: {stock['held']} still held")
         await asyncio.sleep(0.25)
+    statuses = Counter([(await shop.order(order))["status"] for order in abandoned])
     narrator.say(
-        f"the reaper expired {expected_free} abandoned orders: available {stock['available']}, "
-        f"held {stock['held']}, sold {stock['sold']}"
+        f"the reaper expired {statuses['expired']} of the {len(abandoned)} abandoned orders: "
+        f"available {stock['available']}, held {stock['held']}, sold {stock['sold']}"
+    )
+    sale.promise(
+        "the reaper expires the abandoned orders",
+        f"{len(abandoned)} expired, 0 held",
+        f"{statuses['expired']} expired, {stock['held']} held",
     )
 
 
-async def _late_payment(shop: Shop, sale: Sale, order: Order, narrator: Narrator, meaning: str) -> None:
+async def _late_payment(
+    shop: Shop, sale: Sale, order: Order, narrator: Narrator, who: str, expected: str
+) -> None:
     [outcome] = await _pay(shop, sale, order)
+    meaning = LATE_MEANINGS.get(outcome, f"the story expected {expected}")
     narrator.say(f"{order.email} pays after the hold expired: outcome {outcome} ({meaning})")
+    sale.promise(f"{who} is answered {expected}", expected, outcome)
 
 
-async def _second_rush(shop: Shop, sale: Sale, emails: list[str], narrator: Narrator) -> None:
+async def _second_rush(
+    shop: Shop, sale: Sale, emails: list[str], *, returned: int, narrator: Narrator
+) -> None:
     async def buyer(email: str) -> bool:
         order = await shop.checkout(sale.event, email)
         if order is not None:
@@ -178,6 +225,11 @@ async def _second_rush(shop: Shop, sale: Sale, emails: list[str], narrator: Narr
         f"the {len(emails)} turned-away buyers try again: {bought} buy a returned seat and pay, "
         f"{len(emails) - bought} sold out; available {stock['available']}"
     )
+    sale.promise(
+        "the turned-away buyers buy every returned seat",
+        f"{returned} bought, available 0",
+        f"{bought} bought, available {stock['available']}",
+    )
 
 
 async def _refund(shop: Shop, sale: Sale, narrator: Narrator) -> None:
@@ -188,9 +240,14 @@ async def _refund(shop: Shop, sale: Sale, narrator: Narrator) -> None:
     sale.refunded = order
     sale.refunded_tickets = sale.tickets[order.id]
     status = (await shop.order(order))["status"]
+    stock = await shop.event(sale.event)
     narrator.say(
         f"{order.email} is refunded (charge.refunded webhook): outcome {outcome}, order {status}, "
-        f"ticket {', '.join(sale.refunded_tickets)} revoked; its seat goes back on sale"
+        f"available {stock['available']}; its ticket {', '.join(sale.refunded_tickets)} must now be "
+        f"turned away as revoked"
+    )
+    sale.promise(
+        "the refund is recorded", "outcome refunded, order refunded", f"outcome {outcome}, order {status}"
     )
 
 
