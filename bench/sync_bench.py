@@ -115,6 +115,11 @@ def start_server(database_url: str, *, workers: int = 1) -> tuple[subprocess.Pop
         "TICKETGATE_MASTER_SECRET": MASTER_SECRET,
         "TICKETGATE_WEBHOOK_SECRET": "whsec_" + secrets.token_hex(16),
         "TICKETGATE_ADMIN_TOKEN": ADMIN_TOKEN,
+        # As bench/flash_sale.py: the checkout limits stay on, each load connection its own client
+        # (X-Forwarded-For, trusted) under a rate above what one connection sends. Without this every
+        # buyer was one client address and the rate limit refused nearly every checkout.
+        "TICKETGATE_TRUST_PROXY": "1",
+        "TICKETGATE_CHECKOUT_RATE": "100000/minute",
     }
     command = [
         sys.executable, "-m", "ticketgate", "server", "--database-url", database_url,
