@@ -6,7 +6,7 @@ file back as it was. A mutant is *killed* when pytest fails (exit 1), *survived*
 other exit (a collection error, an interrupted run) is printed as it is. Not a test: its name does
 not start with test_. docs/mutants.md records what this confirmed.
 
-    .venv/bin/python tests/confirm_kills.py --results /work/main \\
+    .venv/bin/python tests/confirm_kills.py --results PATH/TO/CHECKOUT/WITH/MUTANTS \\
         --tests tests/unit/test_webhooks.py -- backend.webhooks.x__text__mutmut_3 ...
 """
 
