@@ -7,11 +7,10 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 
-from tests.integration.test_api_server import ROOT, SECRETS, clean_env, free_port, socket_inodes_on
+from tests.integration.test_api_server import ROOT, SECRETS, clean_env, free_port, start_workers
 
 
 def test_a_log_format_that_does_not_exist_stops_every_command_with_one_line() -> None:
@@ -36,27 +35,8 @@ def test_json_logs_carry_the_request_id_the_answer_returns(empty_database_url: s
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = clean_env(**SECRETS, TICKETGATE_DATABASE_URL=empty_database_url, TICKETGATE_LOG_FORMAT=" JSON ")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "ticketgate", "--verbose", "server", "--port", str(port), "--workers", "2"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server = start_workers(port, env, workers=2, extra=("--verbose",))
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, server.communicate()[0]
-            try:
-                # Both workers listen only once their app has started: stopping one earlier fails it.
-                ready = httpx.get(f"{base}/readyz", timeout=2).status_code == 200
-                if ready and len(socket_inodes_on(port, state="0A")) == 2:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not get ready within 60 s"
-            time.sleep(0.2)
         given = httpx.get(f"{base}/api/events/NOSUCH", headers={"X-Request-ID": "req-0123456789abcdef"})
         assert given.status_code == 404 and given.headers["x-request-id"] == "req-0123456789abcdef"
         made_up = httpx.get(f"{base}/api/events/NOSUCH", headers={"X-Request-ID": "a b/c" + "x" * 200})

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.integration.gatekit_sync import pair_gate
 from tests.integration.live_server import live_server, settings_for, signed_webhook
 from tests.integration.synckit import create_event, sell
-from tests.integration.test_api_server import ROOT, SECRETS, clean_env, free_port, socket_inodes_on
+from tests.integration.test_api_server import SECRETS, clean_env, free_port, start_workers
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -146,27 +145,8 @@ def test_with_two_workers_every_scrape_adds_up_both_and_the_folder_goes_at_exit(
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = clean_env(**SECRETS, TICKETGATE_DATABASE_URL=empty_database_url, TICKETGATE_CHECKOUT_RATE="off")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "ticketgate", "server", "--port", str(port), "--workers", "2"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server = start_workers(port, env, workers=2, extra=())
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, server.communicate()[0]
-            try:
-                # Both workers listen only once their app has started: stopping one earlier fails it.
-                ready = httpx.get(f"{base}/readyz", timeout=2).status_code == 200
-                if ready and len(socket_inodes_on(port, state="0A")) == 2:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not get ready within 60 s"
-            time.sleep(0.2)
         folders = {_metrics_folder(pid) for pid in _worker_pids(server.pid)}
         assert len(folders) == 1
         [folder] = folders

@@ -214,3 +214,44 @@ def test_the_server_migrates_serves_the_api_runs_the_reaper_and_stops_cleanly(
     # One process per worker, each with its own listening socket.
     assert output.count("Started server process") == workers, output
     assert_invariants(empty_database_url)
+
+
+def start_workers(
+    port: int, env: dict[str, str], *, workers: int, extra: tuple[str, ...] = ()
+) -> subprocess.Popen[str]:
+    """``ticketgate [extra] server --port PORT --workers N`` as a child process, returned once /readyz
+    answers 200 and every worker listens (stopping a worker before its app started fails it)."""
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ticketgate",
+            *extra,
+            "server",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    try:
+        while True:
+            assert server.poll() is None, server.communicate()[0]
+            try:
+                ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200
+                if ready and len(socket_inodes_on(port, state="0A")) == workers:
+                    return server
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not get ready within 60 s"
+            time.sleep(0.2)
+    except BaseException:
+        server.kill()
+        server.wait()
+        raise

@@ -69,6 +69,9 @@ def test_any_ticket_list_is_parsed_whole_or_refused_with_a_ticket_list_error(doc
 @given(document=documents | st.binary())
 def test_any_key_file_is_loaded_or_refused_with_a_key_file_error(document: str | bytes) -> None:
     try:
-        load_key_file(document)
-    except KeyFileError:
-        pass
+        key = load_key_file(document)
+    except KeyFileError as refused:
+        assert str(refused)  # a refusal says what is wrong
+    else:
+        # Loaded: a key that can be used as it stands (the constructor's own checks held).
+        assert key.event and key.version >= 1 and key.algorithm
