@@ -11,13 +11,13 @@ import hashlib
 import re
 import secrets
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from psycopg import AsyncConnection
-from psycopg.rows import class_row
+from psycopg.rows import class_row, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from backend.db import database_errors, single_statements, storable_text
@@ -187,7 +187,7 @@ async def pair_device(pool: AsyncConnectionPool, code: str) -> PairedDevice:
     """
     token = new_device_token()
     async with database_errors(), pool.connection() as conn, conn.transaction():
-        cur = conn.cursor(row_factory=class_row(_PairedRow))
+        cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
             "UPDATE devices d SET token_hash = %s, paired_at = now(), last_seen_at = now(),"
             "   pairing_code_hash = NULL, pairing_expires_at = NULL"
@@ -203,57 +203,18 @@ async def pair_device(pool: AsyncConnectionPool, code: str) -> PairedDevice:
             "this pairing code is unknown, used or expired: ask the operator for a new one "
             "(ticketgate device add)"
         )
-    return PairedDevice(device=row.device(), token=token, server_time=row.server_time)
+    return PairedDevice(device=_device(row), token=token, server_time=row["server_time"])
 
 
-@dataclass(frozen=True)
-class _PairedRow:
-    id: UUID
-    name: str
-    event_id: int
-    event_code: str
-    event_name: str
-    capacity: int
-    key_version: int
-    share_holders: bool
-    signing: str
-    retired_below: int
-    server_time: datetime
-
-    def device(self) -> Device:
-        return Device(
-            id=self.id,
-            name=self.name,
-            event_id=self.event_id,
-            event_code=self.event_code,
-            event_name=self.event_name,
-            capacity=self.capacity,
-            key_version=self.key_version,
-            share_holders=self.share_holders,
-            signing=self.signing,
-            retired_below=self.retired_below,
-        )
-
-
-@dataclass(frozen=True)
-class _AuthRow:
-    id: UUID
-    name: str
-    event_id: int
-    event_code: str
-    event_name: str
-    capacity: int
-    key_version: int
-    share_holders: bool
-    signing: str
-    retired_below: int
-    revoked: bool
+def _device(row: dict[str, Any]) -> Device:
+    """The Device of a row that selected ``_DEVICE_COLUMNS`` (and maybe more)."""
+    return Device(**{f.name: row[f.name] for f in fields(Device)})
 
 
 async def authenticate(pool: AsyncConnectionPool, token: str) -> Device:
     """The device holding ``token``; DeviceUnauthorized if none does, DeviceRevoked if it was revoked."""
     async with database_errors(), single_statements(pool) as conn:
-        cur = conn.cursor(row_factory=class_row(_AuthRow))
+        cur = conn.cursor(row_factory=dict_row)
         await cur.execute(
             f"SELECT {_DEVICE_COLUMNS}, d.revoked_at IS NOT NULL AS revoked"
             " FROM devices d JOIN events e ON e.id = d.event_id WHERE d.token_hash = %s",
@@ -262,20 +223,11 @@ async def authenticate(pool: AsyncConnectionPool, token: str) -> Device:
         row = await cur.fetchone()
     if row is None:
         raise DeviceUnauthorized("this device token is not known here: pair the gate again")
-    if row.revoked:
-        raise DeviceRevoked(f"this device ({row.name}, event {row.event_code}) was revoked by the operator")
-    return Device(
-        id=row.id,
-        name=row.name,
-        event_id=row.event_id,
-        event_code=row.event_code,
-        event_name=row.event_name,
-        capacity=row.capacity,
-        key_version=row.key_version,
-        share_holders=row.share_holders,
-        signing=row.signing,
-        retired_below=row.retired_below,
-    )
+    if row["revoked"]:
+        raise DeviceRevoked(
+            f"this device ({row['name']}, event {row['event_code']}) was revoked by the operator"
+        )
+    return _device(row)
 
 
 async def record_pull(pool: AsyncConnectionPool, device_id: UUID, *, caught_up: bool) -> None:
