@@ -49,7 +49,11 @@ def register(commands: Any, key_commands: Any, ticket_commands: Any) -> None:
     p.add_argument("--name", required=True, help="the event's name as buyers see it (1 to 200 characters)")
     p.add_argument("--capacity", type=int, required=True, help="tickets for sale (1 to 1,000,000)")
     p.add_argument(
-        "--price-cents", type=int, default=0, help="price of one ticket in cents (default: 0, free)"
+        "--price-cents",
+        type=int,
+        default=0,
+        help="price of one ticket in the currency's smallest unit: cents for EUR, yen for JPY "
+        "(default: 0, free)",
     )
     p.add_argument("--currency", default="EUR", help="three-letter ISO 4217 code (default: EUR)")
     p.add_argument(

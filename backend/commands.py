@@ -17,7 +17,7 @@ from typing import TypeVar
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from backend import db, events
+from backend import db, events, money
 from backend import reaper as reaper_module
 from backend.errors import ConfigError, InvalidInput
 from backend.settings import Settings, load_settings
@@ -109,7 +109,7 @@ def event_create(args: argparse.Namespace) -> int:
         )
 
     event = _with_pool(settings, create)
-    price = f"{event.price_cents / 100:.2f} {event.currency}" if event.price_cents else "free"
+    price = money.amount(event.price_cents, event.currency) if event.price_cents else "free"
     print(
         f"created event {event.code} ({event.name}): {event.capacity} tickets, {price}, "
         f"{event.signing} signing, key version {event.key_version}"

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from psycopg_pool import AsyncConnectionPool
 
-from backend import cancellations, ledger
+from backend import cancellations, ledger, money
 from backend.commands import _settings, _with_pool
 from backend.errors import InvalidInput
 from backend.orders import Order
@@ -24,10 +24,6 @@ def _order_id(text: str) -> UUID:
         raise InvalidInput(
             f"{text!r} is not an order id (a UUID, as `orders attention` lists them)"
         ) from None
-
-
-def _money(cents: int, currency: str) -> str:
-    return f"{cents / 100:.2f} {currency}"
 
 
 def orders_refund_due(args: argparse.Namespace) -> int:
@@ -44,7 +40,8 @@ def orders_refund_due(args: argparse.Namespace) -> int:
     for p in due:
         print(
             f"{p.reference}  order {p.order_id} ({p.order_status})  {p.event_code:<12}  "
-            f"due {_money(p.due_cents, p.currency)} of {_money(p.amount_cents, p.currency)}  {p.email}  "
+            f"due {money.amount(p.due_cents, p.currency)} of {money.amount(p.amount_cents, p.currency)}  "
+            f"{p.email}  "
             f"received {p.received_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC  {p.reason or ''}"
         )
     return 0
@@ -73,7 +70,7 @@ def orders_attention(args: argparse.Namespace) -> int:
     for o in flagged:
         print(
             f"{o.id}  {o.attention:<16} {o.status:<10} {o.event_code:<12} "
-            f"{_money(o.amount_cents, o.currency)}  "
+            f"{money.amount(o.amount_cents, o.currency)}  "
             f"{o.email}  since {o.attention_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC  {o.detail or ''}"
         )
     return 0
@@ -140,6 +137,6 @@ def orders_refund(args: argparse.Namespace) -> int:
 
     planned, order = _with_pool(settings, refund)
     for r in planned:
-        print(f"refunded {_money(r.amount_cents, r.currency)} of payment {r.reference}")
+        print(f"refunded {money.amount(r.amount_cents, r.currency)} of payment {r.reference}")
     _print_order(order, "refund recorded")
     return 0

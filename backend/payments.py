@@ -15,7 +15,7 @@ from uuid import UUID
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from backend import refund_events, webhooks
+from backend import money, refund_events, webhooks
 from backend.db import database_errors, storable_text
 from backend.errors import Busy, ConfigError, InvalidInput, OrderNotFound
 from backend.lifecycle import OrderStatus, Outcome, PaymentStatus, Trigger, decide
@@ -163,16 +163,17 @@ async def _apply(
 def mismatch(order: LockedOrder, event: webhooks.PaymentEvent) -> str | None:
     """Why the payment cannot pay the order (None when it can): amount short, other currency, no
     ``metadata.event`` naming the order's event. More than the price pays it (the surplus is due back)."""
-    received = (
-        f"{event.amount_cents} {event.currency or '(no currency)'}"
-        if event.amount_cents is not None
-        else "no amount"
-    )
-    price = f"{order.amount_cents} {order.currency}"
+    if event.amount_cents is None:
+        received = "no amount"
+    elif event.currency is None:
+        received = f"{event.amount_cents} (smallest units, no currency)"
+    else:
+        received = money.amount(event.amount_cents, event.currency)
+    price = money.amount(order.amount_cents, order.currency)
     if event.currency != order.currency:
-        return f"received {received} for an order of {price} (smallest units): another currency"
+        return f"received {received} for an order of {price}: another currency"
     if event.amount_cents is None or event.amount_cents < order.amount_cents:
-        return f"received {received} for an order of {price} (smallest units): short"
+        return f"received {received} for an order of {price}: short"
     if event.event_code != order.event_code:
         return f"the payment's metadata names event {event.event_code!r}, the order is for {order.event_code}"
     return None

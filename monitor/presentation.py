@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, tzinfo
 
+from backend.money import amount
+
 
 def clock(moment: datetime, tz: tzinfo | None) -> str:
     """``moment`` as HH:MM:SS in ``tz`` (None: this machine's zone)."""
@@ -39,8 +41,9 @@ def countdown(moment: datetime, now: datetime) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}"
 
 
-def money(cents: int, currency: str) -> str:
-    return f"{cents / 100:,.2f} {currency}"
+def money(smallest_units: int, currency: str) -> str:
+    """An amount with thousands separated, in the currency's own decimals ("1,234.56 EUR", "1,200 JPY")."""
+    return amount(smallest_units, currency, grouped=True)
 
 
 def count(n: int) -> str:

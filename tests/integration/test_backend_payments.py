@@ -355,7 +355,7 @@ async def test_mismatched_and_reused_payments_are_flagged_with_the_reason(
 ) -> None:
     await events.create_event(pool, code="WHY3", name="Mismatch", capacity=4, price_cents=1000)
     first, second = await reserve(pool, "WHY3", 1), await reserve(pool, "WHY3", 1)
-    price = "for an order of 1000 EUR (smallest units)"
+    price = "for an order of 10.00 EUR"
     # No amount nor currency: recorded as 0 of "???" (nothing to give back but the record).
     outcome = await _deliver(pool, "evt_bare", order_id=first.id, payment_reference="pi_bare")
     assert (outcome.outcome, outcome.order.status, outcome.order.tickets) == (
@@ -372,7 +372,7 @@ async def test_mismatched_and_reused_payments_are_flagged_with_the_reason(
     assert short.outcome == "payment_mismatch"
     flagged = await ledger.list_attention(pool)
     assert [(f.id, f.attention, f.detail) for f in flagged] == [
-        (first.id, "payment_mismatch", f"received 999 EUR {price}: short")
+        (first.id, "payment_mismatch", f"received 9.99 EUR {price}: short")
     ]
     # The first order's payment used again for the second order: counted once, the second flagged.
     await _pay(pool, first, "evt_paid", payment="pi_one")

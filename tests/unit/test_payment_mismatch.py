@@ -24,7 +24,7 @@ ORDER = LockedOrder(
     alloc_quantities=[2],
     stock_withdrawn=False,
 )
-PRICE = "for an order of 1000 EUR (smallest units)"
+PRICE = "for an order of 10.00 EUR"
 
 
 @pytest.mark.parametrize(
@@ -32,10 +32,13 @@ PRICE = "for an order of 1000 EUR (smallest units)"
     [
         (1000, "EUR", "SHOW1", None),
         (1500, "EUR", "SHOW1", None),  # more than the price pays it; the surplus is due back
-        (999, "EUR", "SHOW1", f"received 999 EUR {PRICE}: short"),
+        (999, "EUR", "SHOW1", f"received 9.99 EUR {PRICE}: short"),
         (None, "EUR", "SHOW1", f"received no amount {PRICE}: short"),
-        (1000, "USD", "SHOW1", f"received 1000 USD {PRICE}: another currency"),
-        (1000, None, "SHOW1", f"received 1000 (no currency) {PRICE}: another currency"),
+        (1, "EUR", "SHOW1", f"received 0.01 EUR {PRICE}: short"),
+        # A yen has no hundredths: 1000 of Stripe's smallest units of JPY are 1000 JPY.
+        (1000, "JPY", "SHOW1", f"received 1000 JPY {PRICE}: another currency"),
+        (1000, "USD", "SHOW1", f"received 10.00 USD {PRICE}: another currency"),
+        (1000, None, "SHOW1", f"received 1000 (smallest units, no currency) {PRICE}: another currency"),
         (None, None, None, f"received no amount {PRICE}: another currency"),
         (1000, "EUR", "SHOW2", "the payment's metadata names event 'SHOW2', the order is for SHOW1"),
         (1000, "EUR", None, "the payment's metadata names event None, the order is for SHOW1"),
