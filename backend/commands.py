@@ -10,7 +10,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -94,19 +94,20 @@ def reaper(args: argparse.Namespace) -> int:
 def event_create(args: argparse.Namespace) -> int:
     """``ticketgate event create``: create an event with its whole capacity on sale."""
     settings = _settings(args)
+    # Checked before the database is reached: a typo is refused at once, not after an embedded
+    # PostgreSQL has started.
+    new = events.check_new_event(
+        code=args.code,
+        name=args.name,
+        capacity=args.capacity,
+        price_cents=args.price_cents,
+        currency=args.currency,
+        share_holders=args.share_holders,
+        signing=args.signing,
+    )
 
     async def create(pool: AsyncConnectionPool) -> events.Event:
-        return await events.create_event(
-            pool,
-            code=args.code,
-            name=args.name,
-            capacity=args.capacity,
-            price_cents=args.price_cents,
-            currency=args.currency,
-            share_holders=args.share_holders,
-            signing=args.signing,
-            actor="cli",
-        )
+        return await events.create_event(pool, **asdict(new), actor="cli")
 
     event = _with_pool(settings, create)
     price = money.amount(event.price_cents, event.currency) if event.price_cents else "free"

@@ -82,8 +82,20 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-async def create_event(
-    pool: AsyncConnectionPool,
+@dataclass(frozen=True)
+class NewEvent:
+    """An event's fields, checked and normalised, before anything is written."""
+
+    code: str
+    name: str
+    capacity: int
+    price_cents: int
+    currency: str
+    share_holders: bool
+    signing: str
+
+
+def check_new_event(
     *,
     code: str,
     name: str,
@@ -92,14 +104,10 @@ async def create_event(
     currency: str = "EUR",
     share_holders: bool = False,
     signing: str = "hmac",
-    actor: str = "admin",
-) -> Event:
-    """Create an event with all its capacity available; EventExists if the code is taken.
-
-    ``share_holders``: gates of the event are sent each ticket's holder (the order's email).
-    ``signing``: ``hmac`` (short codes) or ``ed25519`` (gates hold only a public key).
-    ``actor`` is recorded in the audit log (e.g. ``admin`` for the HTTP API, ``cli`` for the command).
-    """
+) -> NewEvent:
+    """The event these fields describe, normalised (code and currency upper-case, name stripped);
+    InvalidInput naming the first field that is wrong. Pure: the command line checks its arguments
+    with it before it starts a database."""
     code = normalise_event_code(code)
     if (
         not isinstance(name, str)
@@ -120,6 +128,38 @@ async def create_event(
         raise InvalidInput("share_holders must be true or false")
     if signing not in SCHEMES:
         raise InvalidInput(f"signing must be one of: {', '.join(SCHEMES)}")
+    return NewEvent(code, name.strip(), capacity, price_cents, currency, share_holders, signing)
+
+
+async def create_event(
+    pool: AsyncConnectionPool,
+    *,
+    code: str,
+    name: str,
+    capacity: int,
+    price_cents: int = 0,
+    currency: str = "EUR",
+    share_holders: bool = False,
+    signing: str = "hmac",
+    actor: str = "admin",
+) -> Event:
+    """Create an event with all its capacity available; InvalidInput for a wrong field (see
+    ``check_new_event``), EventExists if the code is taken.
+
+    ``share_holders``: gates of the event are sent each ticket's holder (the order's email).
+    ``signing``: ``hmac`` (short codes) or ``ed25519`` (gates hold only a public key).
+    ``actor`` is recorded in the audit log (e.g. ``admin`` for the HTTP API, ``cli`` for the command).
+    """
+    new = check_new_event(
+        code=code,
+        name=name,
+        capacity=capacity,
+        price_cents=price_cents,
+        currency=currency,
+        share_holders=share_holders,
+        signing=signing,
+    )
+    code, capacity, signing = new.code, new.capacity, new.signing
     shards = shard_count(capacity)
     async with database_errors(), pool.connection() as conn, conn.transaction():
         try:
@@ -129,7 +169,7 @@ async def create_event(
                 " (code, name, capacity, price_cents, currency, stock_shards, share_holders, signing)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
                 f" RETURNING {EVENT_COLUMNS}",
-                (code, name.strip(), capacity, price_cents, currency, shards, share_holders, signing),
+                (code, new.name, capacity, new.price_cents, new.currency, shards, new.share_holders, signing),
             )
         except pg_errors.UniqueViolation:
             raise EventExists(f"an event with code {code} already exists") from None

@@ -265,6 +265,21 @@ def test_without_a_database_url_an_embedded_postgresql_in_the_data_folder_is_use
     assert last_line == "ticketgate: error: an event with code EMB1 already exists"
 
 
+def test_a_wrong_event_argument_is_refused_before_any_database_starts(home: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETGATE_")}
+    env["TICKETGATE_HOME"] = str(home)
+    for arguments, why in [
+        (["--code", "no!", "--name", "Show", "--capacity", "5"], "event code 'no!' must be 4 to 12"),
+        (["--code", "SHOW1", "--name", "Show", "--capacity", "0"], "capacity must be a whole number"),
+        (["--code", "SHOW1", "--name", "Show", "--capacity", "5", "--currency", "E1"], "currency must be"),
+    ]:
+        result = ticketgate("event", "create", *arguments, env=env, cwd=home)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith(f"ticketgate: error: {why}"), result.stderr
+    # No embedded PostgreSQL was made (it takes seconds) only to refuse a typo.
+    assert not (home / "backend-data" / "pgdata").exists()
+
+
 def test_a_database_user_without_privileges_is_one_clear_line(empty_database_url: str) -> None:
     # PostgreSQL 15+ gives ordinary users no CREATE on schema public: a common first set-up.
     role = f"tg_weak_{uuid.uuid4().hex[:12]}"
