@@ -107,7 +107,7 @@ def _summary(report: RoundReport) -> str:
     pulled = report.pulled
     parts = [
         f"pushed {report.pushed} scan(s)",
-        f"pulled {pulled.tickets} ticket(s) ({pulled.revoked} revoked), {pulled.movements} movement(s) "
+        f"pulled {pulled.tickets} ticket change(s) ({pulled.revoked} revocation(s)), {pulled.movements} movement(s) "
         f"from other gates, {pulled.conflicts} new conflict(s)",
         f"{report.pending_upload} to upload",
     ]

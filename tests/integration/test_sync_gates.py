@@ -239,6 +239,8 @@ def test_the_whole_flow_on_the_command_line_device_add_pair_scan_sync_already_us
         paired = _cli("pair", pairing, "--home", homes[name], env=env)
         assert paired.returncode == 0, paired.stderr
         assert f"paired as {name!r} for {event}" in paired.stdout
+        # Counted as the feed's ticket changes (a reissued ticket is one more), not as distinct tickets.
+        assert "pulled 1 ticket change(s) (0 revocation(s)), 0 movement(s)" in paired.stdout, paired.stdout
     first = _cli("verify", ticket, "--home", homes["Gate A"], env=env)
     assert first.returncode == 0 and first.stdout.startswith("ADMIT"), first.stdout + first.stderr
     for name in ("Gate A", "Gate B"):
