@@ -107,8 +107,8 @@ def _summary(report: RoundReport) -> str:
     pulled = report.pulled
     parts = [
         f"pushed {report.pushed} scan(s)",
-        f"pulled {pulled.tickets} ticket change(s) ({pulled.revoked} revocation(s)), {pulled.movements} movement(s) "
-        f"from other gates, {pulled.conflicts} new conflict(s)",
+        f"pulled {pulled.tickets} ticket change(s) ({pulled.revoked} revocation(s)), "
+        f"{pulled.movements} movement(s) from other gates, {pulled.conflicts} new conflict(s)",
         f"{report.pending_upload} to upload",
     ]
     if report.conflicts:
