@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,6 +138,37 @@ def test_ctrl_c_during_the_sale_stops_the_server_and_postgresql(folder: Path) ->
     assert process.returncode == 130, errors
     assert "interrupted; everything it started is stopped" in errors
     assert f"rm -rf {folder}" in rest
+    assert not _children_of_the_demo(folder)
+
+
+def test_a_demo_killed_outright_leaves_nothing_running(folder: Path) -> None:
+    """kill -9 gives the demo no chance to clean up: its watchdog stops the server and PostgreSQL."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETGATE_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ticketgate", "demo", "--headless", "--home", str(folder)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if "organiser created event" in line:
+                break
+        else:
+            raise AssertionError("the demo ended before its sale began")
+        running = _children_of_the_demo(folder)
+        assert any("postgres" in c for c in running) and any(" server " in c for c in running), running
+        process.kill()
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    deadline = time.monotonic() + 60
+    while _children_of_the_demo(folder) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert not _children_of_the_demo(folder)
 
 

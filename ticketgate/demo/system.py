@@ -1,6 +1,7 @@
 """The throwaway system the demo runs: a data folder, PostgreSQL (embedded unless given), and a real
 ``ticketgate server`` in a child process with the reaper running every second. Everything it starts is
-stopped when the block ends, also on Ctrl-C or an error; the folder stays for a look afterwards.
+stopped when the block ends, also on Ctrl-C or an error, and by a watchdog process if the demo is
+killed outright (kill -9); the folder stays for a look afterwards.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import httpx
 
 from backend.embedded import start_embedded_postgres, stop_embedded_postgres
 from ticketgate.demo.narration import Narrator
+from ticketgate.demo.watchdog import Watchdog
 
 # Every checkout's hold on the server (its own default): no hold can run out while the buyers are
 # still racing, however slow the machine; the abandoned orders alone get the short hold afterwards.
@@ -72,7 +74,11 @@ def running_system(
     embedded = database_url is None
     if embedded:
         narrator.say("starting an embedded PostgreSQL (pgserver) in the demo's folder")
+    # Stops the server and PostgreSQL should this process be killed before the finally below runs.
+    watchdog = Watchdog()
     try:
+        if embedded:
+            watchdog.watch_postgres((backend_data / "pgdata").resolve())
         url = database_url or start_embedded_postgres(backend_data)
         system = System(
             folder=folder,
@@ -84,7 +90,7 @@ def running_system(
             webhook_secret="whsec_demo_" + secrets.token_hex(16),
             admin_token=secrets.token_hex(24),
         )
-        with _server(system, narrator) as process:
+        with _server(system, narrator, watchdog) as process:
             narrator.say(
                 f"ticketgate server is up at {system.base_url} (pid {process.pid}, log in server.log): "
                 f"checkouts hold their tickets {RUSH_HOLD_SECONDS} s (no hold runs out during a rush), "
@@ -94,10 +100,11 @@ def running_system(
     finally:
         if embedded:
             stop_embedded_postgres(backend_data)
+        watchdog.close()
 
 
 @contextmanager
-def _server(system: System, narrator: Narrator) -> Iterator[subprocess.Popen[bytes]]:
+def _server(system: System, narrator: Narrator, watchdog: Watchdog) -> Iterator[subprocess.Popen[bytes]]:
     port = system.base_url.rsplit(":", 1)[1]
     command = [sys.executable, "-m", "ticketgate", "server", "--host", "127.0.0.1", "--port", port]
     log = (system.folder / "server.log").open("ab")
@@ -107,6 +114,7 @@ def _server(system: System, narrator: Narrator) -> Iterator[subprocess.Popen[byt
     except OSError as exc:
         log.close()
         raise DemoError(f"cannot start ticketgate server: {exc}") from None
+    watchdog.watch_process(process.pid)
     try:
         _wait_ready(system, process)
         yield process
