@@ -35,7 +35,12 @@ def start_embedded_postgres(data_dir: Path) -> str:
         pgdata.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigError(f"cannot create the data folder {pgdata.parent}: {exc}") from exc
-    log.info("no TICKETGATE_DATABASE_URL: using an embedded PostgreSQL in %s", pgdata)
+    # Said once, as a warning, when the database is made: a production setting without its URL
+    # shows at once; later commands on the same folder stay quiet (-v shows it each time).
+    if (pgdata / "PG_VERSION").exists():
+        log.info("no TICKETGATE_DATABASE_URL: using the embedded PostgreSQL in %s", pgdata)
+    else:
+        log.warning("no TICKETGATE_DATABASE_URL: creating an embedded PostgreSQL in %s", pgdata)
     if not log.isEnabledFor(logging.DEBUG):
         # pgserver logs every pg_ctl call with its full output at INFO; keep that for --verbose.
         logging.getLogger("pgserver").setLevel(logging.WARNING)

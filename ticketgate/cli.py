@@ -94,9 +94,7 @@ def _main(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     try:
         # Text, or JSON lines (TICKETGATE_LOG_FORMAT=json); a format that does not exist is one line.
-        configure_logging(
-            level=logging.DEBUG if args.verbose or os.environ.get("TICKETGATE_DEBUG") else logging.INFO
-        )
+        configure_logging(level=_log_level(args))
         result = _run(args)
     except (BackendError, ScannerError, TicketCodeError) as exc:
         print(f"ticketgate: error: {exc}", file=sys.stderr)
@@ -104,6 +102,25 @@ def _main(argv: Sequence[str] | None) -> int:
     except KeyboardInterrupt:
         return 130
     return result
+
+
+# Programs that run until stopped log what they do; a one-shot command prints its own result and logs
+# only warnings and errors, so its output is not lost among log lines (-v: everything, for any).
+SERVICES = frozenset(
+    {
+        "backend.server:run",
+        "backend.commands:reaper",
+        "monitor.command:run",
+        "scanner.tui.launch:scan",
+        "ticketgate.demo.command:demo",
+    }
+)
+
+
+def _log_level(args: argparse.Namespace) -> int:
+    if args.verbose or os.environ.get("TICKETGATE_DEBUG"):
+        return logging.DEBUG
+    return logging.INFO if getattr(args, "handler", None) in SERVICES else logging.WARNING
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -255,11 +255,19 @@ def test_without_a_database_url_an_embedded_postgresql_in_the_data_folder_is_use
     assert first.returncode == 0, first.stderr
     assert f"applied {len(migration_files())} migration(s)" in first.stdout
     assert (home / "backend-data" / "pgdata" / "PG_VERSION").exists()
+    # Said once, when the database is made: a server configured without its URL shows at once.
+    [said] = first.stderr.splitlines()
+    assert said.endswith(
+        f"WARNING backend.embedded: no TICKETGATE_DATABASE_URL: creating an embedded PostgreSQL in "
+        f"{(home / 'backend-data' / 'pgdata').resolve()}"
+    )
     created = ticketgate("event", "create", "--code", "EMB1", "--name", "Emb", "--capacity", "5", env=env)
     assert created.returncode == 0, created.stderr
-    # The data outlives the process: the next command finds the schema and the event.
+    # The data outlives the process: the next command finds the schema and the event. A one-shot
+    # command prints its result and no log lines.
     again = ticketgate("migrate", env=env, cwd=home)
     assert "up to date" in again.stdout, again.stderr
+    assert (created.stderr, again.stderr) == ("", "")
     duplicate = ticketgate("event", "create", "--code", "EMB1", "--name", "Again", "--capacity", "5", env=env)
     last_line = duplicate.stderr.strip().splitlines()[-1]
     assert last_line == "ticketgate: error: an event with code EMB1 already exists"
