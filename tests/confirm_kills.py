@@ -41,6 +41,8 @@ def apply(source: str, name: str, diff: list[str]) -> str:
         i for i, line in enumerate(lines)
         if re.match(rf"\s*(async\s+)?def {re.escape(function)}\(", line)
     )  # fmt: skip
+    # A method's diff is shown dedented: give its lines back the indentation of its ``def``.
+    indent = lines[def_line][: len(lines[def_line]) - len(lines[def_line].lstrip())]
     out = list(lines)
     offset = 0
     hunk_at = 0
@@ -49,7 +51,7 @@ def apply(source: str, name: str, diff: list[str]) -> str:
         if match:
             hunk_at = def_line + int(match.group(1)) - 1 + offset
             continue
-        body = line[1:] + "\n"
+        body = (indent + line[1:] if line[1:].strip() else line[1:]) + "\n"
         if line.startswith(" "):
             assert out[hunk_at].rstrip("\n") == body.rstrip("\n"), (out[hunk_at], body)
             hunk_at += 1

@@ -15,6 +15,7 @@ from ticketcode import (
     Ed25519Signer,
     EventKey,
     KeyFileError,
+    MalformedCode,
     derive_signing_key,
     derive_verify_key,
     dump_key_file,
@@ -24,7 +25,7 @@ from ticketcode import (
     parse_code,
     parse_reference,
 )
-from ticketcode.codes import ED25519_TAG_CHARS
+from ticketcode.codes import ED25519_TAG_CHARS, MAX_INPUT_CHARS, TicketCode
 
 MASTER = b"ticketgate known-answer master secret"
 
@@ -233,3 +234,38 @@ def test_a_non_canonical_spelling_of_a_real_signature_never_verifies(serial: int
         candidate = good[:-1] + _B32[last | unused]
         assert not _verifies(candidate, key)
     assert _verifies(good, key)
+
+
+# ---- what the mutation run found unguarded (docs/mutants.md) ------------------------------------------
+
+
+def test_every_key_of_the_event_is_tried_whatever_its_scheme_and_wherever_it_stands() -> None:
+    ed_v1, ed_v2 = (derive_verify_key(MASTER, "RTEV1", v, scheme="ed25519") for v in (1, 2))
+    hmac_v3 = derive_verify_key(MASTER, "RTEV1", 3, scheme="hmac")
+    signed = parse_code(issue_code(derive_signing_key(MASTER, "RTEV1", 1, scheme="ed25519"), 7))
+    # Another version's public key, or an HMAC key, before the right one: passed over, not the end.
+    assert find_signing_key(signed, [ed_v2, ed_v1]) == ed_v1
+    assert find_signing_key(signed, [hmac_v3, ed_v1]) == ed_v1
+    tagged = parse_code(issue_code(derive_signing_key(MASTER, "RTEV1", 3, scheme="hmac"), 7))
+    assert find_signing_key(tagged, [ed_v1, ed_v2, hmac_v3]) == hmac_v3
+
+
+def test_a_reference_without_a_tag_prints_as_typed() -> None:
+    assert str(TicketCode(event="RTEV1", serial_text="042", tag="")) == "RTEV1-042"
+
+
+def test_a_reference_is_read_from_text_of_at_most_the_longest_input() -> None:
+    padded = "RTEV1-042".rjust(MAX_INPUT_CHARS)
+    assert parse_reference(padded) == ("RTEV1", 42)
+    assert parse_reference(" " + padded) is None
+    assert parse_reference(b"RTEV1-042") is None  # type: ignore[arg-type]
+
+
+def test_each_malformed_code_says_what_was_expected() -> None:
+    for raw in ("RTEV1-042", "RTEV1-042-xyz12345"):  # no tag; a tag neither hex nor base32
+        with pytest.raises(MalformedCode) as refused:
+            parse_code(raw)
+        assert str(refused.value) == "not a ticket code (expected EVENT-SERIAL-TAG)"
+    with pytest.raises(ValueError) as refused_serial:
+        issue_code(derive_signing_key(MASTER, "RTEV1", 1, scheme="hmac"), 0)
+    assert str(refused_serial.value) == "ticket serials start at 1"
