@@ -29,6 +29,7 @@ from pyzbar import pyzbar as _pyzbar
 from pyzbar import wrapper as _zbar
 
 from scanner.errors import ImageUnreadable
+from ticketcode.display import readable
 
 log = logging.getLogger(__name__)
 
@@ -325,7 +326,7 @@ def decode_command(args: argparse.Namespace) -> int:
             try:
                 symbols = read_symbols(load_gray(image))
             except ImageUnreadable as exc:
-                print(f"ticketgate: error: {exc}", file=sys.stderr)
+                print(f"ticketgate: error: {readable(str(exc))}", file=sys.stderr)
                 status = 2
                 continue
             if not symbols:

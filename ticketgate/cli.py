@@ -21,6 +21,7 @@ from backend.logs import configure_logging
 from monitor import cli as monitor_cli
 from scanner import cli as scanner_cli
 from scanner.errors import ScannerError
+from ticketcode.display import readable
 from ticketcode.errors import TicketCodeError
 from ticketgate.demo import cli as demo_cli
 from ticketgate.terminal import TerminalSafeStream
@@ -97,7 +98,7 @@ def _main(argv: Sequence[str] | None) -> int:
         configure_logging(level=_log_level(args))
         result = _run(args)
     except (BackendError, ScannerError, TicketCodeError) as exc:
-        print(f"ticketgate: error: {exc}", file=sys.stderr)
+        print(f"ticketgate: error: {readable(str(exc))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

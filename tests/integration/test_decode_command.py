@@ -91,11 +91,12 @@ def test_unreadable_image_is_one_clear_error_line_and_the_others_still_decode(tm
     broken = tmp_path / "broken.png"
     broken.write_text("not an image")
     ticket = save_ticket_png("GATE24-0002-fc9dbe83", tmp_path / "ticket.png")
-    result = decode(tmp_path / "missing.png", broken, ticket)
+    result = decode(tmp_path / "missing.png", broken, tmp_path / "not\udcffutf8.png", ticket)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.splitlines() == [
         f"ticketgate: error: {tmp_path / 'missing.png'}: no such file",
         f"ticketgate: error: {broken}: not an image OpenCV can read",
+        f"ticketgate: error: {tmp_path / 'not'}\\xffutf8.png: no such file",  # the byte as bash writes it
     ]
     assert result.stdout.splitlines() == [f"{ticket}: GATE24-0002-fc9dbe83"]

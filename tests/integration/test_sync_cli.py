@@ -160,13 +160,13 @@ def test_scans_summary_and_conflicts_are_counted_on_the_server(base_url: str, da
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["device", "revoke", "Gate \udcff"], "no device is named 'Gate \\udcff'"),
+        (["device", "revoke", "Gate \udcff"], "no device is named 'Gate \\xff'"),
         (["device", "add", "--event", "CLIBAD", "--name", "Gate \udcff"], "the device name must be text"),
         (["device", "add", "--event", "CLIBAD", "--name", "Gate \x1b[2J"], "must not contain control"),
-        (["device", "list", "--event", "CLI\udcff"], "no event has the code 'CLI\\udcff'"),
-        (["scans", "summary", "--event", "\udcff"], "no event has the code '\\udcff'"),
-        (["conflicts", "--event", "\udcff"], "no event has the code '\\udcff'"),
-        (["orders", "cancel", "\udcff\udcfe"], "'\\udcff\\udcfe' is not an order id"),
+        (["device", "list", "--event", "CLI\udcff"], "no event has the code 'CLI\\xff'"),
+        (["scans", "summary", "--event", "\udcff"], "no event has the code '\\xff'"),
+        (["conflicts", "--event", "\udcff"], "no event has the code '\\xff'"),
+        (["orders", "cancel", "\udcff\udcfe"], "'\\xff\\xfe' is not an order id"),
         (["orders", "attention", "--clear", "nope"], "'nope' is not an order id"),
         (
             ["device", "add", "--event", "CLIBAD", "--name", "G", "--server-url", "http://\udcff:8011"],

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from scanner.verdicts import ScanResult
+from ticketcode.display import readable
 from ticketgate.demo import checks
 from ticketgate.demo.narration import PrintedNarration
 from ticketgate.demo.sale import Crowd
@@ -34,14 +35,17 @@ def demo(args: argparse.Namespace) -> int:
         None if 1 <= args.hold_seconds <= 600 else f"--hold-seconds must be 1 to 600, not {args.hold_seconds}"
     )
     if problem:
-        print(f"ticketgate: error: {problem}", file=sys.stderr)
+        print(f"ticketgate: error: {readable(str(problem))}", file=sys.stderr)
         return 2
     try:
         fresh = not args.home
         folder = Path(tempfile.mkdtemp(prefix="ticketgate-demo-")) if fresh else Path(args.home).expanduser()
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        print(f"ticketgate: error: cannot make the demo's folder: {exc.strerror or exc}", file=sys.stderr)
+        print(
+            f"ticketgate: error: cannot make the demo's folder: {readable(str(exc.strerror or exc))}",
+            file=sys.stderr,
+        )
         return 2
     if not args.headless and not (sys.stdin.isatty() and sys.stdout.isatty()):
         # The gate app needs a terminal; piped or in CI, the story is told in print.
@@ -61,7 +65,7 @@ def demo(args: argparse.Namespace) -> int:
     try:
         code = _run(args, crowd, folder, narrator)
     except DemoError as exc:
-        print(f"ticketgate: error: {exc}", file=sys.stderr)
+        print(f"ticketgate: error: {readable(str(exc))}", file=sys.stderr)
     except KeyboardInterrupt:
         print("ticketgate: the demo was interrupted; everything it started is stopped", file=sys.stderr)
         code = 130
