@@ -99,8 +99,9 @@ def test_an_ed25519_key_file_holds_only_the_public_key_and_says_so() -> None:
     assert "no secret" in data["note"] and "cannot issue" in data["note"]
     assert KNOWN_SEEDS[1] not in text and base64.b64encode(bytes.fromhex(KNOWN_SEEDS[1])).decode() not in text
     assert load_key_file(text) == public
-    with pytest.raises(ValueError, match="cannot issue"):
+    with pytest.raises(ValueError) as refused:
         issue_code(public, 1)
+    assert str(refused.value) == "an Ed25519 public key verifies codes; it cannot issue them"
 
 
 def test_an_hmac_key_file_keeps_the_documented_shape() -> None:
@@ -113,21 +114,38 @@ def test_a_retired_key_round_trips_through_its_file() -> None:
     retired = EventKey(event=key.event, version=1, key=key.key, algorithm=key.algorithm, retired=True)
     assert load_key_file(dump_key_file(retired)).retired is True
     assert "retired" not in json.loads(dump_key_file(key))
+    # Its repr (what a log line shows) says so, and never holds the key itself.
+    assert (
+        repr(retired)
+        == f"EventKey(event='RTEV1', version=1, algorithm=Ed25519, fingerprint={key.fingerprint}, retired)"
+    )
+    assert repr(key).endswith(f"fingerprint={key.fingerprint})")
+
+
+def test_keys_are_version_1_hmac_unless_said() -> None:
+    assert derive_signing_key(MASTER, "RTEV1") == derive_signing_key(MASTER, "RTEV1", 1, scheme="hmac")
+    assert derive_verify_key(MASTER, "RTEV1") == derive_verify_key(MASTER, "RTEV1", 1, scheme="hmac")
+
+
+PRIVATE_REFUSED = "a key file must not carry a private key (gates need only the public key)"
 
 
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
-        ({"algorithm": "Ed25519", "key": base64.b64encode(bytes(31)).decode()}, "public key is 32 bytes"),
-        ({"algorithm": "Ed25519", "seed": "AAAA"}, "must not carry a private key"),
+        ({"algorithm": "Ed25519", "key": base64.b64encode(bytes(31)).decode()},
+         "an Ed25519 public key is 32 bytes, not 31"),
+        ({"algorithm": "Ed25519", "seed": "AAAA"}, PRIVATE_REFUSED),
+        ({"private_key": "AAAA"}, PRIVATE_REFUSED),
         ({"retired": "yes"}, "'retired' must be true or false"),
     ],
 )  # fmt: skip
 def test_bad_ed25519_key_files_are_refused_saying_why(fields: dict[str, object], message: str) -> None:
     data = json.loads(dump_key_file(derive_verify_key(MASTER, "RTEV1", 1, scheme="ed25519")))
     data.update(fields)
-    with pytest.raises(KeyFileError, match=message):
+    with pytest.raises(KeyFileError) as refused:
         load_key_file(json.dumps(data))
+    assert str(refused.value) == message
 
 
 def test_unknown_scheme_is_refused() -> None:
