@@ -122,6 +122,15 @@ def test_a_retired_key_round_trips_through_its_file() -> None:
     assert repr(key).endswith(f"fingerprint={key.fingerprint})")
 
 
+def test_a_key_made_in_code_is_refused_saying_why() -> None:
+    with pytest.raises(KeyFileError) as refused:
+        EventKey(event="RTEV1", version=1, key=bytes(32), retired="yes")  # type: ignore[arg-type]
+    assert str(refused.value) == "'retired' must be true or false"
+    with pytest.raises(KeyFileError) as short:
+        derive_signing_key(b"s" * 15, "RTEV1")
+    assert str(short.value) == "the master secret must be at least 16 bytes"
+
+
 def test_keys_are_version_1_hmac_unless_said() -> None:
     assert derive_signing_key(MASTER, "RTEV1") == derive_signing_key(MASTER, "RTEV1", 1, scheme="hmac")
     assert derive_verify_key(MASTER, "RTEV1") == derive_verify_key(MASTER, "RTEV1", 1, scheme="hmac")
