@@ -84,7 +84,8 @@ def parse_ticket_list(text: str, *, name: str = "ticket list") -> list[KnownTick
             entry = {k.strip().lower(): (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k}
             found.append(_ticket_from(entry, revoked=False, where=f"{name} line {reader.line_num}"))
     except csv.Error as exc:
-        raise TicketListError(f"{name} line {reader.line_num}: not valid CSV: {exc}") from None
+        # line_num counts the lines read whole; the one the reader choked on is the next.
+        raise TicketListError(f"{name} line {reader.line_num + 1}: not valid CSV: {exc}") from None
     return found
 
 

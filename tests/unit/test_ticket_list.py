@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from scanner.errors import TicketListError
-from scanner.store.ticket_list import parse_ticket_list
+from scanner.store.ticket_list import (
+    MAX_TEXT_CHARS,
+    MAX_TICKET_LIST_BYTES,
+    parse_ticket_list,
+    read_ticket_list,
+)
 from scanner.verdicts import KnownTicket
 
 ADA = {"event": "VL9IHU", "serial": 1, "holder": " Ada  Lovelace "}
@@ -55,3 +61,58 @@ def test_each_refusal_names_the_entry_and_what_is_wrong(text: str, message: str)
     with pytest.raises(TicketListError) as refused:
         parse_ticket_list(text, name="list")
     assert str(refused.value) == message
+
+
+# ---- what the mutation run found unguarded (docs/mutants.md) ------------------------------------------
+
+
+def test_csv_cells_are_read_trimmed_and_a_short_row_has_no_holder() -> None:
+    # A blank code cell beside event and serial is no code; a row shorter than its header lacks the rest.
+    text = "code,event,serial,holder\n  , VL9IHU ,5, Ada \nVL9IHU-006-abcdef01\n"
+    assert parse_ticket_list(text, name="list") == [
+        KnownTicket("VL9IHU", 5, "Ada"),
+        KnownTicket("VL9IHU", 6),
+    ]
+
+
+def test_a_list_without_a_name_is_called_ticket_list() -> None:
+    with pytest.raises(TicketListError) as refused:
+        parse_ticket_list("{}")
+    assert str(refused.value) == "ticket list: expected a list or an object with 'tickets' / 'revocations'"
+
+
+def test_a_csv_the_csv_module_cannot_read_names_its_line() -> None:
+    text = "event,serial,holder\nVL9IHU,1,Ada\nVL9IHU,2," + "x" * 200_000 + "\n"
+    with pytest.raises(TicketListError) as refused:
+        parse_ticket_list(text, name="list")
+    assert str(refused.value) == "list line 3: not valid CSV: field larger than field limit (131072)"
+
+
+def test_a_holder_of_exactly_the_longest_length_is_kept_and_a_bad_one_is_quoted_in_part() -> None:
+    longest = "A" * MAX_TEXT_CHARS
+    assert parse_ticket_list(json.dumps([{**ADA, "holder": longest}]), name="list")[0].holder == longest
+    with pytest.raises(TicketListError) as refused:
+        parse_ticket_list(json.dumps([{**ADA, "holder": "B" * 50 + "\x07"}]), name="list")
+    assert str(refused.value) == (
+        f"list entry 1: holder {'B' * 40!r} holds control characters or unpaired surrogates"
+    )
+
+
+def test_a_list_file_of_exactly_the_largest_size_is_read_whole(tmp_path: Path) -> None:
+    # Sparse: the file claims the size without taking the disk.
+    largest, larger = tmp_path / "largest.csv", tmp_path / "larger.csv"
+    for path, size in ((largest, MAX_TICKET_LIST_BYTES), (larger, MAX_TICKET_LIST_BYTES + 1)):
+        with path.open("wb") as fh:
+            fh.truncate(size)
+    assert len(read_ticket_list(largest)) == MAX_TICKET_LIST_BYTES
+    with pytest.raises(TicketListError) as refused:
+        read_ticket_list(larger)
+    assert str(refused.value) == f"{larger}: larger than 256 MiB"
+
+
+def test_a_list_path_that_cannot_be_opened_says_why(tmp_path: Path) -> None:
+    loop = tmp_path / "loop.csv"
+    loop.symlink_to(loop)
+    with pytest.raises(TicketListError) as refused:
+        read_ticket_list(loop)
+    assert str(refused.value) == f"{loop}: cannot read: Too many levels of symbolic links"
