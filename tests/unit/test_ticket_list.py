@@ -55,6 +55,8 @@ def test_each_accepted_shape_gives_exactly_its_tickets(text: str, tickets: list[
         ('[{"event": "VL9IHU", "serial": 1, "revoked": 2}]', "list entry 1: revoked must be true or false, not 2"),  # noqa: E501
         ('{"tickets": [], "other": []}', "list: expected a list or an object with 'tickets' / 'revocations'"),
         ("{}", "list: expected a list or an object with 'tickets' / 'revocations'"),
+        # Only a byte-order mark and white space are skipped before the list.
+        ("X[]", "list: not JSON, and not CSV with a header naming 'event,serial' or 'code'"),
     ],
 )  # fmt: skip
 def test_each_refusal_names_the_entry_and_what_is_wrong(text: str, message: str) -> None:
