@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -113,6 +114,10 @@ async def test_order_carries_amount_expiry_and_an_unguessable_id(pool: AsyncConn
     for bad in ("not-an-id", "", str(order.id)[:-1]):
         with pytest.raises(OrderNotFound, match="no order has the id"):
             await orders.get_order(pool, bad)  # type: ignore[arg-type]
+    unknown = uuid.uuid4()
+    with pytest.raises(OrderNotFound) as missing:
+        await orders.get_order(pool, unknown)
+    assert str(missing.value) == f"no order has the id {unknown}"
 
 
 @pytest.mark.parametrize(
