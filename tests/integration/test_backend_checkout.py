@@ -13,7 +13,15 @@ from psycopg_pool import AsyncConnectionPool
 
 from backend import events, orders
 from backend.db import make_pool
-from backend.errors import Busy, EventExists, EventNotFound, InvalidInput, OrderNotFound, SoldOut
+from backend.errors import (
+    Busy,
+    EventExists,
+    EventNotFound,
+    HoldLimit,
+    InvalidInput,
+    OrderNotFound,
+    SoldOut,
+)
 from tests.integration.conftest import assert_invariants, reserve, run_in_threads
 
 pytestmark = pytest.mark.anyio
@@ -118,6 +126,22 @@ async def test_order_carries_amount_expiry_and_an_unguessable_id(pool: AsyncConn
     with pytest.raises(OrderNotFound) as missing:
         await orders.get_order(pool, unknown)
     assert str(missing.value) == f"no order has the id {unknown}"
+
+
+async def test_an_order_bigger_than_any_shard_keeps_the_hold_limit_and_gets_its_access_token(
+    pool: AsyncConnectionPool,
+) -> None:
+    event = await events.create_event(pool, code="SPLIT2", name="Two shards", capacity=16)
+    assert event.stock_shards == 2
+    await reserve(pool, "SPLIT2", 5)
+    await reserve(pool, "SPLIT2", 5)  # 3 + 3 left: an order of 4 or more needs both rows
+    email = "big@example.org"
+    with pytest.raises(HoldLimit) as refused:
+        await reserve(pool, "SPLIT2", 6, email=email, max_pending=5)
+    assert str(refused.value).startswith("this email already holds 0 unpaid ticket(s) for event SPLIT2")
+    order = await reserve(pool, "SPLIT2", 6, email=email, key="big-1", max_pending=6)
+    assert order.quantity == 6
+    assert (await orders.get_order(pool, order.id)).opens_with(order.access_token)  # the buyer's key to it
 
 
 @pytest.mark.parametrize(
