@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import IO
 
 STOP_SECONDS = 20.0  # as the demo waits for its server to stop before SIGKILL
+POSTGRES_WATCH_SECONDS = 15.0  # pg_ctl waits for a starting PostgreSQL, then gives up
 
 
 class Watchdog:
@@ -86,7 +87,15 @@ def postmaster_pid(pgdata: Path) -> int | None:
         first = (pgdata / "postmaster.pid").read_text().split("\n", 1)[0].strip()
     except OSError:
         return None
-    return int(first) if first.isdecimal() else None
+    if not first.isdecimal():
+        return None
+    # A file left by a PostgreSQL that was killed may name a pid another program has since: only a
+    # postgres process is ever signalled.
+    try:
+        command = Path(f"/proc/{first}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return int(first) if b"postgres" in command else None
 
 
 def stop(pid: int, how: signal.Signals) -> None:
@@ -117,10 +126,14 @@ def main() -> None:
     # fast shutdown (SIGINT to the postmaster: open sessions are ended, the data is kept consistent).
     for pid in pids:
         stop(pid, signal.SIGTERM)
-    for pgdata in folders:
-        postmaster = postmaster_pid(pgdata)
-        if postmaster is not None:
-            stop(postmaster, signal.SIGINT)
+    # A pg_ctl the demo left running may start PostgreSQL a moment after the demo died: watch for it.
+    deadline = time.monotonic() + POSTGRES_WATCH_SECONDS
+    while time.monotonic() < deadline:
+        for pgdata in folders:
+            postmaster = postmaster_pid(pgdata)
+            if postmaster is not None:
+                stop(postmaster, signal.SIGINT)
+        time.sleep(0.2)
 
 
 if __name__ == "__main__":
