@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -111,6 +112,12 @@ def normalise_server_url(text: str) -> str:
     if not isinstance(text, str) or len(text) > 500:
         raise ProtocolError("the server URL must be text of at most 500 characters")
     url = text.strip().rstrip("/")
+    try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:  # a byte that was not UTF-8 (a lone surrogate): no client can send it
+        raise ProtocolError(f"not a server URL (it holds bytes that are not text): {text!r}") from None
+    if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in url):
+        raise ProtocolError(f"not a server URL (it holds spaces or control characters): {text!r}")
     try:
         parts = urlsplit(url)
         port = parts.port  # raises ValueError for a port out of range

@@ -170,9 +170,17 @@ def test_scans_summary_and_conflicts_are_counted_on_the_server(base_url: str, da
         (["orders", "attention", "--clear", "nope"], "'nope' is not an order id"),
         (
             ["device", "add", "--event", "CLIBAD", "--name", "G", "--server-url", "http://\udcff:8011"],
-            "no such host name can exist",
+            "not a server URL (it holds bytes that are not text): 'http://\\xff:8011'",
         ),
         (["device", "add", "--event", "CLIBAD", "--name", "G", "--server-url", "http://a..b:1"], "host name"),
+        (
+            ["device", "add", "--event", "CLIBAD", "--name", "G", "--server-url", "http://h:1/\udcff"],
+            "not a server URL (it holds bytes that are not text): 'http://h:1/\\xff'",
+        ),
+        (
+            ["pair", "ticketgate-pair:1:K7QX-M2PA-9TRD:http://127.0.0.1:1/\udcff", "--home", "/tmp"],
+            "bytes that are not text",
+        ),
         (["pair", "K7QX-M2PA-9TRD", "--server", "http://xn--a:8011", "--home", "/tmp"], "host name"),
         (["pair", "ticketgate-pair:1:K7QX-M2PA-9TRD:http://a..b:8011", "--home", "/tmp"], "host name"),
     ],

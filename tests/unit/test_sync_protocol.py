@@ -178,6 +178,11 @@ def test_pairing_text_carries_code_and_server_and_a_typed_code_is_forgiven() -> 
         "ticketgate-pair:1:K7QXM2PA9TRD:http://xn--a:8011",
         "ticketgate-pair:1:K7QXM2PA9TRD:http://-gate-.example",
         "ticketgate-pair:1:K7QXM2PA9TRD:http://" + "a" * 64 + ".example",
+        # Anywhere in the URL, not only its host (the path's byte ended pair and device add in a
+        # traceback, the latter after making the device):
+        "ticketgate-pair:1:K7QXM2PA9TRD:http://127.0.0.1:1/\udcff",
+        "ticketgate-pair:1:K7QXM2PA9TRD:http://127.0.0.1:1/a b",
+        "ticketgate-pair:1:K7QXM2PA9TRD:http://127.0.0.1:1/\x1b[2J",
     ],
 )
 def test_malformed_pairings_are_refused_with_a_reason(text: str) -> None:
