@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from backend import cli as backend_cli
 from backend.errors import BackendError
@@ -27,8 +28,15 @@ from ticketgate.demo import cli as demo_cli
 from ticketgate.terminal import TerminalSafeStream
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a usage error's bytes that are not UTF-8 shown as ``\\xff`` like every error."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(readable(message))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="ticketgate",
         description="Sell tickets without overselling; check them at a gate with no internet.",
     )

@@ -25,6 +25,9 @@ def terminal_safe(text: str) -> str:
 
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:
+        # A byte that was not UTF-8 (an argument, a file name: PEP 383), written as bash writes it.
+        return f"\\x{code - 0xDC00:02x}"
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 

@@ -62,3 +62,16 @@ def test_version_prints_the_installed_version() -> None:
         [sys.executable, "-m", "ticketgate", "--version"], capture_output=True, text=True, timeout=60
     )
     assert (result.returncode, result.stdout) == (0, f"ticketgate {version('ticketgate')}\n")
+
+
+def test_a_usage_error_shows_a_byte_that_is_not_utf8_as_bash_writes_it() -> None:
+    for args, said in [
+        (
+            ["event", "create", "--code", "ABCD", "--name", "x", "--capacity", "\udcff"],
+            "invalid int value: '\\xff'",
+        ),
+        (["\udcff"], "invalid choice: '\\xff'"),
+    ]:
+        done = subprocess.run([sys.executable, "-m", "ticketgate", *args], capture_output=True, text=True)
+        assert done.returncode == 2 and done.stdout == ""
+        assert said in done.stderr.splitlines()[-1], done.stderr

@@ -17,6 +17,8 @@ def test_escape_sequences_and_invisible_controls_are_shown_escaped() -> None:
     assert terminal_safe("\x9b31m C1 CSI") == "\\x9b31m C1 CSI"
     assert terminal_safe("abc\u202edcba") == "abc\\u202edcba"  # right-to-left override
     assert terminal_safe("lone \ud800") == "lone \\ud800"  # could not even be encoded
+    # A byte of a file name or argument that is not UTF-8 (PEP 383) reads as bash would write it.
+    assert terminal_safe("/tmp/k\udcff.json") == "/tmp/k\\xff.json"
 
 
 def test_ordinary_text_line_breaks_and_tabs_are_unchanged() -> None:
