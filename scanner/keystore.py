@@ -167,9 +167,16 @@ class KeyStore:
                     # operator brought it back: the same key, only its state changes.
                     self._write(target, dump_key_file(key), key=key)
                     self._cache = None
-                    log.info(
-                        "key %s v%d is now %s", key.event, key.version, "retired" if key.retired else "valid"
-                    )
+                    # A warning: the gate's answers change (shown by a one-shot sync too, not only -v).
+                    if key.retired:
+                        log.warning(
+                            "key %s v%d is now retired: tickets signed with it are turned away as "
+                            "superseded (the event's tickets were re-signed)",
+                            key.event,
+                            key.version,
+                        )
+                    else:
+                        log.warning("key %s v%d is valid again", key.event, key.version)
                     return target
                 if not replace:
                     raise KeyStoreError(
