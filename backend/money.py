@@ -28,6 +28,9 @@ def decimals(currency: str) -> int:
 def amount(smallest_units: int, currency: str, *, grouped: bool = False) -> str:
     """``smallest_units`` of ``currency`` as a person reads it: ``amount(1000, "EUR")`` is
     "10.00 EUR", ``amount(1000, "JPY")`` "1000 JPY"; ``grouped`` separates thousands ("1,234.56")."""
+    if not (len(currency) == 3 and currency.isascii() and currency.isalpha()):
+        # A payment that named no currency is recorded as "???": its decimals are unknown.
+        return f"{smallest_units} {currency} (smallest units)"
     places = decimals(currency)
     value = Decimal(smallest_units).scaleb(-places)
     number = f"{value:,.{places}f}" if grouped else f"{value:.{places}f}"

@@ -254,7 +254,7 @@ async def _payment_succeeded(
             reference,
             PaymentStatus.PAID,
             due=surplus,
-            reason=f"overpaid by {surplus}" if surplus else None,
+            reason=f"overpaid by {money.amount(surplus, order.currency)}" if surplus else None,
         )
         await conn.execute("UPDATE orders SET payment_reference = %s WHERE id = %s", (reference, order.id))
     else:

@@ -314,7 +314,7 @@ async def test_each_payment_path_tells_the_operator_why_money_is_due_back(
         )
     ]
     assert await _due(pool) == {
-        "pi_evt_over": ("paid", 1500, 500, "EUR", "overpaid by 500"),
+        "pi_evt_over": ("paid", 1500, 500, "EUR", "overpaid by 5.00 EUR"),
         "pi_evt_twice": ("refund_due", 1000, 1000, "EUR", "double_payment"),
         "pi_evt_cancelled": ("refund_due", 1000, 1000, "EUR", "payment arrived for a cancelled order"),
         "pi_again": ("refund_due", 1000, 1000, "EUR", "refund_due"),

@@ -19,6 +19,7 @@ from monitor.presentation import money
         (1000, "jpy", "1000 jpy"),
         (1500, "KWD", "1.500 KWD"),  # and its three-decimal ones, thousandths of a dinar
         (10**20 + 1, "EUR", "1000000000000000000.01 EUR"),  # exact: no float on the way
+        (1000, "???", "1000 ??? (smallest units)"),  # a payment that named no currency
     ],
 )
 def test_an_amount_reads_in_the_currencys_own_decimals(units: int, currency: str, text: str) -> None:
