@@ -47,7 +47,7 @@ def register(commands: Any, key_commands: Any, ticket_commands: Any) -> None:
     _db(p)
     p.add_argument("--code", required=True, help="event code, 4 to 12 of A-Z and 0-9")
     p.add_argument("--name", required=True, help="the event's name as buyers see it (1 to 200 characters)")
-    p.add_argument("--capacity", type=int, required=True, help="tickets for sale (1 to 1,000,000)")
+    p.add_argument("--capacity", type=int, required=True, help="tickets for sale (1 to 10,000,000)")
     p.add_argument(
         "--price-cents",
         type=int,

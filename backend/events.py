@@ -20,6 +20,7 @@ EVENT_CODE_RE = re.compile(r"[A-Z0-9]{4,12}")
 CURRENCY_RE = re.compile(r"[A-Z]{3}")
 # Serials are printed with at most 9 digits (ticketcode), and serials are never reused, so leave room.
 MAX_CAPACITY = 10_000_000
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 MAX_PRICE_CENTS = 100_000_000_00
 EVENT_COLUMNS = (
     "id, code, name, capacity, price_cents, currency, key_version, stock_shards, created_at,"
@@ -65,7 +66,8 @@ def normalise_event_code(code: str) -> str:
     if not isinstance(code, str):
         raise InvalidInput("the event code must be text")
     canonical = code.strip().upper()
-    if not EVENT_CODE_RE.fullmatch(canonical):
+    # ASCII first: upper() folds a ligature ("ﬀ") into letters the pattern would then accept.
+    if not code.isascii() or not EVENT_CODE_RE.fullmatch(canonical):
         raise InvalidInput(f"event code {code!r} must be 4 to 12 characters of A-Z and 0-9")
     return canonical
 
@@ -113,8 +115,9 @@ def check_new_event(
         not isinstance(name, str)
         or not 1 <= len(name.strip()) <= 200
         or not storable_text(name)
-        # Shown on operators' terminals and buyers' pages: no escape sequences, no line breaks.
-        or any(unicodedata.category(ch) == "Cc" for ch in name)
+        # Shown on operators' terminals and buyers' pages: no escape sequences, no line breaks, and
+        # no bidirectional overrides, embeddings or isolates (they reorder the text around them).
+        or any(unicodedata.category(ch) == "Cc" or ch in _BIDI_CONTROLS for ch in name)
     ):
         raise InvalidInput("the event name must be 1 to 200 characters of printable text")
     if not _is_int(capacity) or not 1 <= capacity <= MAX_CAPACITY:

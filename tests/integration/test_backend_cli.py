@@ -280,6 +280,9 @@ def test_a_wrong_event_argument_is_refused_before_any_database_starts(home: Path
         (["--code", "no!", "--name", "Show", "--capacity", "5"], "event code 'no!' must be 4 to 12"),
         (["--code", "SHOW1", "--name", "Show", "--capacity", "0"], "capacity must be a whole number"),
         (["--code", "SHOW1", "--name", "Show", "--capacity", "5", "--currency", "E1"], "currency must be"),
+        # A ligature upper-cases into letters; an override reorders what operators and buyers read.
+        (["--code", "\ufb00ab", "--name", "Show", "--capacity", "5"], "event code 'ﬀab' must be 4 to 12"),
+        (["--code", "SHOW1", "--name", "a\u202eb", "--capacity", "5"], "the event name must be 1 to 200"),
     ]:
         result = ticketgate("event", "create", *arguments, env=env, cwd=home)
         assert result.returncode == 2, result.stderr

@@ -95,6 +95,22 @@ def test_the_headless_demo_tells_the_whole_story_and_every_check_holds(folder: P
     assert "every check held" in out
     assert f"rm -rf {folder}" in out
     assert not _children_of_the_demo(folder)
+    # The story is told by its narration: no log line of the parts (the embedded database's
+    # creation warning among them) breaks into it.
+    assert " WARNING " not in out + result.stderr and " INFO " not in out + result.stderr
+
+
+def test_a_demo_folder_that_cannot_be_made_is_named() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ticketgate", "demo", "--headless", "--home", "/proc/0/demo"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("ticketgate: error: cannot make the demo's folder /proc/0/demo: ")
+    assert len(result.stderr.splitlines()) == 1
 
 
 def test_a_story_step_that_went_differently_is_named_and_fails_the_run() -> None:

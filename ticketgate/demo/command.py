@@ -42,8 +42,10 @@ def demo(args: argparse.Namespace) -> int:
         folder = Path(tempfile.mkdtemp(prefix="ticketgate-demo-")) if fresh else Path(args.home).expanduser()
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        where = args.home or tempfile.gettempdir()
         print(
-            f"ticketgate: error: cannot make the demo's folder: {readable(str(exc.strerror or exc))}",
+            f"ticketgate: error: cannot make the demo's folder {readable(str(where))}: "
+            f"{readable(str(exc.strerror or exc))}",
             file=sys.stderr,
         )
         return 2

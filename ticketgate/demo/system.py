@@ -6,6 +6,7 @@ killed outright (kill -9); the folder stays for a look afterwards.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
@@ -79,6 +80,8 @@ def running_system(
     try:
         if embedded:
             watchdog.watch_postgres((backend_data / "pgdata").resolve())
+        # The narration has said it; the embedded database's own warning would read as an alarm.
+        logging.getLogger("backend.embedded").setLevel(logging.ERROR)
         url = database_url or start_embedded_postgres(backend_data)
         system = System(
             folder=folder,
