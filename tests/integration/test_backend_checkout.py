@@ -144,6 +144,41 @@ async def test_an_order_bigger_than_any_shard_keeps_the_hold_limit_and_gets_its_
     assert (await orders.get_order(pool, order.id)).opens_with(order.access_token)  # the buyer's key to it
 
 
+async def test_the_hold_limit_counts_the_buyers_pending_tickets_and_allows_exactly_the_limit(
+    pool: AsyncConnectionPool,
+) -> None:
+    await events.create_event(pool, code="HOLD1", name="Holds", capacity=100)
+    email = "holder@example.org"
+    await reserve(pool, "HOLD1", 3, email=email, max_pending=4)
+    with pytest.raises(HoldLimit) as refused:
+        await reserve(pool, "HOLD1", 2, email=email, max_pending=4)
+    assert str(refused.value) == (
+        "this email already holds 3 unpaid ticket(s) for event HOLD1; at most 4 may be pending at "
+        "once: pay or cancel an order first (or wait until a hold ends)"
+    )
+    assert (await reserve(pool, "HOLD1", 1, email=email, max_pending=4)).quantity == 1  # 3 + 1 = 4
+    with pytest.raises(EventNotFound) as unknown:
+        await reserve(pool, "NOPE1", 1)
+    assert str(unknown.value) == "no event has the code NOPE1"
+
+
+async def test_a_keyed_orders_access_token_is_its_own_event_buyer_and_key(pool: AsyncConnectionPool) -> None:
+    for code in ("TOKA", "TOKB"):
+        await events.create_event(pool, code=code, name="Tokens", capacity=10)
+
+    async def keyed(code: str) -> orders.Order:
+        return await orders.reserve(
+            pool, event_code=code, quantity=1, email="same@example.org", idempotency_key="same-key",
+            hold_seconds=900, max_per_order=10, max_pending_per_email=10, token_key=b"k" * 32,
+        )  # fmt: skip
+
+    first, other_event = await keyed("TOKA"), await keyed("TOKB")
+    # The same buyer and key at another event: another order, which the first token does not open.
+    assert first.id != other_event.id and first.access_token != other_event.access_token
+    assert not (await orders.get_order(pool, other_event.id)).opens_with(first.access_token)
+    assert (await keyed("TOKA")).access_token == first.access_token  # a retry gets it again
+
+
 @pytest.mark.parametrize(
     ("quantity", "email", "key", "message"),
     [
