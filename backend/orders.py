@@ -334,6 +334,16 @@ async def _reserve_across_shards(
 ) -> Order:
     """The slow path of ``reserve``, inside its transaction: the chosen shard was short."""
     quantity: int = params["quantity"]
+    if params["key"] is not None:
+        # A retry of this same request may have placed the order between this request's two
+        # transactions: that order is the answer (its tickets count towards the hold limit below,
+        # which would otherwise refuse the retry its own order).
+        made = await conn.execute(
+            "SELECT 1 FROM orders WHERE event_id = %s AND email = %s AND idempotency_key = %s",
+            (event_id, params["email"], params["key"]),
+        )
+        if await made.fetchone() is not None:
+            raise _IdempotencyRace
     # A cheap unlocked look first: when the event is sold out (the common case at the end of a
     # sale) answer at once instead of queueing on every shard lock. The buyer's pending count is
     # exact: this transaction holds the buyer's lock.

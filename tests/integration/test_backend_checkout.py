@@ -156,6 +156,7 @@ async def test_the_hold_limit_counts_the_buyers_pending_tickets_and_allows_exact
         "this email already holds 3 unpaid ticket(s) for event HOLD1; at most 4 may be pending at "
         "once: pay or cancel an order first (or wait until a hold ends)"
     )
+    assert 890 <= refused.value.retry_after <= 901  # when the buyer's hold of 15 minutes ends
     assert (await reserve(pool, "HOLD1", 1, email=email, max_pending=4)).quantity == 1  # 3 + 1 = 4
     with pytest.raises(EventNotFound) as unknown:
         await reserve(pool, "NOPE1", 1)
@@ -228,6 +229,61 @@ async def test_unknown_events_and_duplicate_codes_are_clear_errors(pool: AsyncCo
     for unstorable in ("nul\x00name", "lone\ud800"):
         with pytest.raises(InvalidInput, match="name"):
             await events.create_event(pool, code="TEXT", name=unstorable, capacity=5)
+
+
+@pytest.mark.parametrize(
+    "capacity",
+    [
+        16,  # two rows of 8: the first retry to commit leaves 7, so the others meet "sold out"
+        32,  # four rows of 8: stock is left, so the others meet the order their key already made
+    ],
+)
+async def test_retries_of_an_order_spread_over_rows_all_get_the_one_order(
+    database_url: str, capacity: int
+) -> None:
+    # An order of 9 fits no single row: each retry takes the split path, whose two transactions
+    # let retries of one request interleave between them.
+    for round_ in range(6):
+        code = f"SPR{capacity}X{round_}"
+        async with make_pool(database_url, min_size=1, max_size=1) as setup:
+            await events.create_event(setup, code=code, name="Spread", capacity=capacity)
+        results = run_in_threads(
+            database_url,
+            [lambda p, code=code: reserve(p, code, 9, key="same-buyer")] * 8,
+            threads=4,
+            connections_per_thread=2,
+        )
+        assert all(isinstance(r, orders.Order) for r in results), results
+        assert len({r.id for r in results}) == 1
+    assert_invariants(database_url)
+
+
+async def test_one_buyers_orders_racing_over_several_rows_never_pass_the_hold_limit(
+    database_url: str,
+) -> None:
+    # Orders of 9 fit no row of 8, so each is placed by the split path, which counts the buyer's
+    # pending tickets again in its own transaction: only one of these fits under the limit of 10.
+    for round_ in range(4):
+        code = f"HOLDR{round_}"
+        async with make_pool(database_url, min_size=1, max_size=1) as setup:
+            await events.create_event(setup, code=code, name="Racing holds", capacity=100)
+        results = run_in_threads(
+            database_url,
+            [
+                lambda p, code=code, n=n: reserve(p, code, 9, key=f"k{n}", email="one@example.org")
+                for n in range(8)
+            ],
+            threads=4,
+            connections_per_thread=2,
+        )
+        assert sorted(type(r).__name__ for r in results) == ["HoldLimit"] * 7 + ["Order"], results
+        for refused in results:
+            if isinstance(refused, HoldLimit):  # whichever path refused it says the same
+                assert str(refused).startswith(
+                    f"this email already holds 9 unpaid ticket(s) for event {code}; at most 10 may"
+                ), refused
+                assert 890 <= refused.retry_after <= 901
+    assert_invariants(database_url)
 
 
 async def test_a_blocked_stock_row_gives_busy_not_a_hang(database_url: str) -> None:
