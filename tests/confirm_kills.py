@@ -32,6 +32,10 @@ def mutant_diff(results: Path, name: str) -> tuple[Path, list[str]]:
     return ROOT / shown[start][4:].strip(), shown[start + 2 :]
 
 
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
 def apply(source: str, name: str, diff: list[str]) -> str:
     """``source`` with the mutant's hunks applied: mutmut numbers lines from the function's ``def``."""
     function = name.rsplit(".", 1)[1].split("__mutmut_")[0].removeprefix("x_")
@@ -41,26 +45,36 @@ def apply(source: str, name: str, diff: list[str]) -> str:
         i for i, line in enumerate(lines)
         if re.match(rf"\s*(async\s+)?def {re.escape(function)}\(", line)
     )  # fmt: skip
-    # A method's diff is shown dedented: give its lines back the indentation of its ``def``.
-    indent = lines[def_line][: len(lines[def_line]) - len(lines[def_line].lstrip())]
+    # A method's diff is shown dedented (but not the lines inside its strings): lines are matched
+    # without their indentation, and an added line takes the indentation of the line it replaces.
     out = list(lines)
     offset = 0
     hunk_at = 0
-    for line in diff:
+    shift = 0  # source indentation minus diff indentation, from the last line matched
+    for number, line in enumerate(diff):
         match = _HUNK.match(line)
         if match:
             hunk_at = def_line + int(match.group(1)) - 1 + offset
+            # mutmut counts a decorated method's lines its own way: find the hunk's first line
+            # nearby by its text.
+            first = next((d[1:].strip() for d in diff[number + 1 :] if d[:1] in " -"), None)
+            near = sorted(
+                range(max(0, hunk_at - 10), min(len(out), hunk_at + 11)), key=lambda i: abs(i - hunk_at)
+            )
+            hunk_at = next((i for i in near if out[i].strip() == first), hunk_at)
             continue
-        body = (indent + line[1:] if line[1:].strip() else line[1:]) + "\n"
-        if line.startswith(" "):
-            assert out[hunk_at].rstrip("\n") == body.rstrip("\n"), (out[hunk_at], body)
-            hunk_at += 1
-        elif line.startswith("-"):
-            assert out[hunk_at].rstrip("\n") == body.rstrip("\n"), (out[hunk_at], body)
-            del out[hunk_at]
-            offset -= 1
+        text = line[1:]
+        if line.startswith((" ", "-")):
+            source_line = out[hunk_at].rstrip("\n")
+            assert source_line.strip() == text.strip(), (out[hunk_at], text)
+            shift = _indent(source_line) - _indent(text)
+            if line.startswith(" "):
+                hunk_at += 1
+            else:
+                del out[hunk_at]
+                offset -= 1
         elif line.startswith("+"):
-            out.insert(hunk_at, body)
+            out.insert(hunk_at, " " * max(0, _indent(text) + shift) + text.lstrip() + "\n")
             hunk_at += 1
             offset += 1
     return "".join(out)
@@ -80,7 +94,12 @@ def main() -> None:
         path, diff = mutant_diff(args.results, name)
         original = path.read_text()
         try:
-            path.write_text(apply(original, name, diff))
+            mutated = apply(original, name, diff)
+        except AssertionError:  # the function changed since the run: its diff no longer applies
+            print(f"{'stale':9} {name} (the function changed since the mutmut run)", flush=True)
+            continue
+        try:
+            path.write_text(mutated)
             run = subprocess.run(
                 [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *args.tests],
                 cwd=ROOT, capture_output=True, text=True,

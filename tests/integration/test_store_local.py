@@ -83,6 +83,18 @@ def test_a_store_from_a_newer_release_is_refused_with_a_clear_error(db_path: Pat
         Store.open(db_path)
 
 
+@pytest.mark.parametrize("level", ["FULL", "NORMAL", "OFF"])
+def test_a_store_opens_at_each_durability_level_asked_for(db_path: Path, level: str) -> None:
+    with Store.open(db_path, synchronous=level) as store:  # type: ignore[arg-type]
+        assert store.durability == ("wal", level)
+
+
+def test_a_durability_level_sqlite_does_not_name_is_refused(db_path: Path) -> None:
+    with pytest.raises(ValueError) as refused:
+        Store.open(db_path, synchronous="off")  # type: ignore[arg-type]
+    assert str(refused.value) == "synchronous must be FULL, NORMAL or OFF, not 'off'"
+
+
 def test_a_file_that_is_not_a_store_is_refused_clearly(db_path: Path) -> None:
     db_path.parent.mkdir(parents=True)
     db_path.write_bytes(b"this is a text file, not SQLite\n" * 100)
@@ -90,8 +102,9 @@ def test_a_file_that_is_not_a_store_is_refused_clearly(db_path: Path) -> None:
         Store.open(db_path)
     folder_as_parent = db_path.parent / "blocker" / "gate.sqlite3"
     (db_path.parent / "blocker").write_text("a file where a folder should be")
-    with pytest.raises(StoreError, match="cannot create the store's folder"):
+    with pytest.raises(StoreError) as no_folder:
         Store.open(folder_as_parent)
+    assert str(no_folder.value) == f"cannot create the store's folder {folder_as_parent.parent}: File exists"
 
 
 def _store_with_admissions(db_path: Path, tmp_path: Path, count: int) -> None:
