@@ -569,7 +569,7 @@ def decode_pull_page(data: object) -> PullPage:
 def decode_scan(data: object) -> ScanUpload:
     obj = _object(data, "scan")
     verdict = _field(obj, "verdict", "scan")
-    if verdict not in VERDICTS:
+    if not isinstance(verdict, str) or verdict not in VERDICTS:  # a list or object is unhashable
         raise ProtocolError(f"scan.verdict must be one of {', '.join(sorted(VERDICTS))}")
     return ScanUpload(
         id=_int(_field(obj, "id", "scan"), "scan.id", minimum=1, maximum=MAX_SCAN_ID),
