@@ -144,7 +144,9 @@ def _is_host(host: str) -> bool:
         pass
     try:
         if not host.isascii():
-            host = idna.encode(host, uts46=True).decode("ascii")
+            # As the gate's HTTP client (httpx) encodes it: IDNA 2008 of the lower-cased name, with
+            # no UTS 46 mapping (a full-width name mapped here would be refused there, a traceback).
+            host = idna.encode(host.lower()).decode("ascii")
         labels = host.rstrip(".").split(".")
         if not all(_HOST_LABEL_RE.fullmatch(label) for label in labels) or len(host) > 253:
             return False

@@ -199,6 +199,7 @@ def test_malformed_pairings_are_refused_with_a_reason(text: str) -> None:
         "http://gate_server:8000",  # Docker's service names
         "http://bücher.example",
         "http://xn--bcher-kva.example",
+        "http://BÜCHER.example",
     ],
 )
 def test_every_server_url_accepted_is_one_the_gates_http_client_can_call(url: str) -> None:
@@ -279,3 +280,32 @@ def test_an_ed25519_event_travels_with_public_keys_and_their_retired_flags() -> 
     wire["keys"][1]["seed"] = "AAAA"  # type: ignore[index]
     with pytest.raises(ProtocolError, match="must not carry a private key"):
         decode_pull_page(wire)
+
+
+def test_a_server_url_is_read_up_to_500_characters_and_a_host_name_up_to_253() -> None:
+    from ticketcode.sync_protocol import normalise_server_url
+
+    host = ".".join(["a" * 63] * 3 + ["b" * 61])  # 253 characters, the most DNS carries
+    assert len(host) == 253 and normalise_server_url(f"http://{host}") == f"http://{host}"
+    with pytest.raises(ProtocolError, match="no such host name"):
+        normalise_server_url(f"http://{host}c")
+    path = "http://h/" + "p" * 491  # exactly 500 characters
+    assert len(path) == 500 and normalise_server_url(path) == path
+    with pytest.raises(ProtocolError, match="at most 500 characters"):
+        normalise_server_url(path + "p")
+    with pytest.raises(ProtocolError, match="at most 500 characters"):
+        normalise_server_url(None)  # type: ignore[arg-type]
+
+
+def test_host_names_are_read_as_a_resolver_reads_them() -> None:
+    from ticketcode.sync_protocol import normalise_server_url
+
+    # A trailing dot is the root (fully qualified); a leading one is an empty label.
+    assert normalise_server_url("http://tickets.example.org.:8000") == "http://tickets.example.org.:8000"
+    with pytest.raises(ProtocolError, match="no such host name"):
+        normalise_server_url("http://.tickets.example.org:8000")
+    # International names in any case; a full-width name, which the gate's HTTP client refuses
+    # (httpx: IDNA 2008 without UTS 46 mapping), is refused here, not met later as a traceback.
+    assert normalise_server_url("http://BÜCHER.example") == "http://BÜCHER.example"
+    with pytest.raises(ProtocolError, match="no such host name"):
+        normalise_server_url("http://\uff54\uff49\uff43\uff4b\uff45\uff54\uff53.example:8000")
