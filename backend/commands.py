@@ -10,7 +10,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -107,7 +107,7 @@ def event_create(args: argparse.Namespace) -> int:
     )
 
     async def create(pool: AsyncConnectionPool) -> events.Event:
-        return await events.create_event(pool, **asdict(new), actor="cli")
+        return await events.insert_event(pool, new, actor="cli")
 
     event = _with_pool(settings, create)
     price = money.amount(event.price_cents, event.currency) if event.price_cents else "free"

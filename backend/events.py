@@ -162,8 +162,13 @@ async def create_event(
         share_holders=share_holders,
         signing=signing,
     )
-    code, capacity, signing = new.code, new.capacity, new.signing
-    shards = shard_count(capacity)
+    return await insert_event(pool, new, actor=actor)
+
+
+async def insert_event(pool: AsyncConnectionPool, new: NewEvent, *, actor: str) -> Event:
+    """Write an event ``check_new_event`` made, with all its capacity available; EventExists if
+    the code is taken."""
+    shards = shard_count(new.capacity)
     async with database_errors(), pool.connection() as conn, conn.transaction():
         try:
             cur = conn.cursor(row_factory=class_row(Event))
@@ -172,22 +177,25 @@ async def create_event(
                 " (code, name, capacity, price_cents, currency, stock_shards, share_holders, signing)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
                 f" RETURNING {EVENT_COLUMNS}",
-                (code, new.name, capacity, new.price_cents, new.currency, shards, new.share_holders, signing),
-            )
+                (
+                    new.code, new.name, new.capacity, new.price_cents, new.currency, shards,
+                    new.share_holders, new.signing,
+                ),
+            )  # fmt: skip
         except pg_errors.UniqueViolation:
-            raise EventExists(f"an event with code {code} already exists") from None
+            raise EventExists(f"an event with code {new.code} already exists") from None
         event = await cur.fetchone()
         assert event is not None
         await conn.execute(
             "INSERT INTO event_stock (event_id, shard, available)"
             " SELECT %s, shard - 1, available"
             " FROM unnest(%s::integer[]) WITH ORDINALITY AS s(available, shard)",
-            (event.id, split_capacity(capacity, shards)),
+            (event.id, split_capacity(new.capacity, shards)),
         )
         await conn.execute(
             "INSERT INTO audit_log (event_id, to_status, actor, detail)"
             " VALUES (%s, 'created', %s, jsonb_build_object('capacity', %s::integer, 'signing', %s::text))",
-            (event.id, actor, capacity, signing),
+            (event.id, actor, new.capacity, new.signing),
         )
     return event
 
