@@ -12,6 +12,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
@@ -127,7 +128,10 @@ def test_a_story_step_that_went_differently_is_named_and_fails_the_run() -> None
     )
 
 
-def test_ctrl_c_during_the_sale_stops_the_server_and_postgresql(folder: Path) -> None:
+@contextmanager
+def _demo_during_its_sale(folder: Path) -> Iterator[subprocess.Popen[str]]:
+    """``ticketgate demo --headless`` started and read up to its sale, its server and PostgreSQL
+    running; killed at the end of the block if it still runs."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETGATE_")}
     process = subprocess.Popen(
         [sys.executable, "-m", "ticketgate", "demo", "--headless", "--home", str(folder)],
@@ -146,11 +150,16 @@ def test_ctrl_c_during_the_sale_stops_the_server_and_postgresql(folder: Path) ->
             raise AssertionError(f"the demo ended before its sale began: {process.communicate()}")
         running = _children_of_the_demo(folder)
         assert any("postgres" in c for c in running) and any(" server " in c for c in running), running
-        process.send_signal(signal.SIGINT)
-        rest, errors = process.communicate(timeout=60)
+        yield process
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_ctrl_c_during_the_sale_stops_the_server_and_postgresql(folder: Path) -> None:
+    with _demo_during_its_sale(folder) as process:
+        process.send_signal(signal.SIGINT)
+        rest, errors = process.communicate(timeout=60)
     assert process.returncode == 130, errors
     assert "interrupted; everything it started is stopped" in errors
     assert f"rm -rf {folder}" in rest
@@ -159,29 +168,9 @@ def test_ctrl_c_during_the_sale_stops_the_server_and_postgresql(folder: Path) ->
 
 def test_a_demo_killed_outright_leaves_nothing_running(folder: Path) -> None:
     """kill -9 gives the demo no chance to clean up: its watchdog stops the server and PostgreSQL."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TICKETGATE_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "ticketgate", "demo", "--headless", "--home", str(folder)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        for line in process.stdout:
-            if "organiser created event" in line:
-                break
-        else:
-            raise AssertionError("the demo ended before its sale began")
-        running = _children_of_the_demo(folder)
-        assert any("postgres" in c for c in running) and any(" server " in c for c in running), running
+    with _demo_during_its_sale(folder) as process:
         process.kill()
         process.wait(timeout=10)
-    finally:
-        if process.poll() is None:
-            process.kill()
     deadline = time.monotonic() + 60
     while _children_of_the_demo(folder) and time.monotonic() < deadline:
         time.sleep(0.2)
