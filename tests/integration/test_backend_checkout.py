@@ -245,13 +245,12 @@ async def test_retries_of_an_order_spread_over_rows_all_get_the_one_order(
     # let retries of one request interleave between them.
     for round_ in range(6):
         code = f"SPR{capacity}X{round_}"
-        async with make_pool(database_url, min_size=1, max_size=1) as setup:
-            await events.create_event(setup, code=code, name="Spread", capacity=capacity)
-        results = run_in_threads(
+        results = await _race_on_a_new_event(
             database_url,
+            code,
+            "Spread",
+            capacity,
             [lambda p, code=code: reserve(p, code, 9, key="same-buyer")] * 8,
-            threads=4,
-            connections_per_thread=2,
         )
         assert all(isinstance(r, orders.Order) for r in results), results
         assert len({r.id for r in results}) == 1
@@ -265,16 +264,15 @@ async def test_one_buyers_orders_racing_over_several_rows_never_pass_the_hold_li
     # pending tickets again in its own transaction: only one of these fits under the limit of 10.
     for round_ in range(4):
         code = f"HOLDR{round_}"
-        async with make_pool(database_url, min_size=1, max_size=1) as setup:
-            await events.create_event(setup, code=code, name="Racing holds", capacity=100)
-        results = run_in_threads(
+        results = await _race_on_a_new_event(
             database_url,
+            code,
+            "Racing holds",
+            100,
             [
                 lambda p, code=code, n=n: reserve(p, code, 9, key=f"k{n}", email="one@example.org")
                 for n in range(8)
             ],
-            threads=4,
-            connections_per_thread=2,
         )
         assert sorted(type(r).__name__ for r in results) == ["HoldLimit"] * 7 + ["Order"], results
         for refused in results:
@@ -284,6 +282,19 @@ async def test_one_buyers_orders_racing_over_several_rows_never_pass_the_hold_li
                 ), refused
                 assert 890 <= refused.retry_after <= 901
     assert_invariants(database_url)
+
+
+async def _race_on_a_new_event(
+    database_url: str,
+    code: str,
+    name: str,
+    capacity: int,
+    jobs: list[Callable[[AsyncConnectionPool], Awaitable[Any]]],
+) -> list[Any]:
+    """Make event ``code``, then run ``jobs`` at once: 4 threads of 2 connections each."""
+    async with make_pool(database_url, min_size=1, max_size=1) as setup:
+        await events.create_event(setup, code=code, name=name, capacity=capacity)
+    return run_in_threads(database_url, jobs, threads=4, connections_per_thread=2)
 
 
 async def test_a_blocked_stock_row_gives_busy_not_a_hang(database_url: str) -> None:
@@ -303,13 +314,12 @@ async def test_retries_racing_for_the_last_tickets_all_get_the_one_order_not_sol
 ) -> None:
     for round_ in range(5):
         code = f"KEYL{round_}"
-        async with make_pool(database_url, min_size=1, max_size=1) as setup:
-            await events.create_event(setup, code=code, name="Last two", capacity=2)
-        results = run_in_threads(
+        results = await _race_on_a_new_event(
             database_url,
+            code,
+            "Last two",
+            2,
             [lambda p, code=code: reserve(p, code, 2, key="same-buyer")] * 8,
-            threads=4,
-            connections_per_thread=2,
         )
         assert all(isinstance(r, orders.Order) for r in results), results
         assert len({r.id for r in results}) == 1
