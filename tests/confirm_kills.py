@@ -56,12 +56,14 @@ def apply(source: str, name: str, diff: list[str]) -> str:
         if match:
             hunk_at = def_line + int(match.group(1)) - 1 + offset
             # mutmut counts a decorated method's lines its own way: find the hunk's first line
-            # nearby by its text.
-            first = next((d[1:].strip() for d in diff[number + 1 :] if d[:1] in " -"), None)
+            # nearby by its text (its first line that is not blank: a blank one matches anywhere).
+            old_lines = [d[1:].strip() for d in diff[number + 1 :] if d[:1] in " -"]
+            k, first = next(((k, t) for k, t in enumerate(old_lines) if t), (0, None))
             near = sorted(
-                range(max(0, hunk_at - 10), min(len(out), hunk_at + 11)), key=lambda i: abs(i - hunk_at)
+                range(max(0, hunk_at + k - 10), min(len(out), hunk_at + k + 11)),
+                key=lambda i: abs(i - hunk_at - k),
             )
-            hunk_at = next((i for i in near if out[i].strip() == first), hunk_at)
+            hunk_at = next((i - k for i in near if out[i].strip() == first), hunk_at)
             continue
         text = line[1:]
         if line.startswith((" ", "-")):
