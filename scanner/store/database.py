@@ -34,6 +34,7 @@ from scanner.verdicts import Authentic, Counters, Direction, KnownTicket, Reject
 log = logging.getLogger("scanner.store")
 
 Synchronous = Literal["FULL", "NORMAL", "OFF"]
+SYNCHRONOUS_LEVELS: tuple[Synchronous, ...] = ("FULL", "NORMAL", "OFF")
 
 _CHECKPOINT_EVERY_S = 0.5
 # About 40 MB of WAL: reached only if the background checkpoints cannot keep up or keep failing.
@@ -68,8 +69,7 @@ class Store(SyncOperations):
         that an ADMIT is on disk before it is shown needs FULL.
         """
         path = Path(path)
-        if synchronous not in ("FULL", "NORMAL", "OFF"):
-            raise ValueError(f"synchronous must be FULL, NORMAL or OFF, not {synchronous!r}")
+        _check_synchronous(synchronous)  # before anything is made
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         except OSError as exc:
@@ -135,6 +135,7 @@ class Store(SyncOperations):
                 leftover.unlink(missing_ok=True)
 
     def _configure(self, synchronous: Synchronous, *, busy_timeout_s: float) -> None:
+        _check_synchronous(synchronous)  # it is spelled into a PRAGMA below
         conn = self._conn
         deadline = time.monotonic() + busy_timeout_s
         while True:
@@ -149,7 +150,7 @@ class Store(SyncOperations):
                 time.sleep(0.02)
         if str(mode).lower() != "wal":
             raise StoreError(f"the store {self.path} cannot use WAL journaling (got {mode})")
-        # PRAGMA takes no parameters; the value was checked against a fixed set above.
+        # PRAGMA takes no parameters; the value was checked against a fixed set at the top.
         conn.execute(f"PRAGMA synchronous = {synchronous}")
         self._synchronous = synchronous
         conn.execute("PRAGMA foreign_keys = ON")
@@ -380,3 +381,9 @@ def _store_error(exc: sqlite3.Error, doing: str) -> StoreError:
     if "unable to open" in lowered:
         return StoreError(f"cannot open the local store; could not {doing} ({text})")
     return StoreError(f"local store failure; could not {doing} ({text})")
+
+
+def _check_synchronous(value: str) -> None:
+    """SQLite reads an unknown ``PRAGMA synchronous`` value silently as another level; refuse it."""
+    if value not in SYNCHRONOUS_LEVELS:
+        raise ValueError(f"synchronous must be FULL, NORMAL or OFF, not {value!r}")

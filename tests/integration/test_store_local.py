@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import sqlite3
 import stat
@@ -158,6 +159,32 @@ def test_the_store_holding_holder_names_is_private_and_an_old_public_one_is_made
         for made in db_path.parent.iterdir():  # the store, its WAL and shared memory
             assert stat.S_IMODE(made.stat().st_mode) == 0o600, made.name
     assert sorted(p.name for p in db_path.parent.iterdir()) == ["gate.sqlite3"]
+
+
+def test_a_new_store_is_private_and_whole_from_the_moment_it_appears(db_path: Path) -> None:
+    """Opening makes an old public store private, but a new one is never public, not even before that
+    check: it is built 0600 under a temporary name and linked into place migrated."""
+    db_path.parent.mkdir(mode=0o700)
+    Store._create_file(db_path, busy_timeout_s=1.0)
+    assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
+    assert sorted(p.name for p in db_path.parent.iterdir()) == ["gate.sqlite3"]  # no leftovers
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_symlink_planted_at_a_new_stores_temporary_name_is_not_followed(
+    db_path: Path, tmp_path: Path
+) -> None:
+    db_path.parent.mkdir(mode=0o700)
+    elsewhere = tmp_path / "elsewhere.sqlite3"
+    planted = db_path.with_name(f".{db_path.name}.{os.getpid()}.{threading.get_ident()}.new")
+    planted.symlink_to(elsewhere)
+    with pytest.raises(StoreError, match=rf"^cannot create the store {db_path}: File exists$"):
+        Store.open(db_path)
+    assert not elsewhere.exists() and not db_path.exists()
+    with Store.open(db_path) as store:  # the planted link was removed with the attempt
+        assert store.schema_version == SCHEMA_VERSION
 
 
 def test_a_store_path_that_is_a_device_is_refused(db_path: Path) -> None:
