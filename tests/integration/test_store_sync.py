@@ -236,11 +236,18 @@ def test_a_conflict_sent_again_as_withdrawn_is_no_longer_shown(store: Store) -> 
 def test_pulled_pages_skip_their_own_fsync_but_scans_stay_fully_durable(store: Store, tmp_path: Path) -> None:
     """Pulled changes (with their cursor) and "uploaded" marks can be had again after a power cut, so
     they commit without an fsync of their own; the scan connection is back to FULL right after."""
+    statements: list[str] = []
+    store._conn.set_trace_callback(statements.append)
     store.apply_pulled(EVENT, [ticket(n) for n in range(1, 50)], cursor="c", clock_offset_ms=0)
     assert store.durability == ("wal", "FULL")
     scan = gate(store, tmp_path, Clock(T0)).check(issue_code(KEY, 3))
     store.mark_synced([scan.scan_id])
     assert store.durability == ("wal", "FULL")
+    pragmas = [sql for sql in statements if sql.startswith("PRAGMA synchronous =")]
+    assert pragmas == ["PRAGMA synchronous = NORMAL", "PRAGMA synchronous = FULL"] * 2  # page, marks
+    [insert] = [i for i, sql in enumerate(statements) if sql.startswith("INSERT INTO scans")]
+    in_force = [sql for sql in statements[:insert] if sql.startswith("PRAGMA synchronous =")][-1]
+    assert in_force == "PRAGMA synchronous = FULL"  # the scan between them
     with pytest.raises(ValueError), store._write(replayable=True):
         raise ValueError("a failed page")
     assert store.durability == ("wal", "FULL")
