@@ -4,6 +4,7 @@ anything else is a ProtocolError naming the field, never another exception."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -18,6 +19,8 @@ from ticketcode.sync_protocol import (
     ConflictChange,
     EventInfo,
     MovementChange,
+    Pairing,
+    PairRequest,
     PairResponse,
     ProtocolError,
     PullPage,
@@ -32,11 +35,14 @@ from ticketcode.sync_protocol import (
     decode_push_request,
     decode_push_response,
     decode_scan,
+    encode_change,
+    encode_pair_request,
     encode_pair_response,
     encode_pull_page,
     encode_push_request,
     encode_push_response,
     normalise_pairing_code,
+    normalise_server_url,
     parse_pairing,
 )
 
@@ -309,3 +315,71 @@ def test_host_names_are_read_as_a_resolver_reads_them() -> None:
     assert normalise_server_url("http://BÜCHER.example") == "http://BÜCHER.example"
     with pytest.raises(ProtocolError, match="no such host name"):
         normalise_server_url("http://\uff54\uff49\uff43\uff4b\uff45\uff54\uff53.example:8000")
+
+
+def test_refusals_of_pairings_urls_and_times_read_whole() -> None:
+    """What `ticketgate pair` and the server print for each of these, character for character."""
+    naive = MovementChange(
+        scan="d/1", gate="Gate A", serial=1, direction="in", at=datetime(2026, 6, 20, 19, 0)
+    )
+    cases = [
+        (lambda: Pairing(code="K7QXM2PA9TRD").text(), "a pairing text needs the server URL"),
+        (lambda: parse_pairing(42), "a pairing must be text"),  # type: ignore[arg-type]
+        (
+            lambda: normalise_server_url("http://gate.example/" + "x" * 481),
+            "the server URL must be text of at most 500 characters",
+        ),
+        (
+            lambda: normalise_server_url("http://gate.example:0"),
+            "not a server URL (port 0): 'http://gate.example:0'",
+        ),
+        (lambda: encode_change(naive), "times on the wire must be aware (UTC)"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ProtocolError) as refused:
+            call()
+        assert str(refused.value) == message
+
+
+def test_server_urls_keep_everything_but_the_trailing_slash() -> None:
+    assert normalise_server_url("https://BOX.example/gateX/") == "https://BOX.example/gateX"
+    assert normalise_server_url("http://gate.example:1/") == "http://gate.example:1"
+    assert normalise_server_url("http://gate.example:500") == "http://gate.example:500"
+
+
+def test_times_on_the_wire_are_utc_whatever_the_laptops_time_zone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    time.tzset()
+    try:
+        moment = datetime(2026, 6, 20, 19, 0, tzinfo=timezone(timedelta(hours=2)))
+        sent = encode_change(MovementChange(scan="d/1", gate="Gate A", serial=1, direction="in", at=moment))
+        assert sent["at"] == "2026-06-20T17:00:00.000000+00:00"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_pairing_requests_and_ticket_changes_have_their_documented_fields() -> None:
+    assert encode_pair_request(PairRequest(code="K7QXM2PA9TRD")) == {"code": "K7QXM2PA9TRD", "protocol": 1}
+    later = decode_pair_request({"code": "K7QX-M2PA-9TRD", "protocol": 7})
+    assert (later.code, later.protocol) == ("K7QXM2PA9TRD", 7)  # refused by the server, not here
+    change = TicketChange(
+        serial=4,
+        code="PULL01-004-0123abcd",
+        status="valid",
+        changed_at=datetime(2026, 6, 20, 17, 0, tzinfo=UTC),
+        reason=None,
+        order="7d9f7c1e-1111-4222-8333-444455556666",
+        holder="Ada Lovelace",
+    )
+    assert encode_change(change) == {
+        "type": "ticket",
+        "serial": 4,
+        "code": "PULL01-004-0123abcd",
+        "status": "valid",
+        "changed_at": "2026-06-20T17:00:00.000000+00:00",
+        "reason": None,
+        "order": "7d9f7c1e-1111-4222-8333-444455556666",
+        "holder": "Ada Lovelace",
+    }
+    assert decode_change(encode_change(change)) == change
