@@ -104,7 +104,7 @@ def main() -> None:
             path.write_text(mutated)
             run = subprocess.run(
                 [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *args.tests],
-                cwd=ROOT, capture_output=True, text=True,
+                cwd=ROOT, capture_output=True, text=True, errors="replace",
             )  # fmt: skip
         finally:
             path.write_text(original)
