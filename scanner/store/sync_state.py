@@ -114,7 +114,7 @@ def conflict_count(conn: sqlite3.Connection, event: str) -> int:
 
 def sync_state(conn: sqlite3.Connection, event: str) -> SyncState:
     """Everything the status line shows about sync, read at once."""
-    link = _meta(conn, "sync_link") or "never"
+    link = _meta(conn, "sync_link")  # None before the first round; another release's word reads the same
     return SyncState(
         cursor=cursor(conn),
         clock_offset_ms=clock_offset_ms(conn),

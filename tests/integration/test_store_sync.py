@@ -195,6 +195,26 @@ def test_link_state_records_since_when_and_only_a_clean_round_counts_as_a_sync(s
     assert state.last_sync_at == T0 + timedelta(minutes=2) and state.clock_offset_ms == -1500
 
 
+def test_only_an_online_round_without_a_problem_is_a_sync(store: Store, tmp_path: Path) -> None:
+    store.record_sync("online", at=T0, problem="pull: the server answered 503")  # pushed, not pulled
+    store.record_sync("offline", at=T0 + timedelta(minutes=1), problem=None)
+    state = store.sync_state(EVENT)
+    assert (state.link, state.last_sync_at) == ("offline", None)
+    with pytest.raises(ValueError, match=r"^unknown link state 'sideways'$"):
+        store.record_sync("sideways", at=T0)  # type: ignore[arg-type]
+    here = gate(store, tmp_path, Clock(T0))
+    for serial in (1, 2):
+        here.check(issue_code(KEY, serial))
+    assert store.sync_state(EVENT).pending_upload == 2
+
+
+def test_a_link_state_this_release_does_not_know_reads_never(store: Store, tmp_path: Path) -> None:
+    """A store written by a later release may hold a link state this one has no words for."""
+    with sqlite3.connect(tmp_path / "var" / "gate.sqlite3") as db:
+        db.execute("INSERT INTO meta (key, value) VALUES ('sync_link', 'roaming')")
+    assert store.sync_state(EVENT).link == "never"
+
+
 def test_a_version_1_store_is_upgraded_keeping_its_scans_and_presence(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     at = T0.isoformat(timespec="microseconds")
