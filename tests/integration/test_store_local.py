@@ -147,6 +147,31 @@ def test_a_truncated_store_is_refused_not_read_as_far_as_it_goes(db_path: Path, 
         assert store.counters().admitted == 3
 
 
+def test_a_known_ticket_reads_back_whole_and_a_name_search_takes_percent_underscore_backslash_literally(
+    db_path: Path,
+) -> None:
+    changed = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+    refunded = KnownTicket(
+        "STORE1",
+        1,
+        holder="Ann_Lee",
+        revoked=True,
+        revoked_reason="refunded",
+        code=issue_code(KEY, 1),
+        order_ref="7d9f7c1e-1111-4222-8333-444455556666",
+        changed_at=changed,
+    )
+    holders = {2: "AnnXLee", 3: "50% off", 4: "500 off", 5: "back\\slash", 6: "backXslash"}
+    with Store.open(db_path) as store:
+        store.upsert_tickets([refunded, *(KnownTicket("STORE1", n, holder=h) for n, h in holders.items())])
+        store.upsert_tickets([KnownTicket("STORE1", 7, revoked_reason="a valid ticket keeps no reason")])
+        assert store.find_tickets("1") == [refunded]
+        assert store.find_tickets("7") == [KnownTicket("STORE1", 7)]
+        assert [t.serial for t in store.find_tickets("n_L")] == [1]
+        assert [t.serial for t in store.find_tickets("0%")] == [3]
+        assert [t.serial for t in store.find_tickets("k\\s")] == [5]
+
+
 def test_the_store_holding_holder_names_is_private_and_an_old_public_one_is_made_private(
     db_path: Path, tmp_path: Path
 ) -> None:
