@@ -139,7 +139,15 @@ async def test_the_hold_limit_counts_a_buyers_earlier_and_same_batch_orders(
         [(3, "H@example.com"), (2, "h@example.com"), (1, "h@example.com"), (5, "y@example.com")],
     )
     assert [type(r).__name__ for r in results] == ["Order", "HoldLimit", "Order", "Order"]
-    assert (await events.get_event_stock(pool, "BATCHHLD")).held == 6 + 1 + 3 + 1 + 5
+    assert str(results[1]) == (
+        "this email already holds 9 unpaid ticket(s) for event BATCHHLD; at most 10 may be pending at "
+        "once: pay or cancel an order first (or wait until a hold ends)"
+    )
+    assert 890 <= results[1].retry_after <= 900  # when h@'s first hold, of the earlier batch, ends
+    # A buyer with nothing pending before the batch: the wait is the hold this batch starts.
+    fresh = await batch(pool, "BATCHHLD", [(8, "z@example.com"), (3, "z@example.com")])
+    assert type(fresh[1]).__name__ == "HoldLimit" and fresh[1].retry_after == 901
+    assert (await events.get_event_stock(pool, "BATCHHLD")).held == 6 + 1 + 3 + 1 + 5 + 8
     assert_invariants(database_url)
 
 
