@@ -6,6 +6,7 @@ import sqlite3
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -16,13 +17,22 @@ from scanner.errors import GateConfigError
 from scanner.gate import Gate, open_gate
 from scanner.keystore import KeyStore
 from scanner.paths import keys_dir, store_path
-from scanner.verdicts import Direction, Verdict
-from ticketcode import EventKey, derive_event_key, dump_key_file, issue_code
+from scanner.verdicts import NOT_KNOWN_REASON, Direction, KnownTicket, Verdict
+from ticketcode import (
+    EventKey,
+    derive_event_key,
+    derive_signing_key,
+    derive_verify_key,
+    dump_key_file,
+    issue_code,
+)
 
 SECRET = b"integration-master-secret-32byte"
 V1 = derive_event_key(SECRET, "VL9IHU", 1)
 V2 = derive_event_key(SECRET, "VL9IHU", 2)
 OTHER = derive_event_key(SECRET, "OTHER1", 1)
+ED_SIGNER = derive_signing_key(SECRET, "EDEV1", 1, scheme="ed25519")
+ED_KEY = derive_verify_key(SECRET, "EDEV1", 1, scheme="ed25519")
 
 
 def _home(tmp_path: Path, *keys: EventKey) -> Path:
@@ -117,6 +127,66 @@ def test_every_scan_is_recorded_whatever_its_verdict(home: Path) -> None:
     ]
     assert recent[1].raw == "\ufffd?"  # binary input recorded printable
     assert (counters.admitted, counters.rejected, counters.inside, pending) == (1, 3, 1, 4)
+
+
+def test_a_scan_that_is_no_code_is_recorded_with_no_code_event_or_serial(home: Path) -> None:
+    with open_gate(home, gate_name="A") as gate:
+        junk = gate.check("junk")
+        recent = gate.store.recent_scans(1)
+    assert (junk.verdict, junk.code, junk.event, junk.serial) == (Verdict.INVALID, None, None, None)
+    assert recent == [junk]  # stored the same: no "None" code for the screen or the sync to show
+
+
+def test_typed_event_serial_of_an_ed25519_event_admits_only_a_ticket_the_gate_knows(tmp_path: Path) -> None:
+    with open_gate(_home(tmp_path, ED_KEY), gate_name="Gate T") as gate:
+        gate.store.upsert_tickets([KnownTicket("EDEV1", 7)])
+        unknown = gate.check("EDEV1-008", source="manual")
+        scanned = gate.check("EDEV1-007", source="camera")  # only typing takes a bare reference
+        first = gate.check(" edev1-007 ", source="manual")
+        again = gate.check("EDEV1-007", source="cli")
+        out = gate.check("EDEV1-007", source="manual", direction=Direction.OUT)
+        # Admitted by its signed QR code, a ticket the gate does not know is still not taken typed.
+        signed = gate.check(issue_code(ED_SIGNER, 9), source="camera")
+        typed_unknown = gate.check("EDEV1-009", source="manual")
+        history = gate.store.ticket_history("EDEV1", 7)
+        unknown_history = gate.store.ticket_history("EDEV1", 8)
+    assert (unknown.verdict, unknown.reason, unknown.code, unknown.serial) == (
+        Verdict.INVALID, NOT_KNOWN_REASON, "EDEV1-008", 8,
+    )  # fmt: skip
+    assert unknown_history == [unknown]
+    assert (scanned.verdict, scanned.reason) == (
+        Verdict.INVALID,
+        "not a ticket code (expected EVENT-SERIAL-TAG)",
+    )
+    assert (first.verdict, first.reason, first.code) == (Verdict.ADMIT, "admitted", "EDEV1-007")
+    assert (again.verdict, again.first_admitted_at) == (Verdict.ALREADY_USED, first.scanned_at)
+    assert (out.verdict, out.reason) == (Verdict.ADMIT, "exit recorded")
+    assert history == [first, again, out]
+    assert signed.verdict is Verdict.ADMIT
+    assert (typed_unknown.verdict, typed_unknown.reason) == (Verdict.INVALID, NOT_KNOWN_REASON)
+
+
+def test_a_code_of_a_retired_key_version_is_revoked_as_superseded(tmp_path: Path) -> None:
+    with open_gate(_home(tmp_path, replace(V1, retired=True), V2), gate_name="A") as gate:
+        old = gate.check(issue_code(V1, 4))
+        new = gate.check(issue_code(V2, 4))
+        counters = gate.store.counters(event="VL9IHU")
+    assert (old.verdict, old.reason, old.code) == (
+        Verdict.REVOKED, "revoked: superseded: ask for the new ticket", issue_code(V1, 4),
+    )  # fmt: skip
+    assert (new.verdict, new.reason) == (Verdict.ADMIT, "admitted")
+    assert (counters.admitted, counters.rejected, counters.inside) == (1, 1, 1)
+
+
+def test_a_ticket_revoked_after_it_entered_is_refused_with_its_reason(home: Path) -> None:
+    code = issue_code(V1, 12)
+    with open_gate(home, gate_name="A") as gate:
+        entered = gate.check(code)
+        left = gate.check(code, direction=Direction.OUT)
+        gate.store.revoke("VL9IHU", 12, reason="chargeback")
+        back = gate.check(code)
+    assert entered.admitted and left.admitted
+    assert (back.verdict, back.reason) == (Verdict.REVOKED, "revoked: chargeback")
 
 
 def test_a_key_imported_while_the_gate_runs_is_used_for_the_next_scan(tmp_path: Path) -> None:

@@ -354,3 +354,12 @@ def test_a_code_with_no_key_held_keeps_its_code_and_a_display_line_of_the_limit_
         Verdict.UNKNOWN_KEY, "no key for VL9IHU — sync or import a key", parse_code(code)
     )
     assert printable("y" * 80) == "y" * 80 and printable("y" * 81) == "y" * 79 + "…"
+
+
+def test_printable_hides_what_could_disguise_a_scan_and_reads_any_value() -> None:
+    # A right-to-left override (Cf) shows the text after it reversed, a private-use character (Co)
+    # draws as whatever the terminal's font puts there, U+2028/U+2029 (Zl, Zp) break the line.
+    assert printable("ab\u202ecd\ue000ef\u2028gh\u2029ij") == "ab?cd?ef?gh?ij"
+    # parse_code refuses a value that is neither text nor bytes ("not text"); its display line is
+    # its repr, so that the scan is still recorded.
+    assert printable(12345) == "12345"  # type: ignore[arg-type]
