@@ -114,13 +114,30 @@ def test_the_lifecycle_of_design_md(
     assert (decision.to_status, decision.outcome) == (expected, outcome)
 
 
-def test_a_second_payment_for_a_paid_order_is_due_back_and_flagged() -> None:
-    decision = decide(OrderStatus.PAID, Trigger.PAYMENT_SUCCEEDED)
-    assert (decision.payment, decision.attention, decision.issue_tickets) == (
-        PaymentStatus.REFUND_DUE,
-        Attention.DOUBLE_PAYMENT,
-        False,
-    )
+def test_a_second_payment_for_a_paid_or_disputed_order_is_due_back_and_flagged() -> None:
+    for status in (OrderStatus.PAID, OrderStatus.DISPUTED):
+        decision = decide(status, Trigger.PAYMENT_SUCCEEDED)
+        assert (decision.to_status, decision.outcome, decision.stock) == (
+            status,
+            Outcome.REFUND_DUE,
+            StockMove.NONE,
+        )
+        assert (decision.payment, decision.attention, decision.issue_tickets) == (
+            PaymentStatus.REFUND_DUE,
+            Attention.DOUBLE_PAYMENT,
+            False,
+        )
+
+
+def test_each_status_keeps_its_quantity_in_one_place() -> None:
+    """The accounting the property tests above check every transition against."""
+    kept = {status: stock_bucket(status) for status in OrderStatus}
+    assert kept[OrderStatus.PENDING] == "held" and kept[OrderStatus.PAID] == "sold"
+    assert {status for status, bucket in kept.items() if bucket is None} == set(OrderStatus) - {
+        OrderStatus.PENDING,
+        OrderStatus.PAID,
+    }
+    assert stock_bucket(OrderStatus.REFUNDED, withdrawn=True) == "withdrawn"
 
 
 @pytest.mark.parametrize(
