@@ -18,6 +18,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check ticketcode ticketqr backend scanner monitor ticketgate tests bench
+	$(BIN)/ruff format --check ticketcode ticketqr backend scanner monitor ticketgate tests bench
 	$(BIN)/lint-imports
 	$(BIN)/mypy
 

@@ -237,6 +237,7 @@ class GateApp(ScanFlow, SyncWiring, CameraWiring):
 
     def action_lookup(self) -> None:
         self.push_screen(LookupScreen(self.gate.store, tz=self.tz))
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
@@ -279,4 +280,3 @@ class GateApp(ScanFlow, SyncWiring, CameraWiring):
         if isinstance(self.screen, ConfirmQuitScreen):
             return
         self.push_screen(ConfirmQuitScreen(), answered)
-

@@ -136,4 +136,3 @@ class GateAppBase(App[int]):
         # Plain Content: messages quote paths, camera names and errors, which may hold "[".
         notice.update(Content("\n".join(f"⚠ {text}" for text in self.problems.values())))
         notice.display = bool(self.problems)
-

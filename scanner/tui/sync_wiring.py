@@ -133,6 +133,7 @@ class SyncWiring(GateAppBase):
                 timeout=8,
                 markup=False,
             )
+
     def action_pair(self) -> None:
         try:
             paired_with: str | None = load_credentials(self.home).server_url
