@@ -8,24 +8,19 @@ from __future__ import annotations
 import itertools
 import sqlite3
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from scanner.gate import Gate
-from scanner.keystore import KeyStore
 from scanner.store import Store
 from scanner.store.remote import Applied, Conflict, RemoteMovement
 from scanner.store.sync_ops import APPLY_CHUNK
 from scanner.verdicts import Direction, Verdict
-from ticketcode import derive_event_key, issue_code
-from ticketcode.sync_protocol import Change, ConflictChange, MovementChange, TicketChange
+from tests.integration.storekit import DEVICE_A, EVENT, KEY, T0, Clock, gate, movement, ticket
+from ticketcode import issue_code
+from ticketcode.sync_protocol import Change, ConflictChange
 
-EVENT = "PULL01"
-KEY = derive_event_key(b"store-pulled-test-master-secret!", EVENT)
-T0 = datetime(2026, 6, 20, 19, 0, tzinfo=UTC)
-DEVICE_A = "0f1e2d3c-0000-4000-8000-00000000000a"
 DEVICE_D = "0f1e2d3c-0000-4000-8000-00000000000d"
 
 
@@ -34,34 +29,6 @@ def store(tmp_path: Path) -> Store:
     opened = Store.open(tmp_path / "var" / "gate.sqlite3")
     yield opened  # type: ignore[misc]
     opened.close()
-
-
-def gate(store: Store, tmp_path: Path) -> Gate:
-    keys = KeyStore(tmp_path / "keys")
-    keys.add(KEY)
-    return Gate(store=store, keys=keys, event=EVENT, gate_name="Gate B", clock=lambda: T0)
-
-
-def ticket(serial: int, *, revoked: bool = False) -> TicketChange:
-    return TicketChange(
-        serial=serial,
-        code=issue_code(KEY, serial),
-        status="revoked" if revoked else "valid",
-        changed_at=T0,
-        reason=None,
-        order="7d9f7c1e-1111-4222-8333-444455556666",
-        holder=None,
-    )
-
-
-def movement(n: int, serial: int, direction: str, minute: int, gate: str = "Gate A") -> MovementChange:
-    return MovementChange(
-        scan=f"{DEVICE_A}/{n}",
-        gate=gate,
-        serial=serial,
-        direction=direction,  # type: ignore[arg-type]
-        at=T0 + timedelta(minutes=minute),
-    )
 
 
 def conflict(id: str, serial: int, gates: tuple[str, str], minutes: tuple[int, int]) -> ConflictChange:
@@ -100,7 +67,7 @@ def test_a_page_kept_in_several_transactions_counts_each_change_once(store: Stor
 
 def test_a_revocation_without_a_reason_reads_refunded_or_cancelled(store: Store, tmp_path: Path) -> None:
     store.apply_pulled(EVENT, [ticket(5, revoked=True)], cursor="1", clock_offset_ms=0)
-    result = gate(store, tmp_path).check(issue_code(KEY, 5))
+    result = gate(store, tmp_path, Clock(T0)).check(issue_code(KEY, 5))
     assert (result.verdict, result.reason) == (Verdict.REVOKED, "revoked: refunded or cancelled")
 
 
@@ -166,7 +133,7 @@ def test_an_unknown_cursor_and_a_new_pairing_start_the_pull_over_and_keep_the_up
 
     store.set_clock_offset_ms(-2500)
     assert store.clock_offset_ms() == -2500
-    scan = gate(store, tmp_path).check(issue_code(KEY, 1))
+    scan = gate(store, tmp_path, Clock(T0)).check(issue_code(KEY, 1))
     store.apply_pulled(EVENT, [ticket(2)], cursor="page-3", clock_offset_ms=0)
     store.record_sync("offline", at=T0, problem="timed out")
     store.reset_for_pairing()

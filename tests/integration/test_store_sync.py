@@ -6,30 +6,17 @@ from __future__ import annotations
 import itertools
 import sqlite3
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from scanner.gate import Gate
-from scanner.keystore import KeyStore
 from scanner.store import Store
 from scanner.store.schema import MIGRATIONS, statements
 from scanner.verdicts import Verdict
-from ticketcode import derive_event_key, issue_code
-from ticketcode.sync_protocol import ConflictChange, MovementChange, TicketChange
-
-EVENT = "SYNC01"
-KEY = derive_event_key(b"store-sync-test-master-secret-32", EVENT)
-T0 = datetime(2026, 6, 20, 19, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
+from tests.integration.storekit import EVENT, KEY, T0, Clock, gate, movement, ticket
+from ticketcode import issue_code
+from ticketcode.sync_protocol import ConflictChange
 
 
 @pytest.fixture
@@ -37,34 +24,6 @@ def store(tmp_path: Path) -> Store:
     opened = Store.open(tmp_path / "var" / "gate.sqlite3")
     yield opened  # type: ignore[misc]
     opened.close()
-
-
-def gate(store: Store, tmp_path: Path, clock: Clock, name: str = "Gate B") -> Gate:
-    keys = KeyStore(tmp_path / "keys")
-    keys.add(KEY)
-    return Gate(store=store, keys=keys, event=EVENT, gate_name=name, clock=clock)
-
-
-def movement(n: int, serial: int, direction: str, minute: int, gate_name: str = "Gate A") -> MovementChange:
-    return MovementChange(
-        scan=f"0f1e2d3c-0000-4000-8000-00000000000a/{n}",
-        gate=gate_name,
-        serial=serial,
-        direction=direction,  # type: ignore[arg-type]
-        at=T0 + timedelta(minutes=minute),
-    )
-
-
-def ticket(serial: int, *, revoked: bool = False, reason: str | None = None) -> TicketChange:
-    return TicketChange(
-        serial=serial,
-        code=issue_code(KEY, serial),
-        status="revoked" if revoked else "valid",
-        changed_at=T0,
-        reason=reason,
-        order="7d9f7c1e-1111-4222-8333-444455556666",
-        holder=None,
-    )
 
 
 def presence_rows(path: Path) -> list[tuple[object, ...]]:
