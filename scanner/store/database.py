@@ -20,7 +20,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from scanner.durable import fsync_directory
 from scanner.errors import StoreBusyError, StoreError
@@ -34,7 +34,7 @@ from scanner.verdicts import Authentic, Counters, Direction, KnownTicket, Reject
 log = logging.getLogger("scanner.store")
 
 Synchronous = Literal["FULL", "NORMAL", "OFF"]
-SYNCHRONOUS_LEVELS: tuple[Synchronous, ...] = ("FULL", "NORMAL", "OFF")
+SYNCHRONOUS_LEVELS: tuple[Synchronous, ...] = get_args(Synchronous)
 
 _CHECKPOINT_EVERY_S = 0.5
 # About 40 MB of WAL: reached only if the background checkpoints cannot keep up or keep failing.
