@@ -1,6 +1,7 @@
 """The per-client checkout rate limit (``TICKETGATE_CHECKOUT_RATE``), kept by the ``limits`` library.
 
-A sliding window (a weighted pair of fixed-window counters, so no burst at a window's edge) per client
+A sliding window (a weighted pair of fixed-window counters, so no double burst at a window's edge; the
+library floors the weighted count, so just past a clock-aligned edge one request more may pass) per client
 address, in this process's memory, on the event loop: about 13 us per checkout, no thread, no round
 trip. (The moving window of ``limits`` keeps its entries with a timer thread started every 10 ms,
 and ``Thread.start`` blocked the event loop: 25% of a worker's samples in the flash sale.)
