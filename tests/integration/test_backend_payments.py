@@ -443,16 +443,19 @@ async def test_events_we_do_not_act_on_are_in_the_trail_with_their_payment_if_an
     )
 
 
+ID_REFUSED = "the payment event id must be 1 to 255 characters"
+
+
 @pytest.mark.parametrize(
     ("event_id", "event_type", "payment", "refused"),
     [
         ("e", SUCCEEDED, "pi_1", None),
         ("e" * 255, SUCCEEDED, "pi_1", None),
-        ("", SUCCEEDED, "pi_1", "1 to 255 characters"),
-        ("e" * 256, SUCCEEDED, "pi_1", "1 to 255 characters"),
-        ("evt_\x00", SUCCEEDED, "pi_1", "1 to 255 characters"),
-        ("evt_1", "payment_intent.\x00", "pi_1", "type must be text"),
-        ("evt_1", SUCCEEDED, "pi_\x00", "payment reference must be text"),
+        ("", SUCCEEDED, "pi_1", ID_REFUSED),
+        ("e" * 256, SUCCEEDED, "pi_1", ID_REFUSED),
+        ("evt_\x00", SUCCEEDED, "pi_1", ID_REFUSED),
+        ("evt_1", "payment_intent.\x00", "pi_1", "the payment event type must be text"),
+        ("evt_1", SUCCEEDED, "pi_\x00", "the payment reference must be text"),
     ],
 )
 async def test_an_event_id_type_and_payment_reference_the_database_can_store_are_required(
@@ -464,8 +467,9 @@ async def test_an_event_id_type_and_payment_reference_the_database_can_store_are
     if refused is None:
         assert (await _pay(pool, order, event_id, event_type, payment=payment)).outcome == "paid"
         return
-    with pytest.raises(InvalidInput, match=refused):
+    with pytest.raises(InvalidInput) as caught:
         await _pay(pool, order, event_id, event_type, payment=payment)
+    assert str(caught.value) == refused  # the whole message: it is the answer a caller reads
     assert (await orders.get_order(pool, order.id)).webhook_attempts == 0
 
 
@@ -481,8 +485,11 @@ async def test_a_master_secret_of_at_least_16_bytes_is_needed_to_confirm_a_payme
     )  # fmt: skip
     policy = payments.PaymentPolicy(master_secret=b"s" * length)
     if length < MIN_MASTER_SECRET_BYTES:
-        with pytest.raises(ConfigError, match="TICKETGATE_MASTER_SECRET is not set"):
+        with pytest.raises(ConfigError) as caught:
             await payments.apply_payment_event(pool, event, policy=policy)
+        assert str(caught.value) == (
+            "TICKETGATE_MASTER_SECRET is not set: tickets cannot be signed without it"
+        )
     else:
         assert (await payments.apply_payment_event(pool, event, policy=policy)).outcome == "paid"
 
