@@ -66,3 +66,38 @@ def test_log_warnings_never_scribble_over_the_gate_screen(tmp_path: Path) -> Non
     with sqlite3.connect(store_path(home)) as db:
         assert db.execute("SELECT verdict FROM scans").fetchall() == [("ADMIT",)]
     assert b"WARNING" not in painted and b"ignoring unusable key file" not in painted
+
+
+def test_a_terminal_that_reports_no_size_still_runs_the_gate(tmp_path: Path) -> None:
+    # A pseudo-terminal nobody has sized yet says 0x0; textual-image divided by zero asking it for its
+    # cell size while being imported, and the gate died with a traceback before it drew anything.
+    home = make_home(tmp_path)
+    frames = tmp_path / "no-frames"
+    frames.mkdir()
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ticketgate.cli", "scan", "--home", str(home), "--source", str(frames)],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "TERM": "xterm-256color"},
+        start_new_session=True,
+    )
+    os.close(slave)
+    try:
+        painted = _read_for(master, 20.0, until=b"camera preview unavailable")
+        os.write(master, code(1).encode() + b"\r")
+        painted += _read_for(master, 2.0)
+        os.write(master, b"\x11")  # Ctrl+Q, then "y" to confirm: the gate closes as usual
+        painted += _read_for(master, 1.0)
+        os.write(master, b"y")
+        painted += _read_for(master, 5.0)
+        assert proc.wait(timeout=10) == 0
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        os.close(master)
+    assert b"Traceback" not in painted and b"camera preview unavailable" in painted
+    with sqlite3.connect(store_path(home)) as db:
+        assert db.execute("SELECT verdict FROM scans").fetchall() == [("ADMIT",)]
