@@ -157,7 +157,9 @@ def _supervise(host: str, port: int, *, workers: int, access_log: bool) -> int:
             if process.is_alive() and process.pid is not None:
                 os.kill(process.pid, signal.SIGTERM)
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    # SIGHUP too: closing the terminal the server runs in stops it like Ctrl+C (its default action
+    # would end the process at once, leaving the embedded PostgreSQL running).
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         for process in processes:
             process.start()
@@ -189,10 +191,13 @@ def _worker_main(host: str, port: int, access_log: bool) -> None:
 
 
 def _serve_until_stopped(server: uvicorn.Server, sock: socket.socket) -> None:
-    """Serve on ``sock`` until SIGINT/SIGTERM; a signal is the normal way to stop, not an error."""
+    """Serve on ``sock`` until SIGINT/SIGTERM/SIGHUP; a signal is the normal way to stop, not an error."""
     # uvicorn re-raises the stop signal once it has shut down; as KeyboardInterrupt it ends the
     # process with status 0 instead of "killed by SIGTERM".
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    # uvicorn handles only SIGINT and SIGTERM. A hang-up (the terminal closed) would otherwise end the
+    # process at once, with no shutdown and no exit handlers, so the embedded PostgreSQL stayed up.
+    signal.signal(signal.SIGHUP, lambda _signum, frame: server.handle_exit(signal.SIGTERM, frame))
     try:
         server.run(sockets=[sock])
     except KeyboardInterrupt:

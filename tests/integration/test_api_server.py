@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -255,3 +257,65 @@ def start_workers(
         server.kill()
         server.wait()
         raise
+
+
+def _processes_naming(text: str) -> list[int]:
+    """The processes whose command line holds ``text``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and text.encode() in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:  # the process ended while we looked
+            pass
+    return found
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_hang_up_stops_the_server_and_its_embedded_postgresql(workers: int) -> None:
+    # Closing the terminal `ticketgate server` runs in sends SIGHUP, whose default action ended the
+    # process at once: no shutdown, and the embedded PostgreSQL it had started kept running.
+    home = Path(tempfile.mkdtemp(prefix="tg_hup_"))  # outside tmp_path: see test_backend_cli's `home`
+    home.chmod(0o755)
+    pgdata = str((home / "backend-data" / "pgdata").resolve())
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "ticketgate", "server", "--port", str(port), "--workers", str(workers)],
+        env=clean_env(**SECRETS, TICKETGATE_HOME=str(home)),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert server.poll() is None, server.communicate()[0]
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not answer within 90 s"
+            time.sleep(0.2)
+        assert _processes_naming(pgdata), "the embedded PostgreSQL is not running"
+        os.killpg(server.pid, signal.SIGHUP)  # the whole session, as a closed terminal does
+        try:
+            output, _ = server.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            output, _ = server.communicate()
+        assert server.returncode == 0, output
+        assert "Traceback" not in output, output
+        deadline = time.monotonic() + 20
+        while _processes_naming(pgdata):
+            assert time.monotonic() < deadline, "the embedded PostgreSQL outlived its server"
+            time.sleep(0.2)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        for pid in _processes_naming(pgdata):
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(home, ignore_errors=True)
