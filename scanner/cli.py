@@ -58,7 +58,9 @@ def register(commands: Any, key_commands: Any, ticket_commands: Any) -> None:
     _home(p)
     p.set_defaults(handler="scanner.commands:keys_protect")
 
-    p = commands.add_parser("verify", help="verify codes offline; exit 0 only if all are admitted")
+    p = commands.add_parser(
+        "verify", help="verify codes offline; exit 0 only if all are admitted, 2 if none was given"
+    )
     _home(p)
     p.add_argument("codes", nargs="+", metavar="CODE", help="a ticket code; - reads codes from stdin")
     p.add_argument("--event", help="the gate's event (default: the single event whose key is held)")

@@ -79,11 +79,13 @@ def keys_protect(args: argparse.Namespace) -> int:
 def verify(args: argparse.Namespace) -> int:
     """``ticketgate verify CODE...``: one line per code; 0 only if every code was admitted, else 1.
 
-    A CODE of ``-`` reads codes from standard input, one per line (blank lines skipped).
+    A CODE of ``-`` reads codes from standard input, one per line (blank lines skipped); input with
+    no code at all is an error, not a pass (a script piping an empty list must not read "admitted").
     """
     home = data_home(args.home)
     direction = Direction.OUT if args.exit_mode else Direction.IN
     all_admitted = True
+    checked = 0
     # The gate app's saved settings (set by pairing, too) name this gate and its event by default.
     try:
         stored = load_settings(settings_path(home))
@@ -103,6 +105,9 @@ def verify(args: argparse.Namespace) -> int:
                 sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - Python flushes stdout at exit
                 return 1
             all_admitted = all_admitted and result.admitted
+            checked += 1
+    if not checked:
+        raise VerifyInputError("standard input held no ticket code (give one code per line)")
     return 0 if all_admitted else 1
 
 

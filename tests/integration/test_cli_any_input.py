@@ -91,6 +91,14 @@ def test_standard_input_that_never_ends_a_line_stops_with_a_clear_error(home: Pa
     assert_clean(result, status=2, error="a line over 4096 characters is not a ticket code")
 
 
+@pytest.mark.parametrize("stdin", [b"", b"\n  \n\t\n"])
+def test_standard_input_with_no_code_is_an_error_not_a_pass(home: Path, stdin: bytes) -> None:
+    # `verify - < empty-list` printed nothing and exited 0, "all admitted", to a script checking it.
+    result = run("verify", "-", home=home, stdin=stdin)
+    assert_clean(result, status=2, error="standard input held no ticket code")
+    assert result.stdout == b""
+
+
 def test_a_terminal_that_cannot_show_the_text_gets_escapes_not_a_traceback(home: Path) -> None:
     result = run("decode", str(DATA / "qrcode-2/30.png"), home=home, env={"PYTHONIOENCODING": "latin-1"})
     assert assert_clean(result, status=0) == "MECARD:N:\\u6e2c\\u8a66;;\n"
