@@ -56,7 +56,20 @@ def build_parser() -> argparse.ArgumentParser:
     monitor_cli.register(commands)
     # The demo runs both programs: it belongs to neither.
     demo_cli.register(commands)
+    _describe_commands(parser)
     return parser
+
+
+def _describe_commands(parser: argparse.ArgumentParser) -> None:
+    """Give each command's own ``--help`` the line the command list shows for it, so that
+    ``ticketgate verify --help`` says what ``verify`` does (and its exit codes), not only its usage."""
+    for action in parser._actions:  # argparse keeps sub-commands here; it offers no public walk
+        if isinstance(action, argparse._SubParsersAction):
+            said = {choice.dest: choice.help for choice in action._choices_actions}
+            for name, sub in action.choices.items():
+                if sub.description is None:
+                    sub.description = said.get(name)
+                _describe_commands(sub)
 
 
 def _version() -> str:

@@ -36,6 +36,15 @@ def test_the_tree_is_walked() -> None:
     assert "ticketgate server --port" in OPTIONS and "ticketgate scan --no-sound" in OPTIONS
 
 
+def test_every_command_says_what_it_does_in_its_own_help() -> None:
+    unsaid = [path for path, parser in _parsers(build_parser()) if not parser.description]
+    assert unsaid == []
+    verify = subprocess.run(
+        [sys.executable, "-m", "ticketgate", "verify", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "verify codes offline; exit 0 only if all are admitted, 2 if none was given" in verify
+
+
 def test_every_option_and_argument_says_what_it_does() -> None:
     unsaid = [name for name, action in OPTIONS.items() if not action.help or len(action.help) < 8]
     assert unsaid == []
