@@ -224,12 +224,20 @@ def test_the_server_killed_mid_push_and_mid_pull_many_times_loses_nothing_and_st
             target = rnd.randint(1_000, total // 2)
             pulling, pulled = _round_in_thread(lambda puller=puller: puller.sync(pull_limit=250))
             assert _wait_until(lambda p=puller, t=target: _local_tickets(p) >= t, timeout=60), "pull stalled"
+            # Every other kill lands while PostgreSQL executes the push's insert, for sure: a lock
+            # taken here holds the insert until the server is dead (polling for an insert in flight
+            # missed it on an idle machine, where a batch's insert takes a millisecond or two).
+            blocker = psycopg.connect(database_url) if number % 2 == 0 else None
+            if blocker is not None:
+                blocker.execute("LOCK TABLE scans IN SHARE MODE")  # reads go on; inserts wait
             pushing, pushed = _round_in_thread(pusher.sync)
-            if number % 2 == 0:
+            if blocker is not None:
                 assert _wait_until(lambda: _inserting_scans(database_url), timeout=20), "no insert seen"
             else:
                 time.sleep(rnd.uniform(0.0, 0.05))
             server.kill()
+            if blocker is not None:
+                blocker.close()  # rolled back: the dead server's insert may go on, and finds no client
             for thread in (pulling, pushing):
                 thread.join(timeout=60)
             [push_report], [pull_report] = pushed, pulled
