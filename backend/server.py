@@ -38,6 +38,9 @@ _WORKER_REAPER_VARIABLE = "TICKETGATE_SERVER_RUN_REAPER"
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted. Missing secrets or a bad option: one clear error, before anything starts."""
+    # A hang-up (the terminal closed) before serving starts is a Ctrl-C: the command ends through its
+    # exit handlers, which stop an embedded PostgreSQL it started; SIGHUP's default action skips them.
+    signal.signal(signal.SIGHUP, signal.default_int_handler)
     settings = load_settings(database_url=args.database_url)
     if args.workers < 1:
         raise ConfigError(f"--workers must be at least 1, not {args.workers}")
@@ -162,8 +165,15 @@ def _supervise(host: str, port: int, *, workers: int, access_log: bool) -> int:
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
     try:
         for process in processes:
+            if stopping:  # a signal came while workers were being started: start no more
+                break
             process.start()
-        multiprocessing.connection.wait([p.sentinel for p in processes])
+        started = [p for p in processes if p.pid is not None]
+        processes = started
+        if stopping:
+            stop(signal.SIGTERM, None)  # the ones started after the signal have not had it yet
+        else:
+            multiprocessing.connection.wait([p.sentinel for p in processes])
         if not stopping:
             died = [p for p in processes if not p.is_alive()]
             log.error("worker %s exited with %s; stopping the others", died[0].name, died[0].exitcode)
@@ -177,7 +187,10 @@ def _supervise(host: str, port: int, *, workers: int, access_log: bool) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    clean = stopping and all(p.exitcode == 0 for p in processes)
+    # A worker still starting when the signal came has no handler yet and ends by the signal itself
+    # (a hang-up reaches every process of the terminal): that is a stop too, not a failure.
+    stopped_by = {0, -signal.SIGINT, -signal.SIGTERM, -signal.SIGHUP}
+    clean = stopping and all(p.exitcode in stopped_by for p in processes)
     return 0 if clean else 1
 
 

@@ -78,7 +78,11 @@ def test_any_checkout_body_and_idempotency_key_get_a_clear_answer(
 ) -> None:
     headers: dict[str, Any] = {"Idempotency-Key": key} if key is not None else {}
     response = api.post("/api/events/ANYAPI/orders", content=json.dumps(body), headers=headers)
-    assert_answer(response, {201, 409, 413, 422})
+    # 429: examples share one database, and hypothesis may send one generated email over and over
+    # (it did, shrinking): past ten pending tickets that buyer is refused with the hold limit.
+    answer = assert_answer(response, {201, 409, 413, 422, 429})
+    if response.status_code == 429:
+        assert answer["error"]["code"] == "hold_limit", answer
     assert_invariants(database_url)
 
 
