@@ -168,8 +168,7 @@ def _supervise(host: str, port: int, *, workers: int, access_log: bool) -> int:
             if stopping:  # a signal came while workers were being started: start no more
                 break
             process.start()
-        started = [p for p in processes if p.pid is not None]
-        processes = started
+        processes = [p for p in processes if p.pid is not None]  # the ones started
         if stopping:
             stop(signal.SIGTERM, None)  # the ones started after the signal have not had it yet
         else:

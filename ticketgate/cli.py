@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from backend import cli as backend_cli
 from backend.errors import BackendError
@@ -28,8 +28,23 @@ from ticketgate.demo import cli as demo_cli
 from ticketgate.terminal import TerminalSafeStream
 
 
+class _Commands(argparse._SubParsersAction):  # type: ignore[type-arg]
+    """Sub-commands whose own ``--help`` starts with the line the command list shows for them, so
+    ``ticketgate verify --help`` says what ``verify`` does (and its exit codes), not only its usage."""
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        kwargs.setdefault("description", kwargs.get("help"))
+        parser: argparse.ArgumentParser = super().add_parser(name, **kwargs)
+        return parser
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, with a usage error's bytes that are not UTF-8 shown as ``\\xff`` like every error."""
+    """argparse, with a usage error's bytes that are not UTF-8 shown as ``\\xff`` like every error,
+    and sub-commands described in their own help (sub-parsers are made of this class too)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", "parsers", _Commands)
 
     def error(self, message: str) -> NoReturn:
         super().error(readable(message))
@@ -56,20 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     monitor_cli.register(commands)
     # The demo runs both programs: it belongs to neither.
     demo_cli.register(commands)
-    _describe_commands(parser)
     return parser
-
-
-def _describe_commands(parser: argparse.ArgumentParser) -> None:
-    """Give each command's own ``--help`` the line the command list shows for it, so that
-    ``ticketgate verify --help`` says what ``verify`` does (and its exit codes), not only its usage."""
-    for action in parser._actions:  # argparse keeps sub-commands here; it offers no public walk
-        if isinstance(action, argparse._SubParsersAction):
-            said = {choice.dest: choice.help for choice in action._choices_actions}
-            for name, sub in action.choices.items():
-                if sub.description is None:
-                    sub.description = said.get(name)
-                _describe_commands(sub)
 
 
 def _version() -> str:

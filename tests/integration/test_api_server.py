@@ -37,6 +37,20 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _wait_until_answering(server: subprocess.Popen[str], url: str, *, timeout: float) -> None:
+    """Until ``url`` answers 200; fails with the server's output if it exits first."""
+    deadline = time.monotonic() + timeout
+    while True:
+        assert server.poll() is None, server.communicate()[0]
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, f"the server did not answer within {timeout:g} s"
+        time.sleep(0.2)
+
+
 @pytest.mark.parametrize("missing", sorted(SECRETS))
 def test_a_missing_secret_stops_the_server_with_one_line_naming_it(missing: str) -> None:
     env = clean_env(**{k: v for k, v in SECRETS.items() if k != missing})
@@ -175,16 +189,7 @@ def test_the_server_migrates_serves_the_api_runs_the_reaper_and_stops_cleanly(
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert server.poll() is None, server.communicate()[0]
-            try:
-                if httpx.get(f"{base}/docs", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not answer within 60 s"
-            time.sleep(0.2)
+        _wait_until_answering(server, f"{base}/docs", timeout=60)
 
         if workers > 1:
             assert_connections_reach_every_worker(server.pid, port)
@@ -300,16 +305,7 @@ def test_a_hang_up_stops_the_server_and_its_embedded_postgresql(workers: int, wh
                 assert line, said
                 said += line
         else:
-            deadline = time.monotonic() + 90
-            while True:
-                assert server.poll() is None, server.communicate()[0]
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "the server did not answer within 90 s"
-                time.sleep(0.2)
+            _wait_until_answering(server, f"http://127.0.0.1:{port}/healthz", timeout=90)
         assert _processes_naming(pgdata), "the embedded PostgreSQL is not running"
         os.killpg(server.pid, signal.SIGHUP)  # the whole session, as a closed terminal does
         try:

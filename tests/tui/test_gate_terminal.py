@@ -34,14 +34,15 @@ def _read_for(fd: int, seconds: float, until: bytes | None = None) -> bytes:
     return got
 
 
-def test_log_warnings_never_scribble_over_the_gate_screen(tmp_path: Path) -> None:
-    home = make_home(tmp_path)
-    # A damaged key file: the scanner logs a warning each time it re-reads the key folder during scans.
-    (keys_dir(home) / "VL9IHU.v2.json").write_text("{ damaged")
+def _scan_in_terminal(
+    home: Path, tmp_path: Path, *, rows: int, columns: int
+) -> tuple[subprocess.Popen[bytes], int]:
+    """``ticketgate scan`` on a pseudo-terminal of ``rows`` x ``columns`` (0x0: never sized), with a
+    camera that shows nothing; the process and the terminal's master end."""
     frames = tmp_path / "no-frames"
     frames.mkdir()
     master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     proc = subprocess.Popen(
         [sys.executable, "-m", "ticketgate.cli", "scan", "--home", str(home), "--source", str(frames)],
         stdin=slave,
@@ -51,6 +52,14 @@ def test_log_warnings_never_scribble_over_the_gate_screen(tmp_path: Path) -> Non
         start_new_session=True,
     )
     os.close(slave)
+    return proc, master
+
+
+def test_log_warnings_never_scribble_over_the_gate_screen(tmp_path: Path) -> None:
+    home = make_home(tmp_path)
+    # A damaged key file: the scanner logs a warning each time it re-reads the key folder during scans.
+    (keys_dir(home) / "VL9IHU.v2.json").write_text("{ damaged")
+    proc, master = _scan_in_terminal(home, tmp_path, rows=24, columns=80)
     try:
         started = time.monotonic()
         before = _read_for(master, 20.0, until=ALT_SCREEN)
@@ -72,19 +81,7 @@ def test_a_terminal_that_reports_no_size_still_runs_the_gate(tmp_path: Path) -> 
     # A pseudo-terminal nobody has sized yet says 0x0; textual-image divided by zero asking it for its
     # cell size while being imported, and the gate died with a traceback before it drew anything.
     home = make_home(tmp_path)
-    frames = tmp_path / "no-frames"
-    frames.mkdir()
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ticketgate.cli", "scan", "--home", str(home), "--source", str(frames)],
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        env={**os.environ, "TERM": "xterm-256color"},
-        start_new_session=True,
-    )
-    os.close(slave)
+    proc, master = _scan_in_terminal(home, tmp_path, rows=0, columns=0)
     try:
         painted = _read_for(master, 20.0, until=b"camera preview unavailable")
         os.write(master, code(1).encode() + b"\r")
